@@ -1,0 +1,1 @@
+"""Scrapy side of the XHS crawler: settings, items, parsing, spiders, middlewares."""

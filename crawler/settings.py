@@ -1,0 +1,124 @@
+"""Scrapy settings for the XHS crawler.
+
+Every user-facing knob is also an environment variable of the same name (``XHS_BASE_URL``,
+``MONGO_URI``, ``GEMINI_API_KEYS`` …); ``-s NAME=value`` on the command line wins over
+both. Components read these once, in ``from_crawler``, into typed dataclasses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+BOT_NAME = "xhs"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# --- Configuration names users and tests rely on (env vars, also settings) -----------
+_ENV_NAMES = (
+    "XHS_BASE_URL",
+    "XHS_COOKIES",
+    "MONGO_URI",
+    "MONGO_DATABASE",
+    "GEMINI_API_KEYS",
+    "GEMINI_API_KEY",
+    "GEMINI_MODELS",
+    "GEMINI_BASE_URL",
+    "ENRICH_BACKEND",
+    "IMAGES_STORE",
+    "REDIS_URL",
+    "XHS_IMAGE_HOSTS",
+    "CHROMIUM_PATH",
+)
+XHS_BASE_URL = "https://www.xiaohongshu.com"
+XHS_COOKIES = ""
+MONGO_URI = ""  # empty: embedded MongoDB-wire server under ./data/mongo
+MONGO_DATABASE = "xhs"
+GEMINI_API_KEYS = ""
+GEMINI_API_KEY = ""
+GEMINI_MODELS = "gemini-2.5-flash-lite,gemini-2.5-flash,gemini-3-flash-preview"
+GEMINI_BASE_URL = ""
+ENRICH_BACKEND = "auto"  # auto | gemini | local | off
+IMAGES_STORE = "data/images"
+REDIS_URL = ""
+# Extra allowed image hosts (comma-separated); the XHS CDN hosts are always allowed.
+XHS_IMAGE_HOSTS = ""
+CHROMIUM_PATH = ""
+for _name in _ENV_NAMES:
+    if os.environ.get(_name):
+        globals()[_name] = os.environ[_name]
+
+# --- Hygiene --------------------------------------------------------------------------
+ROBOTSTXT_OBEY = False  # the site's robots.txt forbids all crawlers; operators decide
+REMOTE_CONTROL_ENABLED = False  # Scrapy 2.19's code-executing control server: off
+TELNETCONSOLE_ENABLED = False
+USER_AGENT = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/156.0.0.0 Safari/537.36"
+)
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8",
+    "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8",
+}
+
+# --- Politeness (the real site blocks after a few hundred fast requests) --------------
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 2.0
+RANDOMIZE_DOWNLOAD_DELAY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 2.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+HTTPERROR_ALLOWED_CODES = [461, 471]
+REDIRECT_ENABLED = True
+
+# --- Async stack ----------------------------------------------------------------------
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"
+
+# --- Browser discovery (keyword search and user profiles) -----------------------------
+DOWNLOAD_HANDLERS = {
+    # Both schemes: the sandbox and local copies are plain http.
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    "headless": True,
+    "args": [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ],
+}
+_chromium = CHROMIUM_PATH or shutil.which("chromium") or ""
+if _chromium:
+    # Debian's Chromium; without it Playwright's own browser is used where installed.
+    PLAYWRIGHT_LAUNCH_OPTIONS["executable_path"] = _chromium
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
+
+# --- Components -----------------------------------------------------------------------
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.AntiBotMiddleware": 560,
+}
+ITEM_PIPELINES = {
+    "pipelines.incremental.IncrementalPipeline": 100,
+    "pipelines.media.NoteMediaPipeline": 200,
+    "pipelines.enrichment.EnrichmentPipeline": 300,
+    "pipelines.storage.MongoStoragePipeline": 400,
+}
+EXTENSIONS = {
+    "crawler.extensions.RunStatsExtension": 500,
+}
+MEDIA_ALLOW_REDIRECTS = True
+FILES_STORE = IMAGES_STORE

@@ -1,0 +1,1 @@
+"""Item pipelines (media, enrichment, storage) and the Scrapy-free Gemini client."""
