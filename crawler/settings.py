@@ -29,6 +29,7 @@ _ENV_NAMES = (
     "REDIS_URL",
     "XHS_IMAGE_HOSTS",
     "CHROMIUM_PATH",
+    "XHS_IMAGE_ORIGIN_TEMPLATES",
 )
 XHS_BASE_URL = "https://www.xiaohongshu.com"
 XHS_COOKIES = ""
@@ -44,6 +45,8 @@ REDIS_URL = ""
 # Extra allowed image hosts (comma-separated); the XHS CDN hosts are always allowed.
 XHS_IMAGE_HOSTS = ""
 CHROMIUM_PATH = ""
+# Where original-quality images are tried first; `{token}` is the image token.
+XHS_IMAGE_ORIGIN_TEMPLATES = "https://sns-img-bd.xhscdn.com/{token},https://ci.xiaohongshu.com/{token}"
 for _name in _ENV_NAMES:
     if os.environ.get(_name):
         globals()[_name] = os.environ[_name]
@@ -75,6 +78,16 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 HTTPERROR_ALLOWED_CODES = [461, 471]
 REDIRECT_ENABLED = True
+
+# A note is fetched once whatever listing token its URL carries (see crawler/fingerprint.py).
+REQUEST_FINGERPRINTER_CLASS = "crawler.fingerprint.NoteFingerprinter"
+
+# --- Anti-bot reactions (crawler/middlewares.py) ---------------------------------------
+ANTIBOT_COOLDOWN = 60.0  # seconds without requests after a captcha (HTTP 461/471)
+ANTIBOT_MAX_RETRIES = 5  # captcha retries per request
+DISCOVERY_WAIT = 5.0  # seconds to wait for a listing page's next API answer
+DISCOVERY_IDLE_ROUNDS = 3
+DISCOVERY_MAX_RELOADS = 5
 
 # --- Async stack ----------------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

@@ -1,0 +1,100 @@
+"""Anti-bot reactions (the table in docs/architecture.md and the domain notes).
+
+- captcha (HTTP 461/471): stop sending for a cool-down (the engine is paused), then
+  retry the request a bounded number of times; every captcha is counted.
+- cookie expired (-100), IP blocked (300012), account flagged (300011): the crawl
+  stops with that reason; the `crawl` command turns it into an exit status.
+- anything else (406 rejected signature, 300017 token, deleted notes) is left to the
+  callback, which records it on the note or the listing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+
+from crawler.config import CrawlConfig
+from crawler.parsing.signals import SiteSignal, classify_response
+
+logger = logging.getLogger(__name__)
+
+FATAL_SIGNALS = {
+    "cookie_expired": "cookie expired, refresh XHS_COOKIES",
+    "ip_blocked": "IP blocked by the site (code 300012); stop and wait before crawling again",
+    "account_flagged": "account flagged by the site (code 300011); use another account",
+}
+
+
+class AntiBotMiddleware:
+    def __init__(self, crawler: Crawler, config: CrawlConfig) -> None:
+        self.crawler = crawler
+        self.config = config
+        self._resume_handle: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> AntiBotMiddleware:
+        return cls(crawler, CrawlConfig.from_settings(crawler.settings))
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        if request.meta.get("playwright"):
+            return response  # browser listings react in the spider, where the page is
+        signal = classify_response(response.status, response.headers, response.body)
+        if signal is None:
+            return response
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value(f"antibot/{signal.kind}")
+        if signal.kind == "captcha":
+            return self._on_captcha(request, response, signal)
+        if signal.kind in FATAL_SIGNALS:
+            stop_crawl(self.crawler, signal.kind)
+            raise IgnoreRequest(f"{signal.kind}: {request.url}")
+        return response
+
+    def _on_captcha(self, request: Request, response: Response, signal: SiteSignal) -> Request | Response:
+        self.cool_down()
+        retries = request.meta.get("antibot_retries", 0)
+        if retries >= self.config.antibot_max_retries:
+            self.crawler.stats.inc_value("antibot/captcha_gave_up")  # type: ignore[union-attr]
+            logger.warning("Captcha persists after %d retries, giving up on %s", retries, request.url)
+            return response
+        retry = request.replace(dont_filter=True)
+        retry.meta["antibot_retries"] = retries + 1
+        retry.priority = request.priority - 1
+        return retry
+
+    def cool_down(self) -> None:
+        """Pause sending for ANTIBOT_COOLDOWN seconds (a new captcha extends the pause)."""
+        engine = self.crawler.engine
+        assert engine is not None
+        if self._resume_handle is not None:
+            self._resume_handle.cancel()
+        else:
+            logger.warning("Captcha answered: pausing requests for %.0f s", self.config.antibot_cooldown)
+        engine.pause()
+        loop = asyncio.get_running_loop()
+        self._resume_handle = loop.call_later(self.config.antibot_cooldown, self._resume)
+
+    def _resume(self) -> None:
+        self._resume_handle = None
+        assert self.crawler.engine is not None
+        self.crawler.engine.unpause()
+        logger.info("Cool-down over, resuming requests")
+
+
+
+def stop_crawl(crawler: Crawler, kind: str) -> None:
+    """Close the crawl once, with `kind` (a FATAL_SIGNALS key) as the finish reason."""
+    if getattr(crawler, "xhs_stop_reason", None):
+        return
+    crawler.xhs_stop_reason = kind  # type: ignore[attr-defined]
+    logger.error("Stopping the crawl: %s", FATAL_SIGNALS.get(kind, kind))
+    assert crawler.engine is not None
+    crawler.xhs_stop_task = asyncio.ensure_future(  # type: ignore[attr-defined]
+        crawler.engine.close_spider_async(reason=kind)
+    )

@@ -1,0 +1,320 @@
+"""`scrapy crawl xhs`: notes by URL, by id, by keyword search and by user profile.
+
+Note pages are plain HTTP requests (the server renders the note into the page).
+Search and profile listings are opened in Chromium through scrapy-playwright: the
+page's own JavaScript signs its API calls, we read the answers it receives and
+schedule each note page with the listing's `xsec_token`. A change of the site's
+signature algorithm therefore needs no change here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import scrapy
+from crawler.parsing.errors import ParseError
+from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
+from crawler.parsing.notes import parse_note_page
+from crawler.parsing.signals import classify_response
+from crawler.parsing.state import extract_initial_state
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+
+from crawler.config import CrawlConfig
+from crawler.middlewares import FATAL_SIGNALS, stop_crawl
+from crawler.urls import BadNoteReference, note_url, parse_note_id_ref, parse_note_url, split_arg
+
+logger = logging.getLogger(__name__)
+
+LISTING_API = re.compile(r"/api/sns/web/v\d+/(search/notes|user_posted)")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class SpiderArgumentError(ValueError):
+    """A spider argument that cannot be used; the message names it."""
+
+
+def parse_since(since: str | None, max_age: str | None, now: datetime) -> datetime | None:
+    """`-a since=2026-11-01[T…]` or `-a max_age=7d` → the oldest publish time wanted."""
+    if since and max_age:
+        raise SpiderArgumentError("give either since= or max_age=, not both")
+    if since:
+        try:
+            moment = datetime.fromisoformat(since)
+        except ValueError as exc:
+            raise SpiderArgumentError(f"since= is not an ISO date/time: {since!r}") from exc
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if max_age:
+        match = _DURATION.match(max_age.strip())
+        if not match:
+            raise SpiderArgumentError(f"max_age= must look like 90m, 12h or 7d: {max_age!r}")
+        return now - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    return None
+
+
+class XhsSpider(scrapy.Spider):
+    name = "xhs"
+
+    def __init__(
+        self,
+        urls: str = "",
+        note_ids: str = "",
+        keywords: str = "",
+        users: str = "",
+        max_notes: str | int | None = None,
+        since: str | None = None,
+        max_age: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.url_args = split_arg(urls)
+        self.note_id_args = split_arg(note_ids)
+        self.keywords = split_arg(keywords)
+        self.users = split_arg(users)
+        try:
+            self.max_notes = int(max_notes) if max_notes not in (None, "") else None
+        except ValueError as exc:
+            raise SpiderArgumentError(f"max_notes= must be a whole number: {max_notes!r}") from exc
+        if self.max_notes is not None and self.max_notes < 1:
+            raise SpiderArgumentError(f"max_notes= must be at least 1: {max_notes!r}")
+        self.published_since = parse_since(since, max_age, datetime.now(UTC))
+        self.scheduled: set[str] = set()  # note ids this process scheduled
+        self._captures: dict[Any, asyncio.Queue[tuple[int, bytes]]] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> XhsSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.config = CrawlConfig.from_settings(crawler.settings)
+        logger.info(
+            "xhs: base %s, cookie fingerprint %s",
+            spider.config.base_url,
+            spider.config.cookie_fingerprint,
+        )
+        return spider
+
+    # --- start ----------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.url_args:
+            try:
+                note_id, token, source = parse_note_url(url)
+            except BadNoteReference as exc:
+                self.record_failure("bad_argument", url, str(exc))
+                continue
+            request = self.note_request(note_id, token, source, found_via="url")
+            if request is not None:
+                yield request
+        for ref in self.note_id_args:
+            try:
+                note_id, token = parse_note_id_ref(ref)
+            except BadNoteReference as exc:
+                self.record_failure("bad_argument", ref, str(exc))
+                continue
+            request = self.note_request(note_id, token, "pc_feed", found_via="note_id")
+            if request is not None:
+                yield request
+        base = self.config.base_url
+        for keyword in self.keywords:
+            url = f"{base}/search_result?keyword={quote(keyword)}&source=web_search_result_notes"
+            yield self.listing_request(url, f"keyword:{keyword}")
+        for user in self.users:
+            if not re.fullmatch(r"[0-9a-zA-Z]{6,40}", user):
+                self.record_failure("bad_argument", user, "user id must be 6-40 letters/digits")
+                continue
+            yield self.listing_request(f"{base}/user/profile/{user}", f"user:{user}")
+
+    # --- note pages -----------------------------------------------------------------
+
+    def budget_left(self) -> bool:
+        return self.max_notes is None or len(self.scheduled) < self.max_notes
+
+    def note_request(
+        self, note_id: str, token: str | None, source: str | None, *, found_via: str
+    ) -> scrapy.Request | None:
+        """A request for a note page, or None when it is a duplicate or over max_notes."""
+        if note_id in self.scheduled or not self.budget_left():
+            return None
+        self.scheduled.add(note_id)
+        return scrapy.Request(
+            note_url(self.config.base_url, note_id, token, source),
+            callback=self.parse_note,
+            cookies=self.config.cookies,
+            meta={
+                "note_id": note_id,
+                "found_via": found_via,
+                "dont_redirect": True,  # a redirect to the home page means a bad token
+                "handle_httpstatus_list": [301, 302, 303, 307, 404, 461, 471],
+            },
+        )
+
+    def parse_note(self, response: Response) -> Any:
+        note_id = response.meta["note_id"]
+        if 300 <= response.status < 400:
+            location = response.headers.get("Location", b"").decode("latin-1")
+            self.record_failure(
+                "xsec_token_invalid",
+                response.url,
+                f"redirected to {location or 'the home page'}: missing or wrong xsec_token",
+            )
+            return
+        if response.status in (461, 471):
+            self.record_failure("captcha", response.url, f"HTTP {response.status} after retries")
+            return
+        try:
+            item = parse_note_page(
+                response.body,
+                response.url,
+                note_id=note_id,
+                original_templates=self.config.original_templates,
+            )
+        except ParseError as exc:
+            self.record_failure(exc.reason, response.url, str(exc))
+            return
+        if self.published_since and item.published_at and item.published_at < self.published_since:
+            self.crawler.stats.inc_value("xhs/skipped_older_than_since")
+            return
+        item.fetched_at = datetime.now(UTC)
+        item.found_via = response.meta.get("found_via")
+        self.crawler.stats.inc_value("xhs/notes_parsed")
+        yield item
+
+    def record_failure(self, reason: str, where: str, message: str) -> None:
+        """Count a failure under its reason and log it once, with the URL."""
+        self.crawler.stats.inc_value(f"xhs/parse_error/{reason}")
+        logger.warning("xhs: %s at %s: %s", reason, where[:300], message[:500])
+
+    # --- listings in the browser --------------------------------------------------------
+
+    def listing_request(self, url: str, found_via: str) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_listing,
+            errback=self.listing_failed,
+            dont_filter=True,
+            meta={
+                "found_via": found_via,
+                "playwright": True,
+                "playwright_include_page": True,
+                "playwright_page_init_callback": self.init_listing_page,
+                "playwright_page_event_handlers": {"response": "capture_api_response"},
+                "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
+            },
+        )
+
+    async def init_listing_page(self, page: Any, request: scrapy.Request) -> None:
+        """Put the login cookies into the browser context before the page loads."""
+        host = urlsplit(self.config.base_url).hostname
+        cookies = [
+            {"name": name, "value": value, "domain": host, "path": "/"}
+            for name, value in self.config.cookies.items()
+        ]
+        if cookies:
+            await page.context.add_cookies(cookies)
+        self._captures.setdefault(page, asyncio.Queue())
+
+    async def capture_api_response(self, response: Any) -> None:
+        """Playwright 'response' handler: keep the listing API answers the page receives."""
+        if not LISTING_API.search(response.url):
+            return
+        try:
+            body = await response.body()
+        except Exception:  # the page navigated away before the body was read
+            body = b""
+        queue = self._captures.setdefault(response.frame.page, asyncio.Queue())
+        queue.put_nowait((response.status, body))
+
+    async def parse_listing(self, response: Response) -> AsyncIterator[Any]:
+        page = response.meta["playwright_page"]
+        found_via = response.meta["found_via"]
+        queue = self._captures.setdefault(page, asyncio.Queue())
+        try:
+            if found_via.startswith("user:"):
+                for request in self._requests_from_profile(response, found_via):
+                    yield request
+            async for request in self._scroll_listing(page, queue, found_via):
+                yield request
+        finally:
+            self._captures.pop(page, None)
+            await page.close()
+
+    def _requests_from_profile(self, response: Response, found_via: str) -> list[scrapy.Request]:
+        try:
+            refs = refs_from_profile_state(extract_initial_state(response.body))
+        except ParseError as exc:
+            self.record_failure(exc.reason, response.url, str(exc))
+            return []
+        return self._requests_for_refs(refs, found_via, "pc_user")
+
+    def _requests_for_refs(
+        self, refs: list[ListingRef], found_via: str, source: str
+    ) -> list[scrapy.Request]:
+        requests = []
+        for ref in refs:
+            request = self.note_request(ref.note_id, ref.xsec_token, source, found_via=found_via)
+            if request is not None:
+                requests.append(request)
+        self.crawler.stats.inc_value("xhs/listing_refs", len(refs))
+        return requests
+
+    async def _scroll_listing(
+        self, page: Any, queue: asyncio.Queue[tuple[int, bytes]], found_via: str
+    ) -> AsyncIterator[scrapy.Request]:
+        """Read the page's API answers and scroll for more until the end or max_notes."""
+        source = "pc_search" if found_via.startswith("keyword:") else "pc_user"
+        idle_rounds = reloads = 0
+        while self.budget_left():
+            try:
+                status, body = await asyncio.wait_for(queue.get(), self.config.discovery_wait)
+            except TimeoutError:
+                idle_rounds += 1
+                if idle_rounds >= self.config.discovery_idle_rounds:
+                    return  # the page stopped asking: nothing more to load
+                await self._scroll(page)
+                continue
+            idle_rounds = 0
+            signal = classify_response(status, {}, body)
+            if signal is not None:
+                self.crawler.stats.inc_value(f"antibot/{signal.kind}")
+                if signal.kind in FATAL_SIGNALS:
+                    stop_crawl(self.crawler, signal.kind)
+                    return
+                if signal.kind in ("captcha", "signature_rejected"):
+                    reloads += 1
+                    if reloads > self.config.discovery_max_reloads:
+                        self.record_failure(signal.kind, found_via, "listing gave up after reloads")
+                        return
+                    if signal.kind == "captcha":
+                        await asyncio.sleep(self.config.antibot_cooldown)
+                    logger.info("xhs: %s on %s, reloading the page", signal.kind, found_via)
+                    await page.reload(wait_until="domcontentloaded")
+                    continue
+            try:
+                data = json.loads(body)
+                refs = parse_listing(data)
+            except (ValueError, ParseError) as exc:
+                self.record_failure(getattr(exc, "reason", "listing_malformed"), found_via, str(exc))
+                continue
+            for request in self._requests_for_refs(refs, found_via, source):
+                yield request
+            if not data.get("data", {}).get("has_more", False):
+                return
+            await self._scroll(page)
+
+    async def _scroll(self, page: Any) -> None:
+        await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+
+    async def listing_failed(self, failure: Any) -> None:
+        request = failure.request
+        page = request.meta.get("playwright_page")
+        if page is not None:
+            self._captures.pop(page, None)
+            await page.close()
+        self.record_failure("listing_failed", request.url, repr(failure.value)[:300])
