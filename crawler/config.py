@@ -8,6 +8,7 @@ from http.cookies import CookieError, SimpleCookie
 
 from scrapy.settings import BaseSettings
 
+
 class ConfigError(ValueError):
     """A setting whose value cannot be used; the message names the setting."""
 

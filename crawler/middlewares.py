@@ -30,6 +30,39 @@ FATAL_SIGNALS = {
 }
 
 
+class SessionCookiesMiddleware:
+    """Adds the XHS_COOKIES login cookies to each request at download time only.
+
+    They are merged into the header Scrapy's cookie jar built (site-set cookies win
+    for the same name) and removed from the request object again on the way back, so
+    retries and redirects that go through the scheduler, a JOBDIR queue or Redis never
+    carry them.
+    """
+
+    def __init__(self, cookies: dict[str, str]) -> None:
+        self.cookies = cookies
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> SessionCookiesMiddleware:
+        return cls(CrawlConfig.from_settings(crawler.settings).cookies)
+
+    def process_request(self, request: Request) -> None:
+        if not self.cookies or request.meta.get("playwright"):
+            return
+        present = request.headers.get("Cookie", b"").decode("latin-1")
+        names = {part.split("=", 1)[0].strip() for part in present.split(";") if "=" in part}
+        extra = "; ".join(f"{k}={v}" for k, v in self.cookies.items() if k not in names)
+        if extra:
+            request.headers["Cookie"] = f"{present}; {extra}" if present else extra
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        request.headers.pop("Cookie", None)
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        request.headers.pop("Cookie", None)
+
+
 class AntiBotMiddleware:
     def __init__(self, crawler: Crawler, config: CrawlConfig) -> None:
         self.crawler = crawler
@@ -56,12 +89,16 @@ class AntiBotMiddleware:
             raise IgnoreRequest(f"{signal.kind}: {request.url}")
         return response
 
-    def _on_captcha(self, request: Request, response: Response, signal: SiteSignal) -> Request | Response:
+    def _on_captcha(
+        self, request: Request, response: Response, signal: SiteSignal
+    ) -> Request | Response:
         self.cool_down()
         retries = request.meta.get("antibot_retries", 0)
         if retries >= self.config.antibot_max_retries:
             self.crawler.stats.inc_value("antibot/captcha_gave_up")  # type: ignore[union-attr]
-            logger.warning("Captcha persists after %d retries, giving up on %s", retries, request.url)
+            logger.warning(
+                "Captcha persists after %d retries, giving up on %s", retries, request.url
+            )
             return response
         retry = request.replace(dont_filter=True)
         retry.meta["antibot_retries"] = retries + 1
@@ -75,7 +112,9 @@ class AntiBotMiddleware:
         if self._resume_handle is not None:
             self._resume_handle.cancel()
         else:
-            logger.warning("Captcha answered: pausing requests for %.0f s", self.config.antibot_cooldown)
+            logger.warning(
+                "Captcha answered: pausing requests for %.0f s", self.config.antibot_cooldown
+            )
         engine.pause()
         loop = asyncio.get_running_loop()
         self._resume_handle = loop.call_later(self.config.antibot_cooldown, self._resume)
@@ -85,7 +124,6 @@ class AntiBotMiddleware:
         assert self.crawler.engine is not None
         self.crawler.engine.unpause()
         logger.info("Cool-down over, resuming requests")
-
 
 
 def stop_crawl(crawler: Crawler, kind: str) -> None:

@@ -46,7 +46,9 @@ REDIS_URL = ""
 XHS_IMAGE_HOSTS = ""
 CHROMIUM_PATH = ""
 # Where original-quality images are tried first; `{token}` is the image token.
-XHS_IMAGE_ORIGIN_TEMPLATES = "https://sns-img-bd.xhscdn.com/{token},https://ci.xiaohongshu.com/{token}"
+XHS_IMAGE_ORIGIN_TEMPLATES = (
+    "https://sns-img-bd.xhscdn.com/{token},https://ci.xiaohongshu.com/{token}"
+)
 for _name in _ENV_NAMES:
     if os.environ.get(_name):
         globals()[_name] = os.environ[_name]
@@ -123,6 +125,8 @@ PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 # --- Components -----------------------------------------------------------------------
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.AntiBotMiddleware": 560,
+    # After Scrapy's CookiesMiddleware (700), which rewrites the Cookie header.
+    "crawler.middlewares.SessionCookiesMiddleware": 710,
 }
 ITEM_PIPELINES = {
     "pipelines.incremental.IncrementalPipeline": 100,
@@ -133,5 +137,9 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "crawler.extensions.RunStatsExtension": 500,
 }
+ADDONS = {"crawler.addons.XhsAddon": 0}
 MEDIA_ALLOW_REDIRECTS = True
-FILES_STORE = IMAGES_STORE
+# Distributed mode (REDIS_URL set): workers of one run share keys under REDIS_RUN.
+REDIS_RUN = "default"
+DISTRIBUTED_IDLE_TIMEOUT = 30.0  # seconds an idle worker waits for more queued work
+COMMANDS_MODULE = "crawler.commands"

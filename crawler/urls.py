@@ -6,7 +6,9 @@ import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 # Real note ids are 24 hex digits; the sandbox follows the same form.
-_NOTE_PATH = re.compile(r"^/(?:explore|discovery/item|user/profile/[0-9a-zA-Z]+)/([0-9a-fA-F]{24})/?$")
+_NOTE_PATH = re.compile(
+    r"^/(?:explore|discovery/item|user/profile/[0-9a-zA-Z]+)/([0-9a-fA-F]{24})/?$"
+)
 _NOTE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 

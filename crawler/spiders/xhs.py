@@ -16,19 +16,19 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import scrapy
-from crawler.parsing.errors import ParseError
-from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
-from crawler.parsing.notes import parse_note_page
-from crawler.parsing.signals import classify_response
-from crawler.parsing.state import extract_initial_state
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from crawler.config import CrawlConfig
 from crawler.middlewares import FATAL_SIGNALS, stop_crawl
+from crawler.parsing.errors import ParseError
+from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
+from crawler.parsing.notes import parse_note_page
+from crawler.parsing.signals import classify_response
+from crawler.parsing.state import extract_initial_state
 from crawler.urls import BadNoteReference, note_url, parse_note_id_ref, parse_note_url, split_arg
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,6 @@ class XhsSpider(scrapy.Spider):
         return scrapy.Request(
             note_url(self.config.base_url, note_id, token, source),
             callback=self.parse_note,
-            cookies=self.config.cookies,
             meta={
                 "note_id": note_id,
                 "found_via": found_via,
@@ -203,22 +202,10 @@ class XhsSpider(scrapy.Spider):
                 "found_via": found_via,
                 "playwright": True,
                 "playwright_include_page": True,
-                "playwright_page_init_callback": self.init_listing_page,
                 "playwright_page_event_handlers": {"response": "capture_api_response"},
                 "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
             },
         )
-
-    async def init_listing_page(self, page: Any, request: scrapy.Request) -> None:
-        """Put the login cookies into the browser context before the page loads."""
-        host = urlsplit(self.config.base_url).hostname
-        cookies = [
-            {"name": name, "value": value, "domain": host, "path": "/"}
-            for name, value in self.config.cookies.items()
-        ]
-        if cookies:
-            await page.context.add_cookies(cookies)
-        self._captures.setdefault(page, asyncio.Queue())
 
     async def capture_api_response(self, response: Any) -> None:
         """Playwright 'response' handler: keep the listing API answers the page receives."""
@@ -300,7 +287,9 @@ class XhsSpider(scrapy.Spider):
                 data = json.loads(body)
                 refs = parse_listing(data)
             except (ValueError, ParseError) as exc:
-                self.record_failure(getattr(exc, "reason", "listing_malformed"), found_via, str(exc))
+                self.record_failure(
+                    getattr(exc, "reason", "listing_malformed"), found_via, str(exc)
+                )
                 continue
             for request in self._requests_for_refs(refs, found_via, source):
                 yield request

@@ -1,0 +1,62 @@
+"""Settings derived from the user's configuration, applied by Scrapy's add-on hook.
+
+The add-on runs after env vars, settings.py and `-s` options are all known and before
+the settings freeze, so derived settings follow whatever the user set, wherever.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from scrapy.settings import BaseSettings
+
+from crawler.config import parse_cookie_header
+
+
+class XhsAddon:
+    def update_settings(self, settings: BaseSettings) -> None:
+        self._browser_cookies(settings)
+        self._distributed(settings)
+        settings.set("FILES_STORE", settings.get("IMAGES_STORE"), priority="addon")
+
+    @staticmethod
+    def _browser_cookies(settings: BaseSettings) -> None:
+        """Give the browser context the login cookies (they never travel in requests,
+        so they never reach a JOBDIR queue or Redis)."""
+        cookies = parse_cookie_header(settings.get("XHS_COOKIES", ""))
+        host = urlsplit(settings.get("XHS_BASE_URL", "")).hostname
+        if not cookies or not host:
+            return
+        contexts = dict(settings.getdict("PLAYWRIGHT_CONTEXTS"))
+        default = dict(contexts.get("default", {}))
+        default["storage_state"] = {
+            "cookies": [
+                {"name": name, "value": value, "domain": host, "path": "/"}
+                for name, value in cookies.items()
+            ],
+            "origins": [],
+        }
+        contexts["default"] = default
+        settings.set("PLAYWRIGHT_CONTEXTS", contexts, priority="addon")
+
+    @staticmethod
+    def _distributed(settings: BaseSettings) -> None:
+        """With REDIS_URL: scrapy-redis's scheduler and a shared, note-aware dupefilter.
+
+        Keys are namespaced by REDIS_RUN so that workers of one run share a queue and a
+        later run starts clean (seed it with `-s SCHEDULER_FLUSH_ON_START=True`).
+        """
+        redis_url = settings.get("REDIS_URL")
+        if not redis_url:
+            return
+        run = settings.get("REDIS_RUN", "default")
+        for name, value in {
+            "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+            "SCHEDULER_DUPEFILTER_CLASS": "crawler.fingerprint.RedisNoteDupeFilter",
+            "DUPEFILTER_CLASS": "crawler.fingerprint.RedisNoteDupeFilter",
+            "SCHEDULER_QUEUE_KEY": f"xhs:{run}:%(spider)s:requests",
+            "SCHEDULER_DUPEFILTER_KEY": f"xhs:{run}:%(spider)s:dupefilter",
+            # Another worker may still be busy when this one finishes: never flush.
+            "SCHEDULER_PERSIST": True,
+        }.items():
+            settings.set(name, value, priority="addon")
