@@ -1,0 +1,58 @@
+"""Scrapy-free, quota-aware Gemini client (see docs/architecture.md "Gemini client").
+
+Typical use::
+
+    settings = GeminiSettings.from_env_like(os.environ)
+    async with GeminiClient(settings, state_store=MemoryStateStore()) as client:
+        generation = await client.generate([prompt, image_part], MySchema)
+"""
+
+from .client import GeminiClient, Generation, generation_config, thinking_config_for
+from .errors import (
+    BadInput,
+    ContentBlocked,
+    EnrichmentUnavailable,
+    Failure,
+    FailureKind,
+    GeminiError,
+    QuotaDeferred,
+    TruncatedOutput,
+    classify,
+    classify_exception,
+)
+from .keys import ApiKey, key_fingerprint, parse_keys, redact
+from .limiter import ModelLimits, RateLimiter, estimate_tokens, next_pacific_midnight, pacific_day
+from .settings import GeminiSettings, parse_limits, parse_models
+from .state import MemoryStateStore, QuotaState, QuotaStateStore
+
+__all__ = [
+    "ApiKey",
+    "BadInput",
+    "ContentBlocked",
+    "EnrichmentUnavailable",
+    "Failure",
+    "FailureKind",
+    "GeminiClient",
+    "GeminiError",
+    "GeminiSettings",
+    "Generation",
+    "MemoryStateStore",
+    "ModelLimits",
+    "QuotaDeferred",
+    "QuotaState",
+    "QuotaStateStore",
+    "RateLimiter",
+    "TruncatedOutput",
+    "classify",
+    "classify_exception",
+    "estimate_tokens",
+    "generation_config",
+    "key_fingerprint",
+    "next_pacific_midnight",
+    "pacific_day",
+    "parse_keys",
+    "parse_limits",
+    "parse_models",
+    "redact",
+    "thinking_config_for",
+]
