@@ -135,8 +135,13 @@ ITEM_PIPELINES = {
     "pipelines.storage.MongoStoragePipeline": 400,
 }
 EXTENSIONS = {
-    "crawler.extensions.RunStatsExtension": 500,
+    "scrapy.extensions.logstats.LogStats": None,
+    "crawler.extensions.XhsLogStats": 0,
+    "crawler.extensions.RunExtension": 500,
 }
+RUN_LEASE_ENABLED = True  # overlap guard: one run per spider + arguments at a time
+RUN_LEASE_TTL = 600.0  # seconds; renewed while running, so a crashed run frees it
+RUN_REPORT_DIR = "data/reports"  # HTML run report per run ("" to skip)
 ADDONS = {"crawler.addons.XhsAddon": 0}
 MEDIA_ALLOW_REDIRECTS = True
 # Distributed mode (REDIS_URL set): workers of one run share keys under REDIS_RUN.

@@ -75,6 +75,19 @@ class XhsSpider(scrapy.Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.xhs_args = {
+            name: value
+            for name, value in {
+                "urls": urls,
+                "note_ids": note_ids,
+                "keywords": keywords,
+                "users": users,
+                "max_notes": max_notes,
+                "since": since,
+                "max_age": max_age,
+            }.items()
+            if value not in (None, "")
+        }
         self.url_args = split_arg(urls)
         self.note_id_args = split_arg(note_ids)
         self.keywords = split_arg(keywords)
