@@ -1,0 +1,52 @@
+"""Exit statuses and the run summary (pure parts of the run extension)."""
+
+from __future__ import annotations
+
+from crawler.extensions import (
+    EXIT_BLOCKED,
+    EXIT_COOKIE_EXPIRED,
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_OVERLAP,
+    EXIT_STORAGE_DOWN,
+    exit_status,
+    run_summary,
+)
+
+
+def test_exit_status_by_finish_reason() -> None:
+    assert exit_status("finished", {"item_scraped_count": 3}) == EXIT_OK
+    assert exit_status("closespider_itemcount", {}) == EXIT_OK
+    assert exit_status("overlap", {}) == EXIT_OVERLAP
+    assert exit_status("cookie_expired", {}) == EXIT_COOKIE_EXPIRED
+    assert exit_status("ip_blocked", {}) == EXIT_BLOCKED
+    assert exit_status("account_flagged", {}) == EXIT_BLOCKED
+    assert exit_status("shutdown", {}) == EXIT_ERROR
+    assert exit_status("finished", {"antibot/captcha_gave_up": 4}) == EXIT_BLOCKED
+    assert exit_status("finished", {"storage/spooled": 5}) == EXIT_STORAGE_DOWN
+    assert exit_status("finished", {"storage/spooled": 5, "storage/replayed": 5}) == EXIT_OK
+
+
+def test_run_summary_groups_stats() -> None:
+    stats = {
+        "item_scraped_count": 10,
+        "notes/new": 7,
+        "notes/unchanged": 3,
+        "media/images_ok": 20,
+        "media/images_failed/too_large": 1,
+        "gemini/requests/gemini-2.5-flash": 6,
+        "gemini/requests_by_key/k:1a2b3c4d": 6,
+        "gemini/429/per_day": 1,
+        "xhs/parse_error/state_missing": 2,
+        "enrich/failed/blocked": 1,
+    }
+    summary = run_summary(stats)
+    assert summary["notes"]["new"] == 7 and summary["notes"]["unchanged"] == 3
+    assert summary["images"] == {"ok": 20, "failed": 1, "skipped_existing": 0}
+    assert summary["gemini"]["requests_by_model"] == {"gemini-2.5-flash": 6}
+    assert summary["gemini"]["http_429_by_class"] == {"per_day": 1}
+    assert summary["errors_by_reason"] == {
+        "state_missing": 2,
+        "media/too_large": 1,
+        "enrich/blocked": 1,
+    }
