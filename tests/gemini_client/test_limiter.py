@@ -1,0 +1,146 @@
+"""Client-side limiter with a fake clock: RPM/TPM sliding windows, RPD per Pacific day."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import pytest
+from google.genai import types
+from PIL import Image
+
+from pipelines.gemini import (
+    ModelLimits,
+    RateLimiter,
+    estimate_tokens,
+    next_pacific_midnight,
+    pacific_day,
+)
+
+
+def ts(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
+T0 = ts("2026-11-29T15:00:00+00:00")  # 07:00 Pacific (PST)
+
+
+def test_rpm_sliding_window() -> None:
+    limiter = RateLimiter(ModelLimits(rpm=3))
+    for offset in (0.0, 10.0, 20.0):
+        assert limiter.next_admission(T0 + offset, 1) == T0 + offset
+        limiter.record(T0 + offset, 1)
+    # The 4th request must wait until the first leaves the 60 s window.
+    assert limiter.next_admission(T0 + 30, 1) == T0 + 60
+    assert limiter.next_admission(T0 + 60, 1) == T0 + 60
+    limiter.record(T0 + 60, 1)
+    # Now the window holds 10, 20, 60: the next slot opens when 10 leaves.
+    assert limiter.next_admission(T0 + 61, 1) == T0 + 70
+
+
+def test_tpm_window() -> None:
+    limiter = RateLimiter(ModelLimits(tpm=1000))
+    limiter.record(T0, 600)
+    limiter.record(T0 + 5, 300)
+    assert limiter.next_admission(T0 + 6, 100) == T0 + 6
+    # 600 + 300 + 200 > 1000: wait until the 600 leaves.
+    assert limiter.next_admission(T0 + 6, 200) == T0 + 60
+    # Bigger than the whole budget: goes once the window is empty.
+    assert limiter.next_admission(T0 + 6, 5000) == T0 + 65
+
+
+def test_rpd_resets_at_pacific_midnight() -> None:
+    limiter = RateLimiter(ModelLimits(rpd=2))
+    limiter.record(T0, 1)
+    limiter.record(T0 + 100, 1)
+    midnight = ts("2026-11-30T00:00:00-08:00")
+    assert limiter.next_admission(T0 + 200, 1) == midnight
+    assert limiter.next_admission(midnight - 1, 1) == midnight
+    assert limiter.next_admission(midnight, 1) == midnight
+    limiter.record(midnight, 1)
+    assert limiter.day_count == 1
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        ("2026-03-07T12:00:00-08:00", "2026-03-08T00:00:00-08:00"),
+        # Spring forward (2026-03-08, 02:00 PST -> 03:00 PDT).
+        ("2026-03-08T12:00:00-07:00", "2026-03-09T00:00:00-07:00"),
+        # Fall back (2026-11-01, 02:00 PDT -> 01:00 PST): 01:30 happens twice.
+        ("2026-11-01T01:30:00-07:00", "2026-11-02T00:00:00-08:00"),
+        ("2026-11-01T01:30:00-08:00", "2026-11-02T00:00:00-08:00"),
+        ("2026-11-29T23:59:59-08:00", "2026-11-30T00:00:00-08:00"),
+        ("2026-11-30T00:00:00-08:00", "2026-12-01T00:00:00-08:00"),
+    ],
+)
+def test_next_pacific_midnight_across_dst(now: str, expected: str) -> None:
+    assert next_pacific_midnight(ts(now)) == ts(expected)
+
+
+@pytest.mark.parametrize(
+    ("day_start", "hours"),
+    [
+        ("2026-03-08T00:00:00-08:00", 23),
+        ("2026-11-01T00:00:00-07:00", 25),
+        ("2026-11-29T00:00:00-08:00", 24),
+    ],
+)
+def test_quota_day_length(day_start: str, hours: int) -> None:
+    assert (next_pacific_midnight(ts(day_start)) - ts(day_start)) / 3600 == hours
+
+
+def test_rpd_across_fall_back_day() -> None:
+    """On the 25-hour day, 23:30 local is still the same quota day as 00:30."""
+    limiter = RateLimiter(ModelLimits(rpd=1))
+    start = ts("2026-11-01T00:30:00-07:00")
+    limiter.record(start, 1)
+    late = ts("2026-11-01T23:30:00-08:00")
+    assert late - start == 24 * 3600
+    assert pacific_day(late) == pacific_day(start)
+    assert limiter.next_admission(late, 1) == ts("2026-11-02T00:00:00-08:00")
+
+
+def test_block_and_lower() -> None:
+    limiter = RateLimiter(ModelLimits(rpm=10, rpd=100))
+    limiter.block(T0 + 2.5)
+    assert limiter.next_admission(T0, 1) == T0 + 2.5
+    assert limiter.lower(ModelLimits(rpm=2))
+    assert limiter.limits == ModelLimits(rpm=2, rpd=100)
+    assert not limiter.lower(ModelLimits(rpm=5))  # only ever lowered
+    limiter.record(T0 + 3, 1)
+    limiter.record(T0 + 4, 1)
+    assert limiter.next_admission(T0 + 5, 1) == T0 + 63
+
+
+def test_restored_day_count_only_counts_today() -> None:
+    limiter = RateLimiter(ModelLimits(rpd=20))
+    limiter.restore_day(pacific_day(T0), 20)
+    assert limiter.next_admission(T0, 1) == next_pacific_midnight(T0)
+    stale = RateLimiter(ModelLimits(rpd=20))
+    stale.restore_day(pacific_day(T0 - 86400), 20)
+    assert stale.next_admission(T0, 1) == T0
+
+
+def _png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_estimate_tokens() -> None:
+    text = "x" * 400
+    parts = [
+        text,
+        types.Part.from_text(text="y" * 8),
+        types.Part.from_bytes(data=_png(300, 200), mime_type="image/png"),  # small: 258
+        types.Part.from_bytes(data=_png(1000, 1600), mime_type="image/png"),  # 2 x 3 tiles
+        types.Part.from_bytes(data=b"not an image", mime_type="image/jpeg"),  # unknown: 1 tile
+    ]
+    assert estimate_tokens(parts) == 100 + 2 + 258 + 6 * 258 + 258
+
+
+def test_pacific_day_is_a_date() -> None:
+    assert pacific_day(ts("2026-11-30T07:59:59+00:00")).isoformat() == "2026-11-29"
+    assert pacific_day(ts("2026-11-30T08:00:00+00:00")).isoformat() == "2026-11-30"
+    assert datetime.fromtimestamp(next_pacific_midnight(T0), UTC).hour == 8
