@@ -1,0 +1,963 @@
+"""A deterministic, seeded dataset of Xiaohongshu-style notes for the sandbox site.
+
+Nothing is stored: note ``i`` of seed ``s`` is derived from a hash of ``(s, i)`` and does
+not depend on the dataset size, so any size (10 to 100,000 notes and more) costs the
+same memory, and ``lookup_image_text(tag)`` can regenerate the text drawn on any
+picture from the picture's tag alone (seed, note index and image index are in the tag).
+
+Structure that must be computable without scanning every note:
+- topics cycle with a per-seed permutation of period 16 (``topic_of``), so the notes of
+  a topic are an arithmetic set of indices; ``search`` only generates the notes of the
+  topics whose vocabulary can contain the keyword (``_candidate_topics``);
+- users own notes inside blocks of 64 consecutive indices (``USER_SLOTS``), so
+  ``user_notes`` is a list of at most 34 indices.
+
+Note ``REFERENCE_INDEX`` is always the reference post of the project's original script
+(its id ``REFERENCE_NOTE_ID`` is the same for every seed).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import random
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+REFERENCE_INDEX = 7
+REFERENCE_NOTE_ID = "6734a1f2000000001b0358c3"
+REFERENCE_TITLE = "算法面经：字节豆包大模型11.13"
+REFERENCE_TAGS = (
+    "面试题",
+    "大模型",
+    "LLM",
+    "面经",
+    "字节豆包",
+    "机器学习",
+    "深度学习",
+    "AI",
+    "Agent",
+)
+
+MAX_SEED = 0xFFFF
+MAX_NOTES = 1 << 20
+_TAG_MAGIC = 0xA5
+BLOCK = 64
+# Notes per user inside one block of 64 consecutive notes (6 users per block).
+USER_SLOTS = (34, 10, 8, 6, 4, 2)
+_T0 = 1_672_531_200  # 2023-01-01T00:00:00Z
+_SPAN = 3 * 365 * 86400
+
+IMAGE_SIZES = ((1080, 1440), (1080, 1080), (1242, 1660), (1440, 1080), (1080, 1350))
+FORMATS = ("png", "jpeg", "webp")
+IP_LOCATIONS = (
+    "北京", "上海", "广东", "浙江", "江苏", "四川", "湖北", "湖南", "福建", "山东",
+    "陕西", "重庆", "天津", "河南", "安徽", "辽宁", "云南", "海外",
+)  # fmt: skip
+NICK_HEAD = (
+    "小",
+    "阿",
+    "大",
+    "橙子",
+    "柚子",
+    "咸鱼",
+    "奶茶",
+    "月亮",
+    "星星",
+    "木木",
+    "番茄",
+    "桃子",
+)
+NICK_TAIL = (
+    "同学",
+    "酱",
+    "不吃香菜",
+    "在学习",
+    "的日常",
+    "爱旅行",
+    "码农",
+    "Coding",
+    "今天也要加油",
+    "w",
+    "_",
+    "呀",
+)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Vocabulary of one kind of note. ``slots`` fill the ``{x}`` of title templates."""
+
+    key: str
+    core_tag: str
+    tags: tuple[str, ...]
+    titles: tuple[str, ...]
+    slots: tuple[str, ...]
+    descs: tuple[str, ...]
+    image_kinds: tuple[str, ...]
+    video_rate: float
+    texts: tuple[str, ...]  # lines used on text pictures (questions, tips, steps)
+    code: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def charset(self) -> frozenset[str]:
+        """Every character that can appear in a title or tag of this topic."""
+        return frozenset("".join(self.tags + self.titles + self.slots + (self.core_tag,)))
+
+
+LLM_QUESTIONS = (
+    "Transformer 中自注意力的计算过程",
+    "为什么注意力分数要除以根号 d",
+    "多头注意力相比单头有什么好处",
+    "LayerNorm 和 BatchNorm 的区别",
+    "Pre-Norm 和 Post-Norm 哪个训练更稳定",
+    "介绍 RLHF 的三个阶段",
+    "PPO 和 DPO 的区别是什么",
+    "KV Cache 的原理和显存估算",
+    "LoRA 的原理以及秩怎么选",
+    "RoPE 位置编码如何做长度外推",
+    "MoE 的路由和负载均衡怎么做",
+    "大模型幻觉问题怎么缓解",
+    "RAG 的完整流程和评估方法",
+    "Agent 的规划和工具调用怎么设计",
+    "FlashAttention 为什么更快",
+    "SFT 数据怎么清洗和配比",
+    "讲一下 GQA 和 MQA",
+    "分布式训练中 ZeRO 的三个阶段",
+    "如何评估大模型的推理能力",
+    "温度和 top-p 采样的作用",
+)
+CODE_SNIPPETS = (
+    (
+        "def attention(q, k, v):",
+        "    d = q.shape[-1]",
+        "    s = q @ k.T / d ** 0.5",
+        "    w = softmax(s, axis=-1)",
+        "    return w @ v",
+    ),
+    (
+        "class LRUCache:",
+        "    def __init__(self, cap):",
+        "        self.cap = cap",
+        "        self.data = OrderedDict()",
+        "    def get(self, key):",
+        "        if key not in self.data:",
+        "            return -1",
+        "        self.data.move_to_end(key)",
+        "        return self.data[key]",
+    ),
+    (
+        "def two_sum(nums, target):",
+        "    seen = {}",
+        "    for i, x in enumerate(nums):",
+        "        if target - x in seen:",
+        "            return [seen[target - x], i]",
+        "        seen[x] = i",
+    ),
+    (
+        "for epoch in range(3):",
+        "    for batch in loader:",
+        "        loss = model(**batch).loss",
+        "        loss.backward()",
+        "        optimizer.step()",
+        "        optimizer.zero_grad()",
+    ),
+)
+
+TOPICS: tuple[Topic, ...] = (
+    Topic(
+        key="llm",
+        core_tag="大模型",
+        tags=(
+            "大模型",
+            "LLM",
+            "面试题",
+            "面经",
+            "AI",
+            "深度学习",
+            "机器学习",
+            "Agent",
+            "算法工程师",
+            "秋招",
+        ),
+        titles=(
+            "{x}大模型面经分享",
+            "大模型算法岗{x}面试复盘",
+            "大模型高频面试题整理（{x}）",
+            "{x}大模型实习一面二面",
+            "LLM面试必问：{x}",
+        ),
+        slots=(
+            "阿里通义",
+            "腾讯混元",
+            "百度文心",
+            "美团",
+            "小红书",
+            "快手",
+            "月之暗面",
+            "智谱",
+            "KV Cache",
+            "RLHF",
+        ),
+        descs=(
+            "整理了最近面试被问到的问题，希望对大家有帮助",
+            "面试官人很好，问得比较细，附上准备思路",
+            "建议先把 Transformer 的细节吃透再去面",
+        ),
+        image_kinds=("qa_card", "qa_card", "code", "list"),
+        video_rate=0.0,
+        texts=LLM_QUESTIONS,
+        code=CODE_SNIPPETS,
+    ),
+    Topic(
+        key="code",
+        core_tag="编程",
+        tags=("编程", "Python", "算法", "数据结构", "LeetCode", "程序员", "后端开发", "计算机"),
+        titles=("{x}刷题笔记", "程序员必会的{x}", "一图看懂{x}", "{x}常见坑总结"),
+        slots=("Python", "二分查找", "动态规划", "链表", "Git", "Linux命令", "SQL", "正则表达式"),
+        descs=("自己整理的学习笔记，收藏慢慢看", "每天进步一点点", "代码都在图里了"),
+        image_kinds=("code", "list", "qa_card"),
+        video_rate=0.1,
+        texts=(
+            "先想清楚边界条件再写代码",
+            "写完用小例子手动走一遍",
+            "二分查找注意左闭右开",
+            "动态规划先写状态转移方程",
+            "链表题多用虚拟头节点",
+            "双指针适合有序数组",
+            "哈希表用空间换时间",
+            "递归一定要有终止条件",
+        ),
+        code=CODE_SNIPPETS,
+    ),
+    Topic(
+        key="career",
+        core_tag="求职",
+        tags=("求职", "面试", "简历", "秋招", "春招", "offer", "实习", "职场"),
+        titles=("{x}简历怎么写", "拿到{x}offer的经验", "{x}面试自我介绍模板", "{x}求职时间线"),
+        slots=("互联网", "大厂", "外企", "国企", "应届生", "转行"),
+        descs=("踩过的坑都写在这里了", "希望大家都能拿到满意的offer", "有问题评论区问我"),
+        image_kinds=("list", "qa_card", "photo"),
+        video_rate=0.1,
+        texts=(
+            "简历控制在一页以内",
+            "项目经历写清楚结果和数据",
+            "提前准备三个项目故事",
+            "反问环节问团队和业务",
+            "面试前复习岗位要求",
+            "每次面试后及时复盘",
+            "投递时间越早越好",
+        ),
+    ),
+    Topic(
+        key="study",
+        core_tag="学习",
+        tags=("学习", "考研", "自律", "学习方法", "英语", "时间管理", "大学生"),
+        titles=("{x}学习计划", "{x}上岸经验", "{x}高效学习法", "坚持{x}的第100天"),
+        slots=("考研", "雅思", "四六级", "早起", "背单词", "期末"),
+        descs=("一起加油吧", "方法比努力更重要", "打卡记录一下"),
+        image_kinds=("list", "photo"),
+        video_rate=0.15,
+        texts=(
+            "早上背单词效果最好",
+            "番茄钟二十五分钟一组",
+            "错题本每周复习一次",
+            "睡前回顾当天内容",
+            "先做真题再做模拟",
+        ),
+    ),
+    Topic(
+        key="travel",
+        core_tag="旅行",
+        tags=("旅行", "旅游攻略", "周末去哪儿", "拍照", "自驾游", "小众景点", "citywalk"),
+        titles=("{x}三天两晚攻略", "{x}小众景点推荐", "在{x}的周末", "{x}citywalk路线"),
+        slots=("成都", "大理", "杭州", "西安", "厦门", "青岛", "长沙", "重庆"),
+        descs=("风景真的太美了", "人少景美，强烈推荐", "附上详细路线和花费"),
+        image_kinds=("photo", "photo", "photo", "list"),
+        video_rate=0.25,
+        texts=(
+            "第一天到达后去古城",
+            "第二天早起看日出",
+            "第三天去湖边骑行",
+            "住宿选在市中心",
+            "记得提前预约门票",
+        ),
+    ),
+    Topic(
+        key="food",
+        core_tag="美食",
+        tags=("美食", "家常菜", "食谱", "减脂餐", "烘焙", "探店", "早餐"),
+        titles=("{x}的做法", "零失败{x}", "一周{x}不重样", "{x}探店"),
+        slots=("红烧肉", "番茄炒蛋", "减脂餐", "戚风蛋糕", "早餐", "火锅"),
+        descs=("简单好做，新手也能学会", "家里人都说好吃", "配方在图里"),
+        image_kinds=("photo", "photo", "list"),
+        video_rate=0.3,
+        texts=(
+            "食材提前腌制半小时",
+            "大火烧开转小火",
+            "最后撒上葱花",
+            "少油少盐更健康",
+            "烤箱预热一百八十度",
+        ),
+    ),
+    Topic(
+        key="beauty",
+        core_tag="护肤",
+        tags=("护肤", "美妆", "化妆教程", "口红", "敏感肌"),
+        titles=("{x}护肤步骤", "{x}妆容教程", "{x}好物分享"),
+        slots=("秋冬", "新手", "学生党", "通勤", "敏感肌"),
+        descs=("亲测好用", "不是广告", "按步骤来就行"),
+        image_kinds=("photo", "list"),
+        video_rate=0.3,
+        texts=("先做好清洁", "保湿一定要到位", "防晒每天都要涂", "底妆少量多次"),
+    ),
+    Topic(
+        key="fitness",
+        core_tag="健身",
+        tags=("健身", "减脂", "跑步", "瑜伽", "居家锻炼"),
+        titles=("{x}训练计划", "{x}打卡", "{x}减脂经验"),
+        slots=("居家", "跑步", "瑜伽", "增肌", "新手"),
+        descs=("坚持就是胜利", "动作要标准", "一起练起来"),
+        image_kinds=("photo", "list"),
+        video_rate=0.35,
+        texts=("热身十分钟", "深蹲三组每组十五个", "平板支撑一分钟", "拉伸放松"),
+    ),
+    Topic(
+        key="photo",
+        core_tag="摄影",
+        tags=("摄影", "手机摄影", "构图", "调色", "光影"),
+        titles=("{x}拍照技巧", "{x}调色参数", "用手机拍出{x}"),
+        slots=("夜景", "人像", "街拍", "日落", "胶片感"),
+        descs=("参数都在图里", "多拍多练", "光影真的太迷人了"),
+        image_kinds=("photo", "photo", "photo"),
+        video_rate=0.1,
+        texts=("曝光降低一点", "对比度加十", "色温偏冷", "三分法构图"),
+    ),
+    Topic(
+        key="pets",
+        core_tag="萌宠",
+        tags=("萌宠", "猫咪", "狗狗", "养猫", "铲屎官"),
+        titles=("{x}的日常", "养{x}必备清单", "我家{x}太可爱了"),
+        slots=("猫咪", "柯基", "布偶猫", "橘猫", "金毛"),
+        descs=("每天都被治愈", "新手养宠经验", "可爱暴击"),
+        image_kinds=("photo", "photo", "list"),
+        video_rate=0.4,
+        texts=("定期驱虫", "猫粮选择看成分", "每天陪玩半小时", "注意饮水"),
+    ),
+)
+_TOPIC_BY_KEY = {t.key: t for t in TOPICS}
+# Period-16 topic cycle: the LLM topic appears twice (>= 12 % of any dataset).
+_CYCLE = ("llm", "llm", "code", "code", "career", "study", "travel", "travel",
+          "food", "food", "beauty", "fitness", "photo", "pets", "career", "study")  # fmt: skip
+
+REFERENCE_ROUNDS = (
+    (
+        "字节豆包大模型 一面",
+        (
+            "1. 自我介绍，讲一个大模型项目",
+            "2. Transformer 自注意力怎么计算",
+            "3. 为什么要除以根号 d",
+            "4. 多头注意力的作用",
+            "5. LayerNorm 和 BatchNorm 的区别",
+            "6. 代码题：实现 LRU 缓存",
+        ),
+    ),
+    (
+        "字节豆包大模型 二面",
+        (
+            "1. 介绍 RLHF 的三个阶段",
+            "2. PPO 和 DPO 有什么区别",
+            "3. DPO 的损失函数怎么推导",
+            "4. KV Cache 原理和显存估算",
+            "5. LoRA 的原理，秩怎么选",
+            "6. 代码题：二叉树最大路径和",
+        ),
+    ),
+    (
+        "字节豆包大模型 三面",
+        (
+            "1. 如何评估一个 Agent 的效果",
+            "2. 长上下文和位置编码外推",
+            "3. 幻觉怎么缓解，讲讲 RAG",
+            "4. MoE 的路由和负载均衡",
+            "5. 你对豆包大模型的理解",
+            "6. 职业规划和期望",
+        ),
+    ),
+)
+REFERENCE_DESC = (
+    "字节豆包大模型算法岗，一共三轮技术面，整理了每一轮的问题，图里是原题。\n"
+    "整体感觉很重视基础和手撕代码，建议把 Transformer、RLHF、KV Cache 吃透。\n"
+)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a text picture is drawn: the sandbox renderer follows it exactly."""
+
+    font_size: int
+    line_height: int
+    margin: int
+    top: int
+    monospace: bool = False
+
+
+@dataclass(frozen=True)
+class NoteImageSpec:
+    index: int
+    token: str
+    width: int
+    height: int
+    format: str  # png | jpeg | webp (of the original)
+    kind: str  # qa_card | list | code | photo | video_cover
+    title: str  # heading drawn on text pictures ("" for photos)
+    lines: tuple[str, ...]  # body lines as drawn
+    tag: int
+    layout: Layout
+    palette: int
+
+    @property
+    def text(self) -> str:
+        """Ground truth: every piece of text drawn on the picture, one line per row."""
+        return "\n".join(([self.title] if self.title else []) + list(self.lines))
+
+
+@dataclass(frozen=True)
+class NoteUserSpec:
+    index: int
+    user_id: str
+    nickname: str
+    avatar_token: str
+    xsec_token: str
+
+
+@dataclass(frozen=True)
+class NoteVideoSpec:
+    origin_video_key: str
+    stream_key: str
+    width: int
+    height: int
+    duration: int  # seconds
+
+
+@dataclass(frozen=True)
+class NoteSpec:
+    index: int
+    note_id: str
+    xsec_token: str
+    title: str
+    desc: str
+    type: str  # normal | video
+    topic: str
+    user: NoteUserSpec
+    tags: tuple[str, ...]
+    time: int  # ms
+    last_update_time: int  # ms
+    ip_location: str
+    interact: dict[str, str]  # raw strings as shown: liked, collected, comments, shares
+    interact_expected: dict[str, int]  # what a correct count parser returns for each
+    interact_exact: dict[str, int]  # the underlying true counts
+    images: tuple[NoteImageSpec, ...]
+    video: NoteVideoSpec | None = None
+    tag_ids: tuple[str, ...] = field(default=())
+
+
+def _hash(*parts: object) -> int:
+    data = "\x1f".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "big")
+
+
+def _rng(*parts: object) -> random.Random:
+    return random.Random(_hash(*parts))
+
+
+_B32 = "0123456789abcdefghijklmnopqrstuv"
+
+
+def _b32(value: int, length: int) -> str:
+    return "".join(_B32[(value >> (5 * k)) & 31] for k in range(length))
+
+
+def _xsec(*parts: object) -> str:
+    raw = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).digest()
+    return "AB" + base64.urlsafe_b64encode(raw).decode()[:43] + "="
+
+
+@lru_cache(maxsize=512)
+def _index_mask(seed: int, kind: str) -> int:
+    return _hash("mask", kind, seed) & 0xFFFFFFFF
+
+
+def format_count(n: int, style: str) -> str:
+    """The count as the site shows it: ``300``, ``1.2万``, or a ``10+``-style bucket."""
+    if style == "plus":
+        for floor, text in ((10000, "1w+"), (1000, "1k+"), (100, "100+"), (10, "10+")):
+            if n >= floor:
+                return text
+        return str(n)
+    if n < 10000:
+        return str(n)
+    value = f"{n / 10000:.1f}".rstrip("0").rstrip(".")
+    return f"{value}万"
+
+
+def expected_count(text: str) -> int:
+    """What a correct parser returns for a shown count (lower bound for ``+`` forms)."""
+    body = text.rstrip("+")
+    for suffix, factor in (("万", 10000), ("w", 10000), ("k", 1000)):
+        if body.endswith(suffix):
+            return round(float(body[: -len(suffix)]) * factor)
+    return int(body)
+
+
+def text_units(line: str) -> float:
+    """Approximate rendered width in em: CJK and full-width characters 1, others 0.6."""
+    return sum(1.0 if ord(ch) > 0x2E80 else 0.6 for ch in line)
+
+
+def wrap(line: str, max_units: float) -> list[str]:
+    """Wrap one line to ``max_units`` em without a font (deterministic, font-free)."""
+    out: list[str] = []
+    current = ""
+    for ch in line:
+        if current and text_units(current + ch) > max_units:
+            out.append(current.rstrip())
+            current = "" if ch == " " else ch
+        else:
+            current += ch
+    if current.strip():
+        out.append(current.rstrip())
+    return out
+
+
+def topic_of(seed: int, index: int) -> Topic:
+    """Topic of note ``index`` (the reference note is an LLM note)."""
+    if index == REFERENCE_INDEX:
+        return _TOPIC_BY_KEY["llm"]
+    return _TOPIC_BY_KEY[_cycle(seed)[index % len(_CYCLE)]]
+
+
+@lru_cache(maxsize=256)
+def _cycle(seed: int) -> tuple[str, ...]:
+    order = list(_CYCLE)
+    random.Random(seed).shuffle(order)
+    return tuple(order)
+
+
+@lru_cache(maxsize=256)
+def _slot_table(seed: int) -> tuple[int, ...]:
+    table = [slot for slot, count in enumerate(USER_SLOTS) for _ in range(count)]
+    random.Random(seed * 31 + 7).shuffle(table)
+    return tuple(table)
+
+
+def user_index_of(seed: int, index: int) -> int:
+    block, pos = divmod(index, BLOCK)
+    return block * len(USER_SLOTS) + _slot_table(seed)[pos]
+
+
+def user_note_indices(seed: int, user_index: int) -> list[int]:
+    """Indices of every note of a user (unbounded by size), ascending."""
+    block, slot = divmod(user_index, len(USER_SLOTS))
+    return [block * BLOCK + pos for pos, s in enumerate(_slot_table(seed)) if s == slot]
+
+
+def make_tag(seed: int, index: int, image: int) -> int:
+    """48-bit picture tag: magic (8 bits), seed (16), note index (20), image index (4)."""
+    return (_TAG_MAGIC << 40) | (seed << 24) | (index << 4) | image
+
+
+def split_tag(tag: int) -> tuple[int, int, int] | None:
+    """``(seed, note index, image index)`` of a tag, ``None`` if it is not a sandbox tag."""
+    if tag >> 40 != _TAG_MAGIC:
+        return None
+    return (tag >> 24) & 0xFFFF, (tag >> 4) & 0xFFFFF, tag & 0xF
+
+
+def _user(seed: int, user_index: int) -> NoteUserSpec:
+    rng = _rng("user", seed, user_index)
+    nickname = rng.choice(NICK_HEAD) + rng.choice(NICK_TAIL)
+    if rng.random() < 0.5:
+        nickname += str(rng.randrange(10, 999))
+    ts = _T0 - 86400 * 365 + rng.randrange(86400 * 365)
+    uid = (
+        f"{ts:08x}" + f"{rng.getrandbits(32):08x}" + f"{user_index ^ _index_mask(seed, 'user'):08x}"
+    )
+    avatar = "avatar/1040g2jo" + _b32(rng.getrandbits(100), 20)
+    return NoteUserSpec(user_index, uid, nickname, avatar, _xsec("user", seed, user_index))
+
+
+def _interact(rng: random.Random) -> tuple[dict[str, str], dict[str, int], dict[str, int]]:
+    liked = int(rng.paretovariate(0.9) * 20) - 20 + rng.randrange(0, 40)
+    liked = min(max(liked, 0), 2_000_000)
+    exact = {
+        "liked": liked,
+        "collected": int(liked * rng.uniform(0.1, 0.9)),
+        "comments": int(liked * rng.uniform(0.01, 0.2)),
+        "shares": int(liked * rng.uniform(0.0, 0.15)),
+    }
+    raw: dict[str, str] = {}
+    for name, n in exact.items():
+        style = "plus" if name in ("comments", "shares") and rng.random() < 0.15 else "plain"
+        raw[name] = format_count(n, style)
+    return raw, {k: expected_count(v) for k, v in raw.items()}, exact
+
+
+def _text_picture(
+    topic: Topic, kind: str, rng: random.Random, width: int
+) -> tuple[str, tuple[str, ...], Layout]:
+    if kind == "code" and topic.code:
+        lines = rng.choice(topic.code)
+        size = max(28, width // 30)
+        layout = Layout(
+            size, int(size * 1.5), width // 14, width // 14 + int(size * 2.2), monospace=True
+        )
+        title = "代码示例" if topic.key != "llm" else "手撕代码"
+        return title, tuple(lines), layout
+    size = max(36, width // 24)
+    layout = Layout(size, int(size * 1.6), width // 14, width // 14 + int(size * 2.4))
+    max_units = (width - 2 * layout.margin) / size - 1
+    picks = rng.sample(topic.texts, k=min(len(topic.texts), rng.randint(3, 6)))
+    if kind == "qa_card":
+        title = rng.choice(("面试题整理", "高频面试题", "面试真题", "今日份面试题"))
+    else:
+        title = rng.choice(("要点总结", "收藏备用", "建议收藏", "干货清单"))
+    body: list[str] = []
+    for n, line in enumerate(picks, start=1):
+        body.extend(wrap(f"{n}. {line}", max_units))
+    return title, tuple(body), layout
+
+
+def _fit_height(height: int, layout: Layout, n_lines: int, width: int) -> int:
+    from sandbox.imagetag import strip_height
+
+    needed = layout.top + n_lines * layout.line_height + layout.margin
+    while needed + strip_height(width, height) > height:
+        height += 120
+    return height
+
+
+def _unb32(text: str) -> int | None:
+    value = 0
+    for k, ch in enumerate(text):
+        digit = _B32.find(ch)
+        if digit < 0:
+            return None
+        value |= digit << (5 * k)
+    return value
+
+
+_IMAGE_STEM = "1040g2sg31"
+_VIDEO_STEM = "pre_post/1040g2t0"
+_PRE_POST = "notes_pre_post/"
+
+
+def image_token(seed: int, index: int, image: int, pre_post: bool = False) -> str:
+    """CDN token of a picture: the real shape, with the picture's tag inside it."""
+    tag = make_tag(seed, index, image)
+    token = _IMAGE_STEM + _b32(tag, 10) + _b32(_hash("token", tag), 12)
+    return (_PRE_POST if pre_post else "") + token
+
+
+def parse_image_token(token: str) -> tuple[int, int, int] | None:
+    """``(seed, note index, image index)`` named by a sandbox image token, else ``None``."""
+    bare = token.removeprefix(_PRE_POST)
+    if len(bare) != 32 or not bare.startswith(_IMAGE_STEM):
+        return None
+    tag = _unb32(bare[10:20])
+    if tag is None or split_tag(tag) is None or bare[20:] != _b32(_hash("token", tag), 12):
+        return None
+    return split_tag(tag)
+
+
+def video_keys(seed: int, index: int) -> tuple[str, str]:
+    """``(origin video key, h264 stream key)`` of a video note."""
+    mark = _b32((seed << 20) | index, 8)
+    origin = _VIDEO_STEM + mark + _b32(_hash("video", seed, index), 14)
+    stream = f"stream/110/258/01e{mark}{_hash('stream', seed, index):016x}_258.mp4"
+    return origin, stream
+
+
+def parse_video_key(key: str) -> tuple[int, int] | None:
+    """``(seed, note index)`` named by a sandbox video key or stream key, else ``None``."""
+    if key.startswith(_VIDEO_STEM):
+        mark = key[len(_VIDEO_STEM) : len(_VIDEO_STEM) + 8]
+    elif key.startswith("stream/110/258/01e"):
+        mark = key[18:26]
+    else:
+        return None
+    value = _unb32(mark)
+    if value is None or len(mark) != 8:
+        return None
+    seed, index = value >> 20, value & 0xFFFFF
+    if seed > MAX_SEED or key not in video_keys(seed, index):
+        return None
+    return seed, index
+
+
+def _image(seed: int, index: int, j: int, topic: Topic, kind: str) -> NoteImageSpec:
+    rng = _rng("image", seed, index, j)
+    width, height = rng.choice(IMAGE_SIZES)
+    fmt = rng.choice(FORMATS)
+    token = image_token(seed, index, j, pre_post=rng.random() < 0.3)
+    tag = make_tag(seed, index, j)
+    if kind in ("photo", "video_cover"):
+        layout = Layout(0, 0, 0, 0)
+        return NoteImageSpec(
+            j, token, width, height, fmt, kind, "", (), tag, layout, rng.randrange(1 << 16)
+        )
+    title, lines, layout = _text_picture(topic, kind, rng, width)
+    height = _fit_height(height, layout, len(lines), width)
+    return NoteImageSpec(
+        j, token, width, height, fmt, kind, title, lines, tag, layout, rng.randrange(1 << 16)
+    )
+
+
+def _reference_images(seed: int) -> tuple[NoteImageSpec, ...]:
+    images = []
+    width = 1080
+    size = 52
+    layout = Layout(size, 84, 80, 80 + 130)
+    for j, (title, lines) in enumerate(REFERENCE_ROUNDS):
+        token = image_token(seed, REFERENCE_INDEX, j)
+        height = _fit_height(1440, layout, len(lines), width)
+        tag = make_tag(seed, REFERENCE_INDEX, j)
+        images.append(
+            NoteImageSpec(j, token, width, height, "png", "qa_card", title, lines, tag, layout, 0)
+        )
+    return tuple(images)
+
+
+def _topic_ids(tags: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(
+        f"{_hash('topic', t) & 0xFFFFFFFF:08x}0000000001{_hash('t2', t) & 0xFFFFFF:06x}"
+        for t in tags
+    )
+
+
+def _note_time(seed: int, index: int) -> int:
+    return _T0 + _hash("time", seed, index) % _SPAN
+
+
+def note_id_of(seed: int, index: int) -> str:
+    """24-hex note id: creation time, a hash, and the index masked per seed."""
+    if index == REFERENCE_INDEX:
+        return REFERENCE_NOTE_ID
+    mid = _hash("id", seed, index) & 0xFFFFFFFF
+    return f"{_note_time(seed, index):08x}{mid:08x}{index ^ _index_mask(seed, 'note'):08x}"
+
+
+@lru_cache(maxsize=131072)
+def note_headline(seed: int, index: int) -> tuple[str, tuple[str, ...]]:
+    """Title and tags of a note, derived on their own so that search stays cheap."""
+    if index == REFERENCE_INDEX:
+        return REFERENCE_TITLE, REFERENCE_TAGS
+    topic = topic_of(seed, index)
+    rng = _rng("headline", seed, index)
+    title = rng.choice(topic.titles).format(x=rng.choice(topic.slots))
+    others = [t for t in topic.tags if t != topic.core_tag]
+    tags = (topic.core_tag, *rng.sample(others, k=rng.randint(2, min(6, len(others)))))
+    return title, tags
+
+
+@lru_cache(maxsize=8192)
+def generate_note(seed: int, index: int) -> NoteSpec:
+    """Note ``index`` of ``seed``: independent of any dataset size."""
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be in 0..{MAX_SEED}")
+    if not 0 <= index < MAX_NOTES:
+        raise ValueError(f"note index must be in 0..{MAX_NOTES - 1}")
+    topic = topic_of(seed, index)
+    rng = _rng("note", seed, index)
+    user = _user(seed, user_index_of(seed, index))
+    raw, expected, exact = _interact(rng)
+    if index == REFERENCE_INDEX:
+        time_s = int(REFERENCE_NOTE_ID[:8], 16)
+        tags = REFERENCE_TAGS
+        title = REFERENCE_TITLE
+        desc = REFERENCE_DESC + " ".join(f"#{t}[话题]#" for t in tags)
+        images = _reference_images(seed)
+        return NoteSpec(
+            index, REFERENCE_NOTE_ID, _xsec("note", seed, REFERENCE_NOTE_ID), title, desc, "normal",
+            topic.key, user, tags, time_s * 1000, time_s * 1000 + 3_600_000, "北京",
+            raw, expected, exact, images, None, _topic_ids(tags),
+        )  # fmt: skip
+    time_s = _note_time(seed, index)
+    title, tags = note_headline(seed, index)
+    desc = rng.choice(topic.descs) + "\n" + " ".join(f"#{t}[话题]#" for t in tags)
+    is_video = rng.random() < topic.video_rate
+    note_id = note_id_of(seed, index)
+    if is_video:
+        images: tuple[NoteImageSpec, ...] = (_image(seed, index, 0, topic, "video_cover"),)
+        vrng = _rng("video", seed, index)
+        origin_key, stream_key = video_keys(seed, index)
+        video = NoteVideoSpec(
+            origin_video_key=origin_key,
+            stream_key=stream_key,
+            width=720,
+            height=1280,
+            duration=vrng.randint(8, 300),
+        )
+    else:
+        count = rng.choice((1, 1, 2, 3, 3, 4, 5, 6, 9))
+        images = tuple(
+            _image(seed, index, j, topic, rng.choice(topic.image_kinds)) for j in range(count)
+        )
+        video = None
+    edited = rng.random() < 0.3
+    return NoteSpec(
+        index=index,
+        note_id=note_id,
+        xsec_token=_xsec("note", seed, note_id),
+        title=title,
+        desc=desc,
+        type="video" if is_video else "normal",
+        topic=topic.key,
+        user=user,
+        tags=tags,
+        time=time_s * 1000,
+        last_update_time=(time_s + (rng.randrange(86400 * 30) if edited else 0)) * 1000,
+        ip_location=rng.choice(IP_LOCATIONS),
+        interact=raw,
+        interact_expected=expected,
+        interact_exact=exact,
+        images=images,
+        video=video,
+        tag_ids=_topic_ids(tags),
+    )
+
+
+def lookup_image_text(tag: int) -> str | None:
+    """Ground-truth text drawn on the sandbox picture carrying ``tag`` (``""`` for a photo).
+
+    Works without any shared state: the tag holds the seed and the indices.
+    """
+    parts = split_tag(tag)
+    if parts is None:
+        return None
+    seed, index, image = parts
+    note = generate_note(seed, index)
+    if image >= len(note.images):
+        return None
+    return note.images[image].text
+
+
+def _candidate_topics(keyword: str) -> list[str]:
+    chars = set(keyword)
+    return [t.key for t in TOPICS if chars <= t.charset]
+
+
+def _matches(seed: int, index: int, keyword: str) -> bool:
+    title, tags = note_headline(seed, index)
+    return keyword in title or any(keyword in t for t in tags)
+
+
+class Dataset:
+    """The first ``size`` notes of ``seed``, with search, users and deleted notes."""
+
+    def __init__(self, seed: int = 1, size: int = 1000) -> None:
+        if not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"seed must be in 0..{MAX_SEED}")
+        if not REFERENCE_INDEX < size <= MAX_NOTES:
+            raise ValueError(f"size must be in {REFERENCE_INDEX + 1}..{MAX_NOTES}")
+        self.seed = seed
+        self.size = size
+        self.reference_index = REFERENCE_INDEX
+        self._search_cache: dict[str, tuple[str, ...]] = {}
+
+    def __len__(self) -> int:
+        return self.size
+
+    def note(self, index: int) -> NoteSpec:
+        if not 0 <= index < self.size:
+            raise IndexError(index)
+        return generate_note(self.seed, index)
+
+    def index_of(self, note_id: str) -> int | None:
+        """Index of a note id of this dataset, ``None`` if it is not one."""
+        if note_id == REFERENCE_NOTE_ID:
+            return REFERENCE_INDEX
+        if len(note_id) != 24:
+            return None
+        try:
+            index = int(note_id[16:], 16) ^ _index_mask(self.seed, "note")
+        except ValueError:
+            return None
+        if not 0 <= index < self.size or index == REFERENCE_INDEX:
+            return None
+        return index if note_id_of(self.seed, index) == note_id else None
+
+    def note_by_id(self, note_id: str) -> NoteSpec | None:
+        index = self.index_of(note_id)
+        return None if index is None else generate_note(self.seed, index)
+
+    def is_deleted(self, index: int) -> bool:
+        """About 1 % of the notes are deleted (never the reference note)."""
+        return index != REFERENCE_INDEX and _hash("gone", self.seed, index) % 100 == 0
+
+    def deleted_ids(self) -> list[str]:
+        return [self.note(i).note_id for i in range(self.size) if self.is_deleted(i)]
+
+    def search(self, keyword: str) -> list[str]:
+        """Ids of the notes whose title or a tag contains ``keyword``, in result order
+        (dataset order). Only the notes of topics that can contain it are generated."""
+        keyword = keyword.strip()
+        if not keyword:
+            return []
+        cached = self._search_cache.get(keyword)
+        if cached is None:
+            topics = set(_candidate_topics(keyword))
+            cycle = _cycle(self.seed)
+            positions = [p for p, key in enumerate(cycle) if key in topics]
+            indices = sorted(
+                {
+                    i
+                    for p in positions
+                    for i in range(p, self.size, len(cycle))
+                    if i != REFERENCE_INDEX
+                }
+                | {REFERENCE_INDEX}
+            )
+            cached = tuple(
+                note_id_of(self.seed, i) for i in indices if _matches(self.seed, i, keyword)
+            )
+            if len(self._search_cache) > 512:
+                self._search_cache.clear()
+            self._search_cache[keyword] = cached
+        return list(cached)
+
+    def user_index(self, user_id: str) -> int | None:
+        if len(user_id) != 24:
+            return None
+        try:
+            index = int(user_id[16:], 16) ^ _index_mask(self.seed, "user")
+        except ValueError:
+            return None
+        notes = [i for i in user_note_indices(self.seed, index) if i < self.size]
+        if not notes or _user(self.seed, index).user_id != user_id:
+            return None
+        return index
+
+    def user(self, user_id: str) -> NoteUserSpec | None:
+        index = self.user_index(user_id)
+        return None if index is None else _user(self.seed, index)
+
+    def user_notes(self, user_id: str) -> list[str]:
+        """Ids of a user's notes, newest first (the profile's order)."""
+        index = self.user_index(user_id)
+        if index is None:
+            return []
+        notes = [self.note(i) for i in user_note_indices(self.seed, index) if i < self.size]
+        return [n.note_id for n in sorted(notes, key=lambda n: (-n.time, n.index))]
+
+    def users(self) -> list[str]:
+        """Ids of every user with at least one note in this dataset."""
+        blocks = (self.size + BLOCK - 1) // BLOCK
+        table = _slot_table(self.seed)
+        out = []
+        for block in range(blocks):
+            for slot in range(len(USER_SLOTS)):
+                first = block * BLOCK + table.index(slot)
+                if first < self.size:
+                    out.append(_user(self.seed, block * len(USER_SLOTS) + slot).user_id)
+        return out
