@@ -1,0 +1,135 @@
+"""`scrapy crawl enrich [-a limit=N] [-a include_local=1]`: enrich the stored backlog.
+
+Reads the notes stored in MongoDB whose enrichment is due (deferred or pending with
+``next_attempt_at`` reached or unset, failed-but-retryable with ``next_attempt_at``
+reached, never enriched, or skipped because enrichment was off) and yields them, rebuilt
+as :class:`NoteItem`, through the same item pipelines as a crawl: the media pipeline
+leaves images already ``ok`` alone, the enrichment pipeline does the work, the storage
+pipeline upserts the result. No page of the site is requested.
+
+With ``-a include_local=1`` and Gemini configured, notes enriched by the local backend
+(rapidocr + extractive summary) are upgraded too: the spider sets ``upgrade_local``,
+which the enrichment pipeline reads.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import scrapy
+from scrapy.crawler import Crawler
+
+from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
+from pipelines.enrichment import resolve_backend
+from pipelines.mongo import get_mongo
+
+logger = logging.getLogger(__name__)
+
+NOTES_COLLECTION = "notes"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _aware(value: Any) -> Any:
+    """BSON datetimes come back naive (UTC) from a default client: make them aware."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _build(cls: type, data: Any) -> Any:
+    """Instance of dataclass ``cls`` from a stored mapping, ignoring unknown keys."""
+    if data is None:
+        return None
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: _aware(v) for k, v in data.items() if k in names})
+
+
+def note_item_from_document(doc: Mapping[str, Any]) -> NoteItem:
+    """Rebuild the item the storage pipeline stored (extra bookkeeping keys are ignored).
+
+    Raises ``KeyError``/``TypeError`` for a document that is not a stored note.
+    """
+    names = {f.name for f in fields(NoteItem)}
+    values = {k: _aware(v) for k, v in doc.items() if k in names}
+    values["note_id"] = doc.get("note_id") or doc["_id"]
+    values["user"] = _build(NoteUser, doc.get("user"))
+    values["interact"] = _build(NoteInteract, doc.get("interact") or {})
+    values["images"] = [_build(NoteImage, image) for image in doc.get("images") or []]
+    values["video"] = _build(NoteVideo, doc.get("video"))
+    values["tags"] = list(doc.get("tags") or [])
+    enrichment = doc.get("enrichment")
+    if isinstance(enrichment, Mapping):
+        values["enrichment"] = {k: _aware(v) for k, v in enrichment.items()}
+    return NoteItem(**values)
+
+
+def backlog_query(now: datetime, *, include_local: bool) -> dict[str, Any]:
+    """MongoDB filter of the notes whose enrichment is due at ``now``."""
+    due = {
+        "$or": [{"enrichment.next_attempt_at": None}, {"enrichment.next_attempt_at": {"$lte": now}}]
+    }
+    branches: list[dict[str, Any]] = [
+        {"enrichment": None},
+        {"$and": [{"enrichment.status": {"$in": ["deferred", "pending"]}}, due]},
+        {"enrichment.status": "failed", "enrichment.next_attempt_at": {"$lte": now}},
+        {"enrichment.status": "skipped", "enrichment.reason": "disabled"},
+    ]
+    if include_local:
+        branches.append({"enrichment.status": "done", "enrichment.backend": "local"})
+    return {"$or": branches}
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in _TRUE
+
+
+class EnrichSpider(scrapy.Spider):
+    name = "enrich"
+    # Only stored notes flow through; image re-downloads need no browser.
+    custom_settings: ClassVar[dict[str, Any]] = {"DOWNLOAD_HANDLERS": {}}
+
+    def __init__(
+        self, limit: str | int | None = None, include_local: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.limit = int(limit) if limit not in (None, "") else None
+        if self.limit is not None and self.limit < 1:
+            raise ValueError("-a limit= must be a positive number of notes")
+        self.include_local = _flag(include_local)
+        self.upgrade_local = False
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> EnrichSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        configured = bool(settings.get("GEMINI_API_KEYS") or settings.get("GEMINI_API_KEY"))
+        backend = resolve_backend(
+            settings.get("ENRICH_BACKEND", "auto"), gemini_configured=configured
+        )
+        spider.upgrade_local = spider.include_local and backend == "gemini"
+        if spider.include_local and not spider.upgrade_local:
+            logger.warning(
+                "include_local ignored: Gemini is not the enrichment backend of this run"
+            )
+        return spider
+
+    async def start(self) -> AsyncIterator[Any]:
+        db = (await get_mongo(self.crawler)).db
+        query = backlog_query(datetime.now(UTC), include_local=self.upgrade_local)
+        cursor = db[NOTES_COLLECTION].find(query).sort("_id", 1)
+        if self.limit is not None:
+            cursor = cursor.limit(self.limit)
+        stats = self.crawler.stats
+        async for doc in cursor:
+            try:
+                item = note_item_from_document(doc)
+            except (KeyError, TypeError) as exc:
+                logger.warning("stored note %s cannot be rebuilt: %s", doc.get("_id"), exc)
+                stats.inc_value("enrich_backlog/bad_document")
+                continue
+            stats.inc_value("enrich_backlog/notes")
+            yield item
