@@ -16,7 +16,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import scrapy
 from scrapy.crawler import Crawler
@@ -236,6 +236,11 @@ class XhsSpider(scrapy.Spider):
         found_via = response.meta["found_via"]
         queue = self._captures.setdefault(page, asyncio.Queue())
         try:
+            if urlsplit(response.url).path.startswith("/login"):
+                # The site sends a listing without a valid session to its login page.
+                self.crawler.stats.inc_value("antibot/cookie_expired")
+                stop_crawl(self.crawler, "cookie_expired")
+                return
             if found_via.startswith("user:"):
                 for request in self._requests_from_profile(response, found_via):
                     yield request
