@@ -95,6 +95,7 @@ def generation_config(
         response_schema=schema,
         max_output_tokens=max_output_tokens,
         thinking_config=thinking_config_for(model, thinking),
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
     )
 
 
@@ -360,17 +361,17 @@ class GeminiClient:
     ) -> _Pick | float | list[asyncio.Future[None]]:
         """First admissible (model, project) in preference order; else what to wait for.
 
-        Returns a pick, the list of in-flight probes to wait for, or the earliest time
-        something frees. Raises when nothing can ever serve this call.
+        Returns a pick, the in-flight probes of the most preferred model to wait for, or
+        the earliest time something frees. Raises when nothing can serve this call.
         """
         self._raise_if_unusable()
         if call.attempts >= self.settings.max_attempts:
             self._defer_after_failures(now, call)
         earliest: float | None = None
-        probes: list[asyncio.Future[None]] = []
         for model in self.models:
             if model in call.skipped_models:
                 continue
+            probes: list[asyncio.Future[None]] = []
             for project, keys in self._keys_by_project.items():
                 usable = [k for k in keys if not self.state.is_key_disabled(k.fingerprint)]
                 if not usable or self.state.is_dropped_for_project(project, model):
@@ -379,8 +380,7 @@ class GeminiClient:
                 if until is not None:
                     earliest = until if earliest is None else min(earliest, until)
                     continue
-                pair = (project, model)
-                probe = self._probes.get(pair)
+                probe = self._probes.get((project, model))
                 if probe is not None and not probe.done():
                     probes.append(probe)
                     continue
@@ -389,8 +389,10 @@ class GeminiClient:
                 if at <= now:
                     return _Pick(model, project, usable[0], limiter)
                 earliest = at if earliest is None else min(earliest, at)
-        if probes:
-            return probes
+            if probes:
+                # A probe of this model answers within one request: wait for it rather
+                # than spend a less preferred model's quota.
+                return probes
         if earliest is None:
             if call.skipped_models:
                 self._defer_after_failures(now, call)
