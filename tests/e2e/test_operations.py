@@ -1,0 +1,172 @@
+"""End to end operations: incremental re-crawl, overlap guard, resume, distributed mode,
+and the HTML run report, each against real servers (sandbox, Mongo wire, Redis,
+Chromium)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from tests.fixtures.crawl import ROOT, sandbox_env
+
+pytestmark = pytest.mark.slow
+
+
+def _note_ids(site, count: int, start: int = 0) -> str:
+    notes = [site.dataset.note(i) for i in range(start, start + count)]
+    return ",".join(f"{n.note_id}:{n.xsec_token}" for n in notes)
+
+
+def _live_count(site, count: int, start: int = 0) -> int:
+    deleted = set(site.dataset.deleted_ids(range(start, start + count)))
+    return count - len(deleted)
+
+
+def test_second_run_is_incremental(
+    make_site, make_gemini_emulator, scrapy_crawl, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    site = make_site()
+    emulator = make_gemini_emulator(None)
+    env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name,
+                      GEMINI_BASE_URL=emulator.base_url, GEMINI_API_KEYS="p1:test-key-1")  # fmt: skip
+    ids = _note_ids(site, 12)
+    live = _live_count(site, 12)
+    first = scrapy_crawl("xhs", {"note_ids": ids}, env)
+    assert first.returncode == 0, first.log[-4000:]
+    requests_after_first = len(emulator.requests)
+    assert mongo_sync.notes.count_documents({}) == live
+    assert mongo_sync.notes.count_documents({"enrichment.status": "done"}) == live
+    assert 0 < requests_after_first <= live  # one request per note (≤ 8 images each)
+    images_served = site.stats().get("cdn_ok", 0)
+
+    second = scrapy_crawl("xhs", {"note_ids": ids}, env)
+    assert second.returncode == 0, second.log[-4000:]
+    assert len(emulator.requests) == requests_after_first, "re-crawl spent Gemini requests"
+    assert site.stats().get("cdn_ok", 0) == images_served, "re-crawl downloaded images again"
+    assert mongo_sync.notes.count_documents({}) == live
+    assert mongo_sync.note_stats.count_documents({}) == 2 * live
+    run = mongo_sync.crawl_runs.find_one({}, sort=[("started_at", -1)])
+    assert run["notes"]["unchanged"] == live
+
+
+def test_overlapping_runs_one_exits_with_overlap_status(
+    make_site, mongo_uri, mongo_db_name, tmp_path
+) -> None:
+    site = make_site()
+    env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off")
+    command = [sys.executable, "-m", "scrapy", "crawl", "xhs", "-a", f"note_ids={_note_ids(site, 30)}",
+               "-s", "DOWNLOAD_DELAY=0.3", "-s", "AUTOTHROTTLE_ENABLED=False",
+               "-s", f"IMAGES_STORE={tmp_path / 'img'}", "-s", f"RUN_REPORT_DIR={tmp_path}"]  # fmt: skip
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    client: MongoClient = MongoClient(mongo_uri)
+    deadline = time.monotonic() + 60
+    while not client[mongo_db_name].leases.count_documents({}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 3, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "Another run of 'xhs' with the same arguments is in progress" in second.stderr
+    assert first.wait(timeout=240) == 0
+    assert client[mongo_db_name].leases.count_documents({}) == 0  # released at the end
+    client.close()
+
+
+def test_jobdir_resume_fetches_every_note_once(
+    make_site, mongo_uri, mongo_db_name, tmp_path
+) -> None:
+    site = make_site()
+    env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off")
+    ids = _note_ids(site, 40)
+    live = _live_count(site, 40)
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "scrapy", "crawl", "xhs", "-a", f"note_ids={ids}",
+                "-s", f"JOBDIR={tmp_path / 'job'}", "-s", "DOWNLOAD_DELAY=0.25",
+                "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS=1",
+                "-s", "ITEM_PIPELINES={}", "-s", f"RUN_REPORT_DIR={tmp_path}",
+                "-O", f"{out}:jsonlines"]  # fmt: skip
+
+    first = subprocess.Popen(command(tmp_path / "a.jsonl"), cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 90
+    while site.stats().get("note_ok", 0) < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    first.send_signal(signal.SIGINT)  # what Ctrl-C or a scheduler's stop sends
+    first.wait(timeout=120)
+    fetched_first = site.stats().get("note_ok", 0)
+    assert 0 < fetched_first < live, "the first run was not interrupted: test proves nothing"
+    second = subprocess.run(command(tmp_path / "b.jsonl"), cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert second.returncode == 0, second.stderr[-3000:]
+    items = [
+        json.loads(line)
+        for name in ("a.jsonl", "b.jsonl")
+        for line in (tmp_path / name).read_text().splitlines()
+    ]
+    ids_seen = [item["note_id"] for item in items]
+    assert len(ids_seen) == len(set(ids_seen)) == live
+    assert site.stats().get("note_ok", 0) == live  # no note page fetched twice
+
+
+def test_two_redis_workers_share_one_queue(
+    make_site, redis_url, mongo_uri, mongo_db_name, mongo_sync, tmp_path
+) -> None:
+    site = make_site(notes=600)
+    env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name,
+                      ENRICH_BACKEND="off", REDIS_URL=redis_url, REDIS_RUN="t2w")  # fmt: skip
+    ids = _note_ids(site, 500)
+    live = _live_count(site, 500)
+    common = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
+              "-s", "DISTRIBUTED_IDLE_TIMEOUT=5", "-s", f"RUN_REPORT_DIR={tmp_path}",
+              "-s", "ITEM_PIPELINES={\"pipelines.storage.MongoStoragePipeline\": 400}",
+              "-s", "CONCURRENT_REQUESTS=4"]  # fmt: skip
+    base = [sys.executable, "-m", "scrapy", "crawl", "xhs"]
+    workers = [
+        subprocess.Popen([*base, "-a", f"note_ids={ids}", "-s", "SCHEDULER_FLUSH_ON_START=True", *common, "-O", f"{tmp_path / 'w0.jsonl'}:jsonlines"],
+                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
+        subprocess.Popen([*base, *common, "-O", f"{tmp_path / 'w1.jsonl'}:jsonlines"],
+                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
+    ]  # fmt: skip
+    for worker in workers:
+        _, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err[-3000:]
+    counts = [len((tmp_path / f"w{i}.jsonl").read_text().splitlines()) for i in range(2)]
+    assert sum(counts) == live, counts
+    assert min(counts) >= 0.3 * live, f"work not split: {counts}"
+    assert mongo_sync.notes.count_documents({}) == live
+
+
+def test_run_report_opens_in_chromium_with_charts(
+    make_site, scrapy_crawl, mongo_uri, mongo_db_name, tmp_path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    site = make_site()
+    env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off")
+    result = scrapy_crawl("xhs", {"note_ids": _note_ids(site, 8)}, env)
+    assert result.returncode == 0, result.log[-3000:]
+    reports = list((tmp_path / "reports").glob("run-*.html"))
+    assert len(reports) == 1, result.log[-3000:]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )  # fmt: skip
+        page = browser.new_page(viewport={"width": 1280, "height": 2000})
+        page.route("http*://**", lambda route: route.abort())  # prove it opens offline
+        page.goto(reports[0].as_uri())
+        page.wait_for_selector(".main-svg", timeout=15000)
+        drawn = page.evaluate("document.querySelectorAll('.js-plotly-plot .main-svg').length")
+        bars = page.evaluate("document.querySelectorAll('.js-plotly-plot g.point').length")
+        page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        browser.close()
+    assert drawn >= 7, "charts did not draw"
+    assert bars > 0, "charts drew no bars"
