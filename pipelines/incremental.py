@@ -1,0 +1,238 @@
+"""Incremental check: is this note new, changed or unchanged since it was last stored?
+
+Runs first in the item pipeline chain. Definitions (see docs/schema.md):
+
+- ``new``: no stored document.
+- ``unchanged``: same :func:`content_hash` (title, desc, tags, image and video
+  identities) and, when both sides know it, the same ``updated_at`` (the site's
+  lastUpdateTime). Interaction counts do not matter: a note whose counts moved but
+  whose content did not is ``unchanged`` (counted in ``notes/stats_changed``; its
+  counts still go to ``note_stats``).
+- ``changed``: anything else.
+
+For ``unchanged`` notes the stored enrichment is copied onto the item (when the item
+has none), so the enrichment pipeline can skip it. For ``changed`` and ``unchanged``
+notes the stored per-image file fields (path, model_path, sha256, mime, bytes, status,
+error) are copied onto still-``pending`` images that have the same identity (URL token),
+so the media pipeline can skip images it already stored.
+
+If the lookup fails (database down), the note is treated as ``changed`` (work is redone,
+never skipped wrongly) and ``incremental/errors/<reason>`` is counted; after a failure,
+lookups pause for ``MONGO_PROBE_INTERVAL`` seconds instead of waiting on every item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import pymongo
+from itemadapter import ItemAdapter
+from pymongo.errors import PyMongoError
+
+from pipelines.mongo import MongoHandle, MongoSettings, get_mongo
+
+logger = logging.getLogger(__name__)
+
+Change = Literal["new", "changed", "unchanged"]
+COUNT_FIELDS = ("liked", "collected", "comments", "shares")
+IMAGE_FILE_FIELDS = ("path", "model_path", "sha256", "mime", "bytes", "status", "error")
+LOOKUP_PROJECTION = {
+    "updated_at": 1,
+    "interact": 1,
+    "images": 1,
+    "enrichment": 1,
+    "content_hash": 1,
+}
+
+
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _set_field(obj: Any, name: str, value: Any) -> None:
+    if isinstance(obj, dict):
+        obj[name] = value
+    else:
+        setattr(obj, name, value)
+
+
+def media_identity(url: str | None) -> str | None:
+    """A stable identity for an image/video URL: the last path segment before any
+    ``!style`` suffix. The CDN's ``{timestamp}/{signature}/`` prefix and the query
+    change between fetches; the token's file name does not."""
+    if not url:
+        return None
+    name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1].split("!", 1)[0]
+    return name or url
+
+
+def content_hash(item: Any) -> str:
+    """``sha256:<hex>`` of the note's content: title, desc, tags (as a set), the ordered
+    image identities and the video identity. Counts, tokens and fetch times are left
+    out on purpose: they change without the content changing."""
+    adapter = ItemAdapter(item)
+    video = adapter.get("video")
+    payload = {
+        "title": adapter.get("title") or "",
+        "desc": adapter.get("desc") or "",
+        "tags": sorted({str(t) for t in adapter.get("tags") or []}),
+        "images": [media_identity(_field(img, "url")) for img in adapter.get("images") or []],
+        "video": media_identity(_field(video, "url")) if video else None,
+    }
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"sha256:{digest}"
+
+
+def _epoch_ms(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+def same_instant(a: datetime | None, b: datetime | None) -> bool:
+    """Equal to the millisecond (BSON precision); naive datetimes are taken as UTC."""
+    if a is None or b is None:
+        return a is b
+    return _epoch_ms(a) == _epoch_ms(b)
+
+
+@dataclass(frozen=True)
+class ChangeDecision:
+    change: Change
+    stats_changed: bool
+
+
+def classify_change(
+    stored: Mapping[str, Any] | None,
+    *,
+    content_hash: str,
+    updated_at: datetime | None,
+    counts: Mapping[str, int | None],
+) -> ChangeDecision:
+    """The decision for one note against its stored projection (pure)."""
+    if stored is None:
+        return ChangeDecision("new", False)
+    stored_counts = stored.get("interact") or {}
+    stats_changed = any(stored_counts.get(k) != counts.get(k) for k in COUNT_FIELDS)
+    stored_updated = stored.get("updated_at")
+    same_time = (
+        stored_updated is None or updated_at is None or same_instant(stored_updated, updated_at)
+    )
+    if stored.get("content_hash") == content_hash and same_time:
+        return ChangeDecision("unchanged", stats_changed)
+    return ChangeDecision("changed", stats_changed)
+
+
+def reuse_stored(item: Any, stored: Mapping[str, Any], change: Change) -> int:
+    """Copy stored image file fields (and, if unchanged, the enrichment) onto the item.
+
+    Returns the number of images whose file fields were reused.
+    """
+    adapter = ItemAdapter(item)
+    by_identity: dict[str, Mapping[str, Any]] = {}
+    for img in stored.get("images") or []:
+        ident = media_identity(img.get("url")) if isinstance(img, Mapping) else None
+        if ident and img.get("status") and img.get("status") != "pending":
+            by_identity.setdefault(ident, img)
+    reused = 0
+    for img in adapter.get("images") or []:
+        if _field(img, "status", "pending") != "pending":
+            continue
+        old = by_identity.get(media_identity(_field(img, "url")) or "")
+        if old is None:
+            continue
+        for name in IMAGE_FILE_FIELDS:
+            _set_field(img, name, old.get(name))
+        reused += 1
+    if change == "unchanged" and adapter.get("enrichment") is None and stored.get("enrichment"):
+        adapter["enrichment"] = dict(stored["enrichment"])
+    return reused
+
+
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def snake_case(name: str) -> str:
+    """``DocumentTooLarge`` → ``document_too_large`` (stats key parts)."""
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    return _NON_WORD.sub("_", name).strip("_") or "unknown"
+
+
+def error_reason(exc: BaseException) -> str:
+    """``ServerSelectionTimeoutError`` → ``server_selection_timeout_error``."""
+    return snake_case(type(exc).__name__)
+
+
+class IncrementalPipeline:
+    def __init__(
+        self,
+        crawler: Any,
+        settings: MongoSettings,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.crawler = crawler
+        self.settings = settings
+        self.stats = crawler.stats
+        self._monotonic = monotonic
+        self._handle: MongoHandle | None = None
+        self._paused_until = 0.0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> IncrementalPipeline:
+        return cls(crawler, MongoSettings.from_settings(crawler.settings))
+
+    async def open_spider(self) -> None:
+        self._handle = await get_mongo(self.crawler)
+
+    async def _lookup(self, note_id: str) -> Mapping[str, Any] | None:
+        assert self._handle is not None, "open_spider() not called"
+        timeout_s = max(0.5, self.settings.server_selection_timeout_ms / 1000)
+        with pymongo.timeout(timeout_s):
+            return await self._handle.db.notes.find_one({"_id": note_id}, LOOKUP_PROJECTION)
+
+    async def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        note_id = str(adapter["note_id"])
+        if self._monotonic() < self._paused_until:
+            self.stats.inc_value("incremental/skipped_db_down")
+            adapter["change"] = "changed"
+            return item
+        try:
+            stored = await self._lookup(note_id)
+        except PyMongoError as exc:
+            reason = error_reason(exc)
+            self.stats.inc_value(f"incremental/errors/{reason}")
+            logger.warning(
+                "incremental lookup of %s failed (%s): treated as changed", note_id, reason
+            )
+            self._paused_until = self._monotonic() + self.settings.probe_interval_s
+            adapter["change"] = "changed"
+            return item
+        interact = adapter.get("interact")
+        decision = classify_change(
+            stored,
+            content_hash=content_hash(item),
+            updated_at=adapter.get("updated_at"),
+            counts={k: _field(interact, k) for k in COUNT_FIELDS},
+        )
+        adapter["change"] = decision.change
+        if decision.stats_changed:
+            self.stats.inc_value("notes/stats_changed")
+        if stored is not None:
+            reused = reuse_stored(item, stored, decision.change)
+            if reused:
+                self.stats.inc_value("incremental/images_reused", reused)
+        return item
