@@ -1,0 +1,601 @@
+"""The sandbox site: an aiohttp app for the site and a second one for the CDN origin.
+
+``SiteServer`` runs both in their own event loop on a background thread, so tests and
+tools use it from synchronous code::
+
+    with SiteServer(seed=1, notes=200, port=0) as site:
+        site.url, site.cdn_url, site.dataset
+        site.control(captcha_threshold=5, captcha_window=60)
+        site.stats()  # {"note": {200: 3, 302: 1}, ...}
+
+Fault knobs are the same through ``control()``, ``POST /_sandbox/control`` and the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict, deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from sandbox.dataset import Dataset, NoteSpec, parse_image_token, parse_video_key
+from sandbox.site import pages, pictures, shapes, signing
+
+DEFAULT_COOKIE = {"a1": "sandbox", "web_session": "sandbox"}
+SIGNATURE_REJECTED = {"code": -1, "success": False}
+LOGIN_EXPIRED = {"code": -100, "success": False, "msg": "登录已过期"}
+XSEC_INVALID = {"code": 300017, "success": False, "msg": "访问链接异常", "data": {}}
+NOTE_GONE = (-510000, "笔记不存在")
+NOTE_UNKNOWN = (-510001, "当前内容无法展示")
+# Routes that count towards the per-cookie captcha threshold.
+_GUARDED = {"note", "search_page", "search_api", "profile", "user_posted_api", "feed_api"}
+_PAGE_SIZE = 20
+_POSTED_PAGE = 30
+
+Clock = Callable[[], float]
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs:
+    """Fault knobs. ``captcha_threshold`` 0 means off."""
+
+    error_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 0.0
+    truncated_image_rate: float = 0.0
+    captcha_threshold: int = 0
+    captcha_window: float = 60.0
+    signature_version: int = 1
+    expire_cookies: bool = False
+    deleted: frozenset[str] = frozenset()
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["deleted"] = sorted(self.deleted)
+        return out
+
+
+def apply_knobs(knobs: Knobs, changes: dict[str, Any]) -> Knobs:
+    """Validated update. ``rotate_signature=True`` bumps the signature version (an int sets
+    it); ``deleted`` replaces the set of extra deleted note ids."""
+    updates: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "rotate_signature":
+            if value is True:
+                updates["signature_version"] = (
+                    updates.get("signature_version", knobs.signature_version) + 1
+                )
+            elif isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                updates["signature_version"] = value
+            elif value not in (False, None):
+                raise ValueError("rotate_signature takes true or a version number")
+        elif name == "deleted":
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise ValueError("deleted takes a list of note ids")
+            updates["deleted"] = frozenset(value)
+        elif name in ("error_rate", "slow_rate", "truncated_image_rate"):
+            rate = float(value)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be within 0..1")
+            updates[name] = rate
+        elif name in ("slow_seconds", "captcha_window"):
+            if float(value) < 0:
+                raise ValueError(f"{name} must be >= 0")
+            updates[name] = float(value)
+        elif name in ("captcha_threshold", "signature_version"):
+            if int(value) < 0:
+                raise ValueError(f"{name} must be >= 0")
+            updates[name] = int(value)
+        elif name == "expire_cookies":
+            updates[name] = bool(value)
+        else:
+            raise ValueError(f"unknown knob {name!r}")
+    return dataclasses.replace(knobs, **updates)
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(
+        status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/json"
+    )
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/html")
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": location})
+
+
+class SandboxSite:
+    """Handlers and shared state of both origins (one instance per server)."""
+
+    def __init__(self, dataset: Dataset, knobs: Knobs, clock: Clock) -> None:
+        self.dataset = dataset
+        self.clock = clock
+        self.urls = shapes.Urls("", "")
+        self.pictures = pictures.PictureCache()
+        self._knobs = knobs
+        self._lock = threading.Lock()
+        self._rng = random.Random(dataset.seed)
+        self._stats: defaultdict[str, Counter[int]] = defaultdict(Counter)
+        self._windows: dict[str, deque[float]] = {}
+
+    # -- knobs and stats -------------------------------------------------------------
+    @property
+    def knobs(self) -> Knobs:
+        return self._knobs
+
+    def control(self, changes: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._knobs = apply_knobs(self._knobs, changes)
+            if "captcha_threshold" in changes or "captcha_window" in changes:
+                self._windows.clear()
+            return self._knobs.as_dict()
+
+    def stats(self) -> dict[str, dict[int, int]]:
+        with self._lock:
+            return {route: dict(counts) for route, counts in self._stats.items()}
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats.clear()
+
+    def _count(self, route: str, status: int) -> None:
+        with self._lock:
+            self._stats[route][status] += 1
+
+    def _chance(self, rate: float) -> bool:
+        with self._lock:
+            return rate > 0 and self._rng.random() < rate
+
+    # -- faults ------------------------------------------------------------------------
+    def _captcha_key(self, request: web.Request) -> str:
+        cookies = request.cookies
+        return cookies.get("web_session") or cookies.get("a1") or f"ip:{request.remote}"
+
+    def _captcha(self, request: web.Request) -> web.Response | None:
+        knobs = self._knobs
+        if knobs.captcha_threshold <= 0:
+            return None
+        now = self.clock()
+        key = self._captcha_key(request)
+        with self._lock:
+            window = self._windows.setdefault(key, deque())
+            while window and window[0] <= now - knobs.captcha_window:
+                window.popleft()
+            if len(window) >= knobs.captcha_threshold:
+                blocked = True
+            else:
+                window.append(now)
+                blocked = False
+        if not blocked:
+            return None
+        headers = {
+            "Verifytype": "102",
+            "Verifyuuid": str(uuid.UUID(int=self._rng.getrandbits(128))),
+        }
+        body = {"code": 461, "success": False, "msg": "安全验证", "data": {}}
+        return web.Response(
+            status=461,
+            headers=headers,
+            text=json.dumps(body, ensure_ascii=False),
+            content_type="application/json",
+        )
+
+    @web.middleware
+    async def middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        route = request.match_info.route.name or "unknown"
+        try:
+            response = await self._with_faults(request, route, handler)
+        except web.HTTPException as exc:
+            self._count(route, exc.status)
+            raise
+        self._count(route, response.status)
+        return response
+
+    async def _with_faults(
+        self,
+        request: web.Request,
+        route: str,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
+        if route.startswith("sandbox_") or route == "unknown":
+            return await handler(request)
+        knobs = self._knobs
+        if self._chance(knobs.slow_rate):
+            await asyncio.sleep(knobs.slow_seconds)
+        if self._chance(knobs.error_rate):
+            with self._lock:
+                status = self._rng.choice((500, 502, 503))
+            return web.Response(status=status, text="server error")
+        if route in _GUARDED:
+            blocked = self._captcha(request)
+            if blocked is not None:
+                return blocked
+        return await handler(request)
+
+    # -- helpers -----------------------------------------------------------------------
+    def _now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+    def _logged_in(self, request: web.Request) -> bool:
+        if self._knobs.expire_cookies:
+            return False
+        return all(request.cookies.get(k) == v for k, v in DEFAULT_COOKIE.items())
+
+    def _signed(self, request: web.Request, body: str) -> bool:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        return signing.verify(
+            self.dataset.seed, self._knobs.signature_version, request.raw_path, body, headers
+        )
+
+    def _is_deleted(self, note: NoteSpec) -> bool:
+        return self.dataset.is_deleted(note.index) or note.note_id in self._knobs.deleted
+
+    def _signing_script(self) -> str:
+        return signing.signing_script(self.dataset.seed, self._knobs.signature_version)
+
+    def _login_redirect(self, request: web.Request) -> web.Response:
+        return _redirect("/login?redirectPath=" + quote(self.urls.site + request.path_qs, safe=""))
+
+    # -- site routes -------------------------------------------------------------------
+    async def home(self, request: web.Request) -> web.Response:
+        notes = [
+            self.dataset.note(i)
+            for i in range(min(len(self.dataset), 40))
+            if not self._is_deleted(self.dataset.note(i))
+        ][:20]
+        return _html(pages.home_page(notes, self.urls, shapes.base_state(self._now_ms())))
+
+    async def root(self, request: web.Request) -> web.Response:
+        return _redirect("/explore")
+
+    async def login(self, request: web.Request) -> web.Response:
+        state = shapes.base_state(self._now_ms())
+        state["user"]["loggedIn"] = False
+        state["login"]["showLogin"] = True
+        return _html(pages.login_page(request.query.get("redirectPath", ""), state))
+
+    async def note(self, request: web.Request) -> web.Response:
+        note_id = request.match_info["note_id"]
+        note = self.dataset.note_by_id(note_id)
+        now = self._now_ms()
+        if note is None:
+            state = shapes.gone_page_state(note_id, *NOTE_UNKNOWN, now)
+            return _html(pages.gone_page(state), status=404)
+        if request.query.get("xsec_token") != note.xsec_token:
+            return _redirect("/explore")
+        if self._is_deleted(note):
+            return _html(pages.gone_page(shapes.gone_page_state(note_id, *NOTE_GONE, now)))
+        state = shapes.note_page_state(note, self.urls, now)
+        return _html(pages.note_page(note, state, self.urls))
+
+    async def search_page(self, request: web.Request) -> web.Response:
+        if not self._logged_in(request):
+            return self._login_redirect(request)
+        keyword = request.query.get("keyword", "")
+        state = shapes.search_page_state(keyword, self._now_ms())
+        search_id = secrets.token_hex(10)
+        return _html(pages.search_page(keyword, state, self._signing_script(), search_id))
+
+    async def profile(self, request: web.Request) -> web.Response:
+        if not self._logged_in(request):
+            return self._login_redirect(request)
+        user_id = request.match_info["user_id"]
+        user = self.dataset.user(user_id)
+        now = self._now_ms()
+        if user is None:
+            state = shapes.base_state(now)
+            state["user"]["userPageData"] = {
+                "result": {"code": -1, "message": "用户不存在", "success": False}
+            }
+            return _html(pages.profile_page(user_id, "", state, self._signing_script()), status=404)
+        ids = self.dataset.user_notes(user_id)
+        first = [self.dataset.note_by_id(i) for i in ids[:_POSTED_PAGE]]
+        state = shapes.profile_state(
+            user, [n for n in first if n], len(ids) > _POSTED_PAGE, self.urls, now
+        )
+        return _html(pages.profile_page(user_id, user.nickname, state, self._signing_script()))
+
+    async def search_api(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        if not self._signed(request, body):
+            return _json(SIGNATURE_REJECTED, status=406)
+        if not self._logged_in(request):
+            return _json(LOGIN_EXPIRED)
+        try:
+            query = json.loads(body)
+            keyword = str(query["keyword"])
+            page = max(1, int(query.get("page", 1)))
+            size = min(_PAGE_SIZE, max(1, int(query.get("page_size", _PAGE_SIZE))))
+        except (ValueError, KeyError, TypeError):
+            return _json({"code": -1, "success": False, "msg": "参数错误"}, status=400)
+        ids = self._search_order(
+            keyword, str(query.get("sort", "general")), query.get("note_type", 0)
+        )
+        chunk = ids[(page - 1) * size : page * size]
+        items = [shapes.search_item(self.dataset.note_by_id(i), self.urls) for i in chunk]
+        if items:
+            items.insert(min(5, len(items)), self._query_item(keyword, page))
+        data = {"has_more": page * size < len(ids), "items": items}
+        return _json({"code": 0, "success": True, "msg": "成功", "data": data})
+
+    def _search_order(self, keyword: str, sort: str, note_type: object) -> list[str]:
+        ids = self.dataset.search(keyword)
+        if note_type in (1, 2, "1", "2"):
+            wanted = "video" if str(note_type) == "1" else "normal"
+            ids = [i for i in ids if self.dataset.note_by_id(i).type == wanted]
+        if sort == "popularity_descending":
+            ids = sorted(ids, key=lambda i: -self.dataset.note_by_id(i).interact_exact["liked"])
+        elif sort == "time_descending":
+            ids = sorted(ids, key=lambda i: -self.dataset.note_by_id(i).time)
+        return ids
+
+    def _query_item(self, keyword: str, page: int) -> dict[str, Any]:
+        kind = "rec_query" if page % 2 else "hot_query"
+        rng = random.Random(f"{self.dataset.seed}:{keyword}:{page}")
+        matches = self.dataset.search(keyword)[:10]
+        words = sorted(
+            {t for i in matches for t in self.dataset.note_by_id(i).tags if t != keyword}
+        )
+        picked = rng.sample(words, k=min(4, len(words))) if words else [keyword + "攻略"]
+        request_id = f"{uuid.UUID(int=rng.getrandbits(128))}#{self._now_ms()}"
+        return shapes.query_item(kind, request_id, picked, "AB" + secrets.token_urlsafe(48) + "=")
+
+    async def user_posted_api(self, request: web.Request) -> web.Response:
+        if not self._signed(request, ""):
+            return _json(SIGNATURE_REJECTED, status=406)
+        if not self._logged_in(request):
+            return _json(LOGIN_EXPIRED)
+        user_id = request.query.get("user_id", "")
+        cursor = request.query.get("cursor", "")
+        try:
+            num = min(_POSTED_PAGE, max(1, int(request.query.get("num", _POSTED_PAGE))))
+        except ValueError:
+            num = _POSTED_PAGE
+        ids = self.dataset.user_notes(user_id)
+        start = ids.index(cursor) + 1 if cursor in ids else 0
+        chunk = ids[start : start + num]
+        data = {
+            "cursor": chunk[-1] if chunk else cursor,
+            "has_more": start + num < len(ids),
+            "notes": [shapes.posted_item(self.dataset.note_by_id(i), self.urls) for i in chunk],
+        }
+        return _json({"code": 0, "success": True, "msg": "成功", "data": data})
+
+    async def feed_api(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        if not self._signed(request, body):
+            return _json(SIGNATURE_REJECTED, status=406)
+        if not self._logged_in(request):
+            return _json(LOGIN_EXPIRED)
+        try:
+            query = json.loads(body)
+            note_id = str(query["source_note_id"])
+        except (ValueError, KeyError, TypeError):
+            return _json({"code": -1, "success": False, "msg": "参数错误"}, status=400)
+        note = self.dataset.note_by_id(note_id)
+        if note is None:
+            return _json({"code": NOTE_UNKNOWN[0], "success": False, "msg": NOTE_UNKNOWN[1]})
+        if query.get("xsec_token") != note.xsec_token:
+            return _json(XSEC_INVALID)
+        if self._is_deleted(note):
+            return _json({"code": NOTE_GONE[0], "success": False, "msg": NOTE_GONE[1]})
+        item = {
+            "id": note.note_id,
+            "model_type": "note",
+            "note_card": shapes.feed_card(note, self.urls),
+        }
+        data = {"cursor_score": "", "items": [item], "current_time": self._now_ms()}
+        return _json({"code": 0, "success": True, "msg": "成功", "data": data})
+
+    async def control_route(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            try:
+                changes = await request.json()
+                if not isinstance(changes, dict):
+                    raise ValueError("the body must be a JSON object")
+                return _json(self.control(changes))
+            except ValueError as exc:
+                return _json({"error": str(exc)}, status=400)
+        return _json(self._knobs.as_dict())
+
+    async def stats_route(self, request: web.Request) -> web.Response:
+        stats = {
+            route: {str(s): n for s, n in counts.items()} for route, counts in self.stats().items()
+        }
+        return _json(stats)
+
+    # -- CDN routes ----------------------------------------------------------------------
+    async def cdn(self, request: web.Request) -> web.StreamResponse:
+        path = request.match_info["path"]
+        variant = "original"
+        if "!" in path:
+            head, _, style = path.partition("!")
+            parts = head.split("/", 2)
+            if len(parts) < 3 or not (parts[0].isdigit() and len(parts[0]) == 12):
+                raise web.HTTPNotFound()
+            path = parts[2]
+            variant = "prv" if "prv" in style else "dft"
+        if path.startswith("avatar/"):
+            return web.Response(body=pictures.avatar(path), content_type="image/jpeg")
+        video = parse_video_key(path)
+        if video is not None:
+            return await self._cdn_video(*video, key=path)
+        parsed = parse_image_token(path)
+        if parsed is None or parsed[0] != self.dataset.seed or parsed[1] >= len(self.dataset):
+            raise web.HTTPNotFound()
+        note = self.dataset.note(parsed[1])
+        if parsed[2] >= len(note.images) or note.images[parsed[2]].token != path:
+            raise web.HTTPNotFound()
+        spec = note.images[parsed[2]]
+        loop = asyncio.get_running_loop()
+        body, mime = await loop.run_in_executor(None, self.pictures.get_or_render, spec, variant)
+        if self._chance(self._knobs.truncated_image_rate):
+            body = body[: len(body) // 2]
+        return web.Response(body=body, content_type=mime)
+
+    async def _cdn_video(self, seed: int, index: int, key: str) -> web.Response:
+        if (
+            seed != self.dataset.seed
+            or index >= len(self.dataset)
+            or self.dataset.note(index).video is None
+        ):
+            raise web.HTTPNotFound()
+        return web.Response(body=pictures.fake_mp4(key), content_type="video/mp4")
+
+    # -- apps --------------------------------------------------------------------------
+    def site_app(self) -> web.Application:
+        app = web.Application(middlewares=[self.middleware])
+        r = app.router
+        r.add_get("/", self.root, name="root")
+        r.add_get("/explore", self.home, name="home")
+        r.add_get("/login", self.login, name="login")
+        r.add_get("/explore/{note_id}", self.note, name="note")
+        r.add_get("/discovery/item/{note_id}", self.note, name="note_legacy")
+        r.add_get("/search_result", self.search_page, name="search_page")
+        r.add_get("/user/profile/{user_id}", self.profile, name="profile")
+        r.add_post("/api/sns/web/v1/search/notes", self.search_api, name="search_api")
+        r.add_get("/api/sns/web/v1/user_posted", self.user_posted_api, name="user_posted_api")
+        r.add_post("/api/sns/web/v1/feed", self.feed_api, name="feed_api")
+        r.add_route("*", "/_sandbox/control", self.control_route, name="sandbox_control")
+        r.add_get("/_sandbox/stats", self.stats_route, name="sandbox_stats")
+        return app
+
+    def cdn_app(self) -> web.Application:
+        app = web.Application(middlewares=[self.middleware])
+        app.router.add_get("/{path:.+}", self.cdn, name="cdn")
+        return app
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
+class SiteServer:
+    """Both origins in a background thread with its own event loop (a context manager)."""
+
+    def __init__(
+        self,
+        seed: int = 1,
+        notes: int = 1000,
+        port: int = 0,
+        cdn_port: int = 0,
+        host: str = "127.0.0.1",
+        clock: Clock = time.monotonic,
+        **knobs: Any,
+    ) -> None:
+        self.dataset = Dataset(seed, notes)
+        self.host = host
+        self._ports = (port, cdn_port)
+        self._site = SandboxSite(self.dataset, apply_knobs(Knobs(), knobs), clock)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runners: list[web.AppRunner] = []
+        self.port = 0
+        self.cdn_port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def cdn_url(self) -> str:
+        return f"http://{self.host}:{self.cdn_port}"
+
+    def control(self, **knobs: Any) -> dict[str, Any]:
+        """Change fault knobs (same names as ``POST /_sandbox/control``); returns them all."""
+        return self._site.control(knobs)
+
+    @property
+    def knobs(self) -> Knobs:
+        return self._site.knobs
+
+    def stats(self) -> dict[str, dict[int, int]]:
+        """Request counts by route name and HTTP status."""
+        return self._site.stats()
+
+    def reset_stats(self) -> None:
+        self._site.reset_stats()
+
+    def start(self) -> SiteServer:
+        if self._thread is not None:
+            raise RuntimeError("already started")
+        sockets = (_bind(self.host, self._ports[0]), _bind(self.host, self._ports[1]))
+        self.port = sockets[0].getsockname()[1]
+        self.cdn_port = sockets[1].getsockname()[1]
+        self._site.urls = shapes.Urls(self.url, self.cdn_url)
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def startup() -> None:
+            for app, sock in zip(
+                (self._site.site_app(), self._site.cdn_app()), sockets, strict=True
+            ):
+                runner = web.AppRunner(app, access_log=None)
+                await runner.setup()
+                await web.SockSite(runner, sock).start()
+                self._runners.append(runner)
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(startup())
+            except BaseException as exc:  # reported to the starting thread
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="sandbox-site", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            self._thread.join()
+            raise failure[0]
+        return self
+
+    def stop(self) -> None:
+        if self._thread is None or self._loop is None:
+            return
+        loop = self._loop
+
+        async def shutdown() -> None:
+            for runner in self._runners:
+                await runner.cleanup()
+
+        if loop.is_running():
+            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout=10)
+        self._thread = None
+        self._runners.clear()
+
+    def __enter__(self) -> SiteServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
