@@ -1,0 +1,90 @@
+"""Helpers for the enrichment tests: sandbox notes as media-processed items, a pipeline run."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from scrapy.utils.test import get_crawler
+
+from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser
+from pipelines.enrichment import EnrichmentPipeline, EnrichSettings
+from pipelines.imaging import downscale_for_model
+from pipelines.mongo import close_mongo
+from sandbox.dataset import Dataset, NoteImageSpec, NoteSpec
+from sandbox.site.pictures import encode, render
+
+SEED = 1
+DATASET = Dataset(seed=SEED, size=200)
+
+
+@lru_cache(maxsize=256)
+def model_jpeg(spec: NoteImageSpec) -> bytes:
+    """The media pipeline's model copy of a sandbox picture (rendered once per session)."""
+    return downscale_for_model(encode(render(spec), spec.format))
+
+
+def store_image(store: Path, data: bytes, **fields: Any) -> NoteImage:
+    """Write ``data`` under the store the way the media pipeline does; an ``ok`` image."""
+    digest = hashlib.sha256(data).hexdigest()
+    relative = f"model/{digest[:2]}/{digest}.jpg"
+    (store / relative).parent.mkdir(parents=True, exist_ok=True)
+    (store / relative).write_bytes(data)
+    values = {
+        "url": f"http://cdn.invalid/{digest[:12]}",
+        "path": relative,
+        "model_path": relative,
+        "sha256": digest,
+        "mime": "image/jpeg",
+        "status": "ok",
+        **fields,
+    }
+    return NoteImage(**values)
+
+
+def note_item(spec: NoteSpec, store: Path, images: list[NoteImageSpec] | None = None) -> NoteItem:
+    """A sandbox note as it leaves the media pipeline (every image stored, status ok)."""
+    pictures = list(spec.images) if images is None else images
+    return NoteItem(
+        note_id=spec.note_id,
+        url=f"http://sandbox.invalid/explore/{spec.note_id}",
+        xsec_token=spec.xsec_token,
+        title=spec.title,
+        desc=spec.desc,
+        type=spec.type,  # type: ignore[arg-type]
+        user=NoteUser(user_id=spec.user.user_id, nickname=spec.user.nickname),
+        tags=list(spec.tags),
+        published_at=datetime.fromtimestamp(spec.time / 1000, UTC),
+        updated_at=datetime.fromtimestamp(spec.last_update_time / 1000, UTC),
+        ip_location=spec.ip_location,
+        interact=NoteInteract(),
+        images=[store_image(store, model_jpeg(p)) for p in pictures],
+        video=None,
+        source="page",
+    )
+
+
+def generate_calls(emulator: Any) -> list[Any]:
+    return [r for r in emulator.requests if r.method == "generateContent"]
+
+
+@contextlib.asynccontextmanager
+async def pipeline_run(
+    settings: dict[str, Any], *, clock: Callable[[], datetime] | None = None
+) -> AsyncIterator[tuple[EnrichmentPipeline, Any]]:
+    """An opened pipeline on a test crawler (what one crawl does), closed afterwards."""
+    crawler = get_crawler(settings_dict=settings)
+    pipeline = EnrichmentPipeline(
+        crawler, EnrichSettings.from_settings(crawler.settings), clock=clock
+    )
+    await pipeline.open_spider()
+    try:
+        yield pipeline, crawler.stats
+    finally:
+        await pipeline.close_spider()
+        await close_mongo(crawler)

@@ -1,0 +1,188 @@
+"""EnrichmentPipeline against the Gemini emulator (real SDK over HTTP) and the embedded Mongo."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.enrichment.support import DATASET, generate_calls, note_item, pipeline_run
+
+
+@pytest.fixture
+def settings(gemini_emulator, mongo_uri: str, mongo_db_name: str, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "ENRICH_BACKEND": "gemini",
+        "GEMINI_API_KEYS": "proj-a:key-a1",
+        "GEMINI_BASE_URL": gemini_emulator.base_url,
+        "MONGO_URI": mongo_uri,
+        "MONGO_DATABASE": mongo_db_name,
+        "FILES_STORE": str(tmp_path),
+    }
+
+
+async def test_one_request_per_note_and_none_on_a_rerun(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    specs = [DATASET.note(i) for i in range(20)]
+    items = [note_item(spec, tmp_path) for spec in specs]
+    async with pipeline_run(settings) as (pipeline, stats):
+        await asyncio.gather(*(pipeline.process_item(item) for item in items))
+    calls = generate_calls(gemini_emulator)
+    expected = sum(max(1, math.ceil(len(s.images) / 8)) for s in specs)
+    assert len(calls) == expected
+    assert all(call.images <= 8 for call in calls)
+    for spec, item in zip(specs, items, strict=True):
+        enrichment = item.enrichment
+        assert enrichment["status"] == "done", enrichment
+        assert enrichment["backend"] == "gemini" and enrichment["key_fp"].startswith("k:")
+        assert enrichment["usage"]["requests"] == max(1, math.ceil(len(spec.images) / 8))
+        readings = enrichment["result"]["images"]
+        assert [r["index"] for r in readings] == list(range(len(spec.images)))
+        assert [r["ocr_text"] for r in readings] == [img.text for img in spec.images]
+        assert enrichment["result"]["summary"]
+    assert stats.get_value("enrich/done") == 20
+    assert stats.get_value("gemini/tokens_in") > 0
+    assert (
+        sum(v for k, v in stats.get_stats().items() if k.startswith("gemini/requests/")) == expected
+    )
+
+    # A re-crawl of the same notes: fresh items (no enrichment) hit the cache, items that
+    # carry their stored enrichment are left alone. Zero requests either way.
+    gemini_emulator.reset_log()
+    fresh = [note_item(spec, tmp_path) for spec in specs]
+    async with pipeline_run(settings) as (pipeline, stats):
+        for item in fresh + items:
+            await pipeline.process_item(item)
+    assert generate_calls(gemini_emulator) == []
+    assert stats.get_value("enrich/cache_hits") == 40
+    assert [i.enrichment["result"] for i in fresh] == [i.enrichment["result"] for i in items]
+    assert all(i.enrichment["usage"]["requests"] == 0 for i in fresh)
+
+
+def _text_pictures(count: int) -> list[Any]:
+    """``count`` text pictures from the sandbox notes (their ground truth is known)."""
+    pictures = [img for i in range(60) for img in DATASET.note(i).images if img.lines]
+    assert len(pictures) >= count
+    return pictures[:count]
+
+
+async def test_a_note_with_twelve_images_takes_two_requests(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    pictures = _text_pictures(12)
+    item = note_item(DATASET.note(0), tmp_path, pictures)
+    async with pipeline_run(settings) as (pipeline, _):
+        await pipeline.process_item(item)
+    calls = generate_calls(gemini_emulator)
+    assert [call.images for call in calls] == [6, 6]
+    result = item.enrichment["result"]
+    assert item.enrichment["status"] == "done" and item.enrichment["usage"]["requests"] == 2
+    assert [r["index"] for r in result["images"]] == list(range(12))
+    assert [r["ocr_text"] for r in result["images"]] == [p.text for p in pictures]
+    assert result["summary"] and result["language"] == "zh"
+
+
+async def test_images_the_media_pipeline_failed_are_left_out(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    pictures = _text_pictures(3)
+    item = note_item(DATASET.note(0), tmp_path, pictures)
+    failed = item.images[1]
+    failed.status, failed.error, failed.path, failed.model_path = "failed", "http_404", None, None
+    async with pipeline_run(settings) as (pipeline, _):
+        await pipeline.process_item(item)
+    assert [call.images for call in generate_calls(gemini_emulator)] == [2]
+    readings = item.enrichment["result"]["images"]
+    assert item.enrichment["status"] == "done"
+    assert [(r["index"], r["ocr_text"]) for r in readings] == [
+        (0, pictures[0].text),
+        (2, pictures[2].text),
+    ]
+
+
+async def test_undecodable_image_is_dropped_after_one_bad_input_retry(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    pictures = _text_pictures(3)
+    item = note_item(DATASET.note(0), tmp_path, pictures)
+    (tmp_path / item.images[1].model_path).write_bytes(b"\xff\xd8\xff\xe0 truncated garbage")
+    async with pipeline_run(settings) as (pipeline, stats):
+        await pipeline.process_item(item)
+    calls = generate_calls(gemini_emulator)
+    assert [(call.status, call.images) for call in calls] == [(400, 3), (200, 2)]
+    assert item.enrichment["status"] == "done" and item.enrichment["usage"]["requests"] == 2
+    assert [r["index"] for r in item.enrichment["result"]["images"]] == [0, 2]
+    assert stats.get_value("enrich/images_dropped") == 1
+
+
+async def test_bad_input_twice_fails_without_retry_later(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    gemini_emulator.control(script={"outcome": "bad_image", "times": 2})
+    item = note_item(DATASET.note(0), tmp_path, _text_pictures(2))
+    async with pipeline_run(settings) as (pipeline, stats):
+        await pipeline.process_item(item)
+    assert len(generate_calls(gemini_emulator)) == 2
+    enrichment = item.enrichment
+    assert (enrichment["status"], enrichment["next_attempt_at"]) == ("failed", None)
+    assert enrichment["reason"].startswith("bad_input")
+    assert stats.get_value("enrich/failed/bad_input") == 1
+
+
+async def test_blocked_content_fails_for_good(settings, gemini_emulator, tmp_path) -> None:
+    gemini_emulator.control(script={"outcome": "safety", "times": 1})
+    item = note_item(DATASET.note(0), tmp_path, _text_pictures(1))
+    async with pipeline_run(settings) as (pipeline, stats):
+        await pipeline.process_item(item)
+    assert len(generate_calls(gemini_emulator)) == 1
+    assert item.enrichment["status"] == "failed"
+    assert item.enrichment["reason"].startswith("content_blocked: safety")
+    assert item.enrichment["next_attempt_at"] is None
+    assert stats.get_value("enrich/failed/content_blocked") == 1
+
+
+async def test_truncated_output_retries_once_with_half_batches(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    gemini_emulator.control(script={"outcome": "max_tokens", "times": 1})
+    pictures = _text_pictures(4)
+    item = note_item(DATASET.note(0), tmp_path, pictures)
+    async with pipeline_run(settings) as (pipeline, _):
+        await pipeline.process_item(item)
+    assert [call.images for call in generate_calls(gemini_emulator)] == [4, 2, 2]
+    assert item.enrichment["status"] == "done" and item.enrichment["usage"]["requests"] == 3
+    assert [r["ocr_text"] for r in item.enrichment["result"]["images"]] == [
+        p.text for p in pictures
+    ]
+
+
+async def test_truncated_twice_is_a_retryable_failure(settings, gemini_emulator, tmp_path) -> None:
+    gemini_emulator.control(script={"outcome": "max_tokens", "times": 2})
+    item = note_item(DATASET.note(0), tmp_path, _text_pictures(1))
+    async with pipeline_run(settings) as (pipeline, _):
+        await pipeline.process_item(item)
+    enrichment = item.enrichment
+    assert enrichment["status"] == "failed" and enrichment["reason"].startswith("truncated")
+    assert enrichment["next_attempt_at"] > enrichment["updated_at"]
+
+
+async def test_unavailable_gemini_defers_every_note_and_says_so_once(
+    settings, make_gemini_emulator, tmp_path, caplog
+) -> None:
+    emulator = make_gemini_emulator(
+        {"projects": {"proj-a": {"keys": [{"key": "key-a1", "status": "location"}]}}}
+    )
+    settings = {**settings, "GEMINI_BASE_URL": emulator.base_url}
+    items = [note_item(DATASET.note(i), tmp_path) for i in range(3)]
+    async with pipeline_run(settings) as (pipeline, stats):
+        for item in items:
+            await pipeline.process_item(item)
+    assert generate_calls(emulator) == []
+    assert {i.enrichment["status"] for i in items} == {"deferred"}
+    assert all(i.enrichment["reason"].startswith("gemini_unavailable") for i in items)
+    assert stats.get_value("enrich/deferred") == 3
+    assert len([r for r in caplog.records if "Gemini is unavailable" in r.getMessage()]) == 1
