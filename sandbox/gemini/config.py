@@ -113,13 +113,18 @@ class ModelSpec:
         }
         if "generateContent" in self.methods:
             body.update(
-                temperature=self.temperature,
-                topP=self.top_p,
+                temperature=_number(self.temperature),
+                topP=_number(self.top_p),
                 topK=self.top_k,
-                maxTemperature=self.max_temperature,
+                maxTemperature=_number(self.max_temperature),
                 thinking=self.thinking,
             )
         return body
+
+
+def _number(value: float) -> float | int:
+    """Whole numbers as the service writes them (``1``, not ``1.0``)."""
+    return int(value) if float(value).is_integer() else value
 
 
 def _gen(name: str, display: str, description: str, **kw: Any) -> ModelSpec:

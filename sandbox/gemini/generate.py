@@ -198,9 +198,10 @@ _IMAGE_WORDS = ("image", "img", "picture", "photo", "pic")
 
 
 def _is_per_image(name: str, item: Mapping[str, Any]) -> bool:
-    if any(w in name.lower() for w in _IMAGE_WORDS):
-        return True
-    return any("ocr" in p.lower() for p in (item.get("properties") or {}))
+    """An array of objects is per image when its name or an item field says so."""
+    words = (*_IMAGE_WORDS, "ocr")
+    names = [name, *(item.get("properties") or {})]
+    return any(w in n.lower() for n in names for w in words)
 
 
 def _string(name: str, schema: Mapping[str, Any], ctx: FillContext, image: ImageInfo | None) -> str:

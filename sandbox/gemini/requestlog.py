@@ -15,10 +15,10 @@ class RequestRecord:
 
     time: datetime
     method: str
-    key_fp: str | None
-    project: str | None
-    model: str | None
     status: int
+    key_fp: str | None = None
+    project: str | None = None
+    model: str | None = None
     error: str | None = None
     prompt_tokens: int = 0
     output_tokens: int = 0

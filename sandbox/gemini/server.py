@@ -172,8 +172,19 @@ class Handlers:
         self._record(method, started, status=error.status, error=error.kind, **fields)
         return json_response(error.status, error.body, started)
 
+    @staticmethod
+    def _key(request: web.Request) -> str | None:
+        return request.headers.get("x-goog-api-key") or request.query.get("key")
+
+    def _refuse(
+        self, request: web.Request, method: str, started: float, error: ApiError, **fields: Any
+    ) -> web.Response:
+        """Log an authorization failure under the caller's key fingerprint (if any)."""
+        key = self._key(request)
+        return self._fail(method, started, error, key_fp=key_fp(key) if key else None, **fields)
+
     def _authorize(self, request: web.Request, method: str) -> KeySpec | ApiError:
-        key = request.headers.get("x-goog-api-key") or request.query.get("key")
+        key = self._key(request)
         if not key:
             return errors.fixed("unregistered_caller")
         spec = self.state.resolve_key(key)
@@ -200,7 +211,7 @@ class Handlers:
             raise web.HTTPNotFound()
         auth = self._authorize(request, "models.list")
         if isinstance(auth, ApiError):
-            return self._fail("models.list", started, auth)
+            return self._refuse(request, "models.list", started, auth)
         try:
             size = int(request.query.get("pageSize", DEFAULT_PAGE_SIZE)) or DEFAULT_PAGE_SIZE
             offset = int(base64.urlsafe_b64decode(request.query.get("pageToken", "") + "==") or 0)
@@ -245,7 +256,7 @@ class Handlers:
         started = time.perf_counter()
         auth = self._authorize(request, "models.get")
         if isinstance(auth, ApiError):
-            return self._fail("models.get", started, auth, model=name)
+            return self._refuse(request, "models.get", started, auth, model=name)
         fields = {"key_fp": key_fp(auth.key), "project": auth.project, "model": name}
         spec = self._model(name, "get")
         if spec is None:
@@ -260,7 +271,7 @@ class Handlers:
         started = time.perf_counter()
         auth = self._authorize(request, "countTokens")
         if isinstance(auth, ApiError):
-            return self._fail("countTokens", started, auth, model=name)
+            return self._refuse(request, "countTokens", started, auth, model=name)
         fields = {"key_fp": key_fp(auth.key), "project": auth.project, "model": name}
         if self._model(name, "countTokens") is None:
             error = errors.model_not_found(name, api_version=version, method="countTokens")
@@ -304,7 +315,7 @@ class Handlers:
         method = "generateContent"
         auth = self._authorize(request, method)
         if isinstance(auth, ApiError):
-            return self._fail(method, started, auth, model=name)
+            return self._refuse(request, method, started, auth, model=name)
         fields: dict[str, Any] = {
             "key_fp": key_fp(auth.key),
             "project": auth.project,
