@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from google import genai
 from google.genai import types
@@ -191,6 +191,8 @@ class GeminiClient:
                 retry_options=types.HttpRetryOptions(attempts=1),
             )
             for key in self.settings.keys:
+                if key.fingerprint in self._sdk:  # a start() that failed half-way
+                    continue
                 self._sdk[key.fingerprint] = genai.Client(
                     vertexai=False, api_key=key.secret, http_options=http_options
                 )
@@ -372,8 +374,8 @@ class GeminiClient:
             if model in call.skipped_models:
                 continue
             probes: list[asyncio.Future[None]] = []
-            for project, keys in self._keys_by_project.items():
-                usable = [k for k in keys if not self.state.is_key_disabled(k.fingerprint)]
+            for project in self._keys_by_project:
+                usable = self._usable_keys(project)
                 if not usable or self.state.is_dropped_for_project(project, model):
                     continue
                 until = self.state.exhausted_until(project, model, now)
@@ -405,13 +407,13 @@ class GeminiClient:
             self._defer_reason("rate_limited", earliest, call)
         return earliest
 
-    def _defer_after_failures(self, now: float, call: _CallState) -> None:
+    def _defer_after_failures(self, now: float, call: _CallState) -> NoReturn:
         """Give up on a call whose retries ran out (repeated 429s or server errors)."""
         if call.last is not None and call.last.kind.is_quota:
             self._defer_reason("rate_limited", now + self.settings.max_retry_delay, call)
         self._defer_reason("server_errors", now + self.settings.server_error_defer, call)
 
-    def _defer_reason(self, reason: str, at: float, call: _CallState) -> None:
+    def _defer_reason(self, reason: str, at: float, call: _CallState) -> NoReturn:
         self.stats[f"deferred/{reason}"] += 1
         detail = f"last failure: {call.last.kind} {call.last.message}" if call.last else ""
         raise QuotaDeferred(reason, _utc(at), detail)
