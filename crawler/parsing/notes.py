@@ -1,0 +1,574 @@
+"""Note pages and API note cards → ``NoteItem``.
+
+The page state is camelCase (``noteId``, ``imageList``), the web API snake_case
+(``note_id``, ``image_list``); one mapping reads both, so a note has the same item
+whichever way it was fetched. A page without a state falls back to its ``og:*``
+meta tags; a page without the note says why through a typed error.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from crawler.items import NoteImage, NoteInteract, NoteItem, NoteSource, NoteUser, NoteVideo
+from crawler.parsing.counts import parse_count
+from crawler.parsing.errors import (
+    LoginRequired,
+    NoteNotFound,
+    ResponseMalformed,
+    StateMissing,
+    XsecTokenInvalid,
+)
+from crawler.parsing.images import (
+    DEFAULT_ORIGINAL_TEMPLATES,
+    display_url,
+    image_urls,
+    original_candidates,
+)
+from crawler.parsing.signals import (
+    classify_page,
+    classify_url,
+    error_for_code,
+    error_for_signal,
+    is_login_url,
+)
+from crawler.parsing.state import (
+    DEFAULT_MAX_PAGE_BYTES,
+    STATE_MARKER,
+    locate_state,
+    page_text,
+    parse_state_literal,
+)
+
+__all__ = [
+    "DEFAULT_ORIGINAL_TEMPLATES",
+    "canonical_note_url",
+    "note_from_api_card",
+    "note_from_state",
+    "note_id_from_url",
+    "parse_note_page",
+]
+
+VIDEO_ORIGIN_TEMPLATE = "https://sns-video-bd.xhscdn.com/{key}"
+VIDEO_CODECS = ("h264", "h265", "av1")
+OG_TITLE_SUFFIX = " - 小红书"
+
+_NOTE_PATH = re.compile(r"/(?:explore|discovery/item|user/profile/[^/]+)/([0-9A-Za-z]{16,32})/?$")
+_INLINE_TOPIC = re.compile(r"#([^#\[\]\n]{1,64})\[话题\]#")
+_META = re.compile(r"<meta\b([^>]*)>", re.I)
+_ATTRIBUTE = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+# Note times are epoch milliseconds: this range is 2001-09-09 .. 2286-11-20.
+_MS_RANGE = (10**12, 10**13)
+
+
+def parse_note_page(
+    html: str | bytes,
+    url: str,
+    *,
+    note_id: str | None = None,
+    original_templates: Iterable[str] = DEFAULT_ORIGINAL_TEMPLATES,
+    max_bytes: int = DEFAULT_MAX_PAGE_BYTES,
+) -> NoteItem:
+    """The note of a page (full HTML, bare state text, or the JSON the URL answered).
+
+    ``url`` is the page's final URL: it gives the note id when ``note_id`` is None,
+    the base of the canonical URL, and the xsec_token when the note has none.
+    Raises a ``ParseError`` subclass naming what was wrong.
+    """
+    templates = tuple(original_templates)
+    wanted = note_id or note_id_from_url(url)
+    text = page_text(html, max_bytes=max_bytes)
+    landed = classify_url(url)
+    if landed is not None:
+        raise error_for_signal(landed, _page_label(wanted, url))
+    if is_login_url(url):
+        raise LoginRequired(f"{_page_label(wanted, url)}: landed on the login page")
+    span = locate_state(text)
+    if span is None:
+        item = _note_from_meta(text, url, wanted, templates)
+        if item is not None:
+            return item
+        signal = classify_page(text)
+        if signal is not None:
+            raise error_for_signal(signal, _page_label(wanted, url))
+        raise StateMissing(
+            f"{_page_label(wanted, url)}: no <script>{STATE_MARKER}=…</script> and no og:* note "
+            f"meta tags in a page of {len(text)} characters (title {_page_title(text)!r})"
+        )
+    state = parse_state_literal(text[span[0] : span[1]])
+    if _is_api_answer(state):
+        return _note_from_api_answer(state, url, wanted, templates)
+    return note_from_state(
+        state,
+        url,
+        note_id=wanted,
+        original_templates=templates,
+        page_outside_state=text[: span[0]] + text[span[1] :],
+    )
+
+
+def note_from_state(
+    state: Mapping[str, Any],
+    url: str,
+    *,
+    note_id: str | None = None,
+    original_templates: Iterable[str] = DEFAULT_ORIGINAL_TEMPLATES,
+    page_outside_state: str = "",
+) -> NoteItem:
+    """The note in a parsed page state (``note.noteDetailMap[noteId].note``).
+
+    Without ``note_id`` the page's current note is taken (``currentNoteId``,
+    ``firstNoteId``, else the first non-empty entry). ``page_outside_state`` is the
+    rest of the HTML, searched for error-page markers when the note is missing.
+    """
+    label = _page_label(note_id, url)
+    store = state.get("note")
+    if isinstance(store, Mapping):
+        info = store.get("serverRequestInfo")
+        if isinstance(info, Mapping):
+            code = info.get("errorCode")
+            if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+                raise error_for_code(code, info.get("errMsg"), label)
+        found = _find_note(store, note_id)
+        if found is not None:
+            key, note = found
+            return _note_item(
+                note,
+                note_id=_text(_get(note, "noteId")) or note_id or key,
+                url=url,
+                xsec_token=_text(_get(note, "xsecToken")) or _url_token(url),
+                templates=tuple(original_templates),
+                source="page",
+            )
+    if page_outside_state:
+        signal = classify_page(page_outside_state)
+        if signal is not None:
+            raise error_for_signal(signal, label)
+    if note_id and note_id not in urlsplit(url).path:
+        raise XsecTokenInvalid(
+            f"{label}: the page at {urlsplit(url).path or '/'} is not the note (redirected "
+            "away: missing or expired xsec_token)"
+        )
+    if not isinstance(store, Mapping):
+        raise NoteNotFound(
+            f"{label}: the state has no `note` store (stores: {_keys(state)})", note_id=note_id
+        )
+    detail_map = store.get("noteDetailMap")
+    raise NoteNotFound(
+        f"{label}: note.noteDetailMap has no note {note_id or '(any)'} "
+        f"(entries: {_keys(detail_map) if isinstance(detail_map, Mapping) else 'none'})",
+        note_id=note_id,
+    )
+
+
+def note_from_api_card(
+    card: Mapping[str, Any],
+    *,
+    note_id: str,
+    xsec_token: str | None,
+    url: str,
+    original_templates: Iterable[str] = DEFAULT_ORIGINAL_TEMPLATES,
+) -> NoteItem:
+    """A web-API ``note_card`` (``/feed`` ``data.items[0].note_card``) as a ``NoteItem``.
+
+    The card has no token of its own: ``xsec_token`` is the one the note was found with.
+    ``url`` gives the base of the canonical note URL.
+    """
+    if not isinstance(card, Mapping):
+        raise ResponseMalformed(
+            f"note {note_id}: note_card is a {type(card).__name__}, not an object"
+        )
+    card_id = _text(_get(card, "noteId"))
+    if card_id and card_id != note_id:
+        raise NoteNotFound(f"note {note_id}: the card is note {card_id}", note_id=note_id)
+    return _note_item(
+        card,
+        note_id=note_id,
+        url=url,
+        xsec_token=xsec_token or _text(_get(card, "xsecToken")),
+        templates=tuple(original_templates),
+        source="api",
+    )
+
+
+def note_id_from_url(url: str | None) -> str | None:
+    """The note id in a note page URL path (``/explore/{id}``, ``/discovery/item/{id}``)."""
+    if not url:
+        return None
+    match = _NOTE_PATH.search(urlsplit(url).path)
+    return match.group(1) if match else None
+
+
+def canonical_note_url(url: str, note_id: str, xsec_token: str | None) -> str:
+    """``{scheme}://{host}/explore/{note_id}?xsec_token=…`` on the host of ``url``."""
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+    query = f"?{urlencode({'xsec_token': xsec_token})}" if xsec_token else ""
+    return f"{base}/explore/{note_id}{query}"
+
+
+# --- the mapping shared by page state and API cards ------------------------------------
+
+
+def _note_item(
+    note: Mapping[str, Any],
+    *,
+    note_id: str,
+    url: str,
+    xsec_token: str | None,
+    templates: tuple[str, ...],
+    source: NoteSource,
+) -> NoteItem:
+    desc = _text(_get(note, "desc")) or ""
+    note_type = "video" if _get(note, "type") == "video" else "normal"
+    images = [
+        image
+        for entry in _list(_get(note, "imageList"))
+        if (image := _image(entry, templates)) is not None
+    ]
+    video_data = _get(note, "video")
+    video = _video(video_data) if note_type == "video" and isinstance(video_data, Mapping) else None
+    return NoteItem(
+        note_id=note_id,
+        url=canonical_note_url(url, note_id, xsec_token),
+        xsec_token=xsec_token,
+        title=_text(_get(note, "title")) or _text(_get(note, "displayTitle")) or "",
+        desc=desc,
+        type=note_type,
+        user=_user(_get(note, "user")),
+        tags=_tags(_get(note, "tagList"), desc),
+        published_at=_datetime_ms(_get(note, "time")),
+        updated_at=_datetime_ms(_get(note, "lastUpdateTime")),
+        ip_location=_text(_get(note, "ipLocation")) or None,
+        interact=_interact(_get(note, "interactInfo")),
+        images=images,
+        video=video,
+        source=source,
+    )
+
+
+def _image(entry: Any, templates: tuple[str, ...]) -> NoteImage | None:
+    if not isinstance(entry, Mapping):
+        return None
+    shown = display_url(entry)
+    if shown is None:
+        return None  # search cards carry sizes only
+    originals = original_candidates(shown, templates)
+    if not originals:
+        for other in image_urls(entry):
+            originals = original_candidates(other, templates)
+            if originals:
+                break
+    return NoteImage(
+        url=shown,
+        original_urls=originals,
+        width=_int(_get(entry, "width")),
+        height=_int(_get(entry, "height")),
+        live_photo=_get(entry, "livePhoto") is True,
+    )
+
+
+def _video(video: Mapping[str, Any]) -> NoteVideo:
+    """Origin stream first, then every codec's master and backup URLs, in order."""
+    candidates: list[str] = []
+    consumer = _get(video, "consumer")
+    key = _text(_get(consumer, "originVideoKey")) if isinstance(consumer, Mapping) else None
+    if key:
+        candidates.append(VIDEO_ORIGIN_TEMPLATE.format(key=key))
+    media = _get(video, "media")
+    stream = _get(media, "stream") if isinstance(media, Mapping) else None
+    first: Mapping[str, Any] | None = None
+    if isinstance(stream, Mapping):
+        for codec in VIDEO_CODECS:
+            for variant in _list(stream.get(codec)):
+                if not isinstance(variant, Mapping):
+                    continue
+                first = first or variant
+                master = _text(_get(variant, "masterUrl"))
+                if master:
+                    candidates.append(master)
+                candidates.extend(
+                    u for u in _list(_get(variant, "backupUrls")) if isinstance(u, str) and u
+                )
+    candidates = list(dict.fromkeys(candidates))
+    return NoteVideo(
+        url=candidates[0] if candidates else None,
+        candidates=candidates,
+        width=_int(_get(first, "width")) if first else None,
+        height=_int(_get(first, "height")) if first else None,
+        duration=_duration(video, first),
+    )
+
+
+def _duration(video: Mapping[str, Any], variant: Mapping[str, Any] | None) -> float | None:
+    """Seconds: ``capa.duration``, else ``media.video.duration``, else the stream's ms."""
+    capa = _get(video, "capa")
+    if isinstance(capa, Mapping) and _number(_get(capa, "duration")) is not None:
+        return _number(_get(capa, "duration"))
+    media = _get(video, "media")
+    inner = _get(media, "video") if isinstance(media, Mapping) else None
+    if isinstance(inner, Mapping) and _number(_get(inner, "duration")) is not None:
+        return _number(_get(inner, "duration"))
+    milliseconds = _number(_get(variant, "duration")) if variant else None
+    return milliseconds / 1000 if milliseconds is not None else None
+
+
+def _user(user: Any) -> NoteUser | None:
+    if not isinstance(user, Mapping):
+        return None
+    user_id = _text(_get(user, "userId"))
+    if not user_id:
+        return None
+    return NoteUser(
+        user_id=user_id,
+        nickname=_text(_get(user, "nickname")) or _text(_get(user, "nickName")),
+        avatar=_text(_get(user, "avatar")) or _text(_get(user, "images")),
+    )
+
+
+def _tags(tag_list: Any, desc: str) -> list[str]:
+    """Names from ``tagList``; without one, the ``#名称[话题]#`` topics of the text."""
+    names = [
+        name
+        for tag in _list(tag_list)
+        if isinstance(tag, Mapping) and (name := _text(tag.get("name")))
+    ]
+    if not names:
+        names = _INLINE_TOPIC.findall(desc)
+    return list(dict.fromkeys(names))
+
+
+def _interact(info: Any) -> NoteInteract:
+    info = info if isinstance(info, Mapping) else {}
+    raw = {
+        name: _text(_get(info, field))
+        for name, field in (
+            ("liked", "likedCount"),
+            ("collected", "collectedCount"),
+            ("comments", "commentCount"),
+            ("shares", "shareCount"),
+        )
+    }
+    return NoteInteract(
+        liked=parse_count(raw["liked"]),
+        collected=parse_count(raw["collected"]),
+        comments=parse_count(raw["comments"]),
+        shares=parse_count(raw["shares"]),
+        raw=raw,
+    )
+
+
+# --- og:* fallback ----------------------------------------------------------------------
+
+
+def _note_from_meta(
+    text: str, url: str, wanted: str | None, templates: tuple[str, ...]
+) -> NoteItem | None:
+    """The note from the page's ``og:*`` tags when the page is a note page, else None."""
+    meta = _meta_tags(text)
+    first = {name: value for name, value in reversed(meta)}
+    og_id = note_id_from_url(first.get("og:url"))
+    is_note = first.get("og:type") in ("article", "video") or any(
+        name.startswith("og:xhs:note_") for name, _ in meta
+    )
+    if not (is_note or og_id) or not (first.get("og:title") or first.get("og:image")):
+        return None
+    if wanted and og_id and og_id != wanted:
+        raise NoteNotFound(
+            f"{_page_label(wanted, url)}: the page is note {og_id} (og:url), not {wanted}",
+            note_id=wanted,
+        )
+    note_id = og_id or wanted
+    if not note_id:
+        return None
+    title = first.get("og:title", "")
+    if title.endswith(OG_TITLE_SUFFIX):
+        title = title[: -len(OG_TITLE_SUFFIX)]
+    images = [
+        NoteImage(url=link, original_urls=original_candidates(link, templates))
+        for name, link in meta
+        if name == "og:image" and link
+    ]
+    video_url = first.get("og:video") or None
+    raw = {
+        "liked": first.get("og:xhs:note_like"),
+        "collected": first.get("og:xhs:note_collect"),
+        "comments": first.get("og:xhs:note_comment"),
+        "shares": first.get("og:xhs:note_share"),
+    }
+    token = _url_token(url)
+    return NoteItem(
+        note_id=note_id,
+        url=canonical_note_url(url, note_id, token),
+        xsec_token=token,
+        title=title,
+        desc=first.get("description", ""),
+        type="video" if video_url or first.get("og:type") == "video" else "normal",
+        user=None,
+        tags=list(
+            dict.fromkeys(t.strip() for t in first.get("keywords", "").split(",") if t.strip())
+        ),
+        published_at=None,
+        updated_at=None,
+        ip_location=None,
+        interact=NoteInteract(
+            liked=parse_count(raw["liked"]),
+            collected=parse_count(raw["collected"]),
+            comments=parse_count(raw["comments"]),
+            shares=parse_count(raw["shares"]),
+            raw=raw,
+        ),
+        images=images,
+        video=NoteVideo(url=video_url, candidates=[video_url]) if video_url else None,
+        source="page",
+    )
+
+
+def _meta_tags(text: str) -> list[tuple[str, str]]:
+    """(name or property, unescaped content) of every ``<meta>`` with both, in page order."""
+    tags = []
+    for match in _META.finditer(text):
+        attributes = {
+            name.lower(): html_lib.unescape(next(v for v in values if v is not None))
+            for name, *values in _ATTRIBUTE.findall(match.group(1))
+        }
+        name = attributes.get("name") or attributes.get("property")
+        if name and "content" in attributes:
+            tags.append((name.lower(), attributes["content"]))
+    return tags
+
+
+# --- API answers given as a page ----------------------------------------------------------
+
+
+def _is_api_answer(value: Mapping[str, Any]) -> bool:
+    return "code" in value and ("msg" in value or "success" in value) and "note" not in value
+
+
+def _note_from_api_answer(
+    answer: Mapping[str, Any], url: str, wanted: str | None, templates: tuple[str, ...]
+) -> NoteItem:
+    label = _page_label(wanted, url)
+    code = answer.get("code")
+    if code != 0:
+        if isinstance(code, int) and not isinstance(code, bool):
+            raise error_for_code(code, answer.get("msg"), label)
+        raise ResponseMalformed(f"{label}: the answer's code is {code!r}, not a number")
+    data = answer.get("data")
+    items = data.get("items") if isinstance(data, Mapping) else None
+    for entry in _list(items):
+        card = entry.get("note_card") if isinstance(entry, Mapping) else None
+        if not isinstance(card, Mapping):
+            continue
+        card_id = _text(entry.get("id")) or _text(_get(card, "noteId"))
+        if wanted is None or card_id == wanted:
+            return note_from_api_card(
+                card,
+                note_id=card_id or wanted or "",
+                xsec_token=_url_token(url),
+                url=url,
+                original_templates=templates,
+            )
+    raise NoteNotFound(f"{label}: the API answer has no note_card for it", note_id=wanted)
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def _find_note(
+    store: Mapping[str, Any], wanted: str | None
+) -> tuple[str, Mapping[str, Any]] | None:
+    """(map key, note) for the wanted note, tolerating the ``{"undefined": …}`` key."""
+    detail_map = store.get("noteDetailMap")
+    if not isinstance(detail_map, Mapping):
+        return None
+    entries = [
+        (str(key), entry["note"])
+        for key, entry in detail_map.items()
+        if isinstance(entry, Mapping) and isinstance(entry.get("note"), Mapping) and entry["note"]
+    ]
+    if wanted:
+        for key, note in entries:
+            if key == wanted or _text(_get(note, "noteId")) == wanted:
+                return key, note
+        return None
+    for preferred in (store.get("currentNoteId"), store.get("firstNoteId")):
+        for key, note in entries:
+            if preferred and (key == preferred or _text(_get(note, "noteId")) == preferred):
+                return key, note
+    return entries[0] if entries else None
+
+
+@lru_cache(maxsize=256)
+def _snake(camel: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
+
+
+def _get(obj: Mapping[str, Any], camel: str) -> Any:
+    """``obj[camel]``, else ``obj[snake_case(camel)]``: reads page and API shapes alike."""
+    value = obj.get(camel)
+    return value if value is not None else obj.get(_snake(camel))
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if value >= 0 else None
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _datetime_ms(value: Any) -> datetime | None:
+    milliseconds = _int(value)
+    if milliseconds is None or not _MS_RANGE[0] <= milliseconds < _MS_RANGE[1]:
+        return None
+    return datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
+
+
+def _url_token(url: str) -> str | None:
+    tokens = parse_qs(urlsplit(url).query).get("xsec_token")
+    return tokens[0] if tokens and tokens[0] else None
+
+
+def _keys(mapping: Mapping[str, Any], limit: int = 8) -> str:
+    keys = [str(key)[:40] for key in list(mapping)[: limit + 1]]
+    shown = ", ".join(keys[:limit])
+    return shown + (", …" if len(keys) > limit else "") if keys else "none"
+
+
+def _page_label(note_id: str | None, url: str) -> str:
+    return f"note {note_id}" if note_id else f"page {urlsplit(url).path or url[:100]}"
+
+
+def _page_title(text: str) -> str:
+    match = _TITLE.search(text, 0, 65536)
+    return html_lib.unescape(match.group(1)).strip()[:80] if match else ""
