@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -895,8 +896,10 @@ class Dataset:
         """About 1 % of the notes are deleted (never the reference note)."""
         return index != REFERENCE_INDEX and _hash("gone", self.seed, index) % 100 == 0
 
-    def deleted_ids(self) -> list[str]:
-        return [self.note(i).note_id for i in range(self.size) if self.is_deleted(i)]
+    def deleted_ids(self, indices: Iterable[int] | None = None) -> list[str]:
+        """Ids of the deleted notes among ``indices`` (default: the whole dataset)."""
+        chosen = range(self.size) if indices is None else indices
+        return [note_id_of(self.seed, i) for i in chosen if self.is_deleted(i)]
 
     def search(self, keyword: str) -> list[str]:
         """Ids of the notes whose title or a tag contains ``keyword``, in result order

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -44,6 +44,21 @@ _PAGE_SIZE = 20
 _POSTED_PAGE = 30
 
 Clock = Callable[[], float]
+# Request key holding the outcome label counted in stats when the status alone is not
+# enough (a 200 page for a deleted note is "gone", a 200 JSON -100 is "login_required").
+OUTCOME = "sandbox_outcome"
+
+
+def _default_outcome(status: int) -> str:
+    if status == 461:
+        return "captcha"
+    if status == 406:
+        return "signature_rejected"
+    if status >= 500:
+        return "error"
+    if status >= 400:
+        return "not_found" if status == 404 else "bad_request"
+    return "redirect" if status >= 300 else "ok"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +144,7 @@ class SandboxSite:
         self._knobs = knobs
         self._lock = threading.Lock()
         self._rng = random.Random(dataset.seed)
-        self._stats: defaultdict[str, Counter[int]] = defaultdict(Counter)
+        self._stats: Counter[str] = Counter()
         self._windows: dict[str, deque[float]] = {}
 
     # -- knobs and stats -------------------------------------------------------------
@@ -144,17 +159,20 @@ class SandboxSite:
                 self._windows.clear()
             return self._knobs.as_dict()
 
-    def stats(self) -> dict[str, dict[int, int]]:
+    def stats(self) -> dict[str, int]:
         with self._lock:
-            return {route: dict(counts) for route, counts in self._stats.items()}
+            return dict(self._stats)
 
     def reset_stats(self) -> None:
         with self._lock:
             self._stats.clear()
 
-    def _count(self, route: str, status: int) -> None:
+    def _count(self, request: web.Request, route: str, status: int) -> None:
+        outcome = request.get(OUTCOME) or _default_outcome(status)
         with self._lock:
-            self._stats[route][status] += 1
+            self._stats[f"{route}_{status}"] += 1
+            self._stats[f"{route}_{outcome}"] += 1
+            self._stats[f"{route}_total"] += 1
 
     def _chance(self, rate: float) -> bool:
         with self._lock:
@@ -202,9 +220,9 @@ class SandboxSite:
         try:
             response = await self._with_faults(request, route, handler)
         except web.HTTPException as exc:
-            self._count(route, exc.status)
+            self._count(request, route, exc.status)
             raise
-        self._count(route, response.status)
+        self._count(request, route, response.status)
         return response
 
     async def _with_faults(
@@ -250,6 +268,7 @@ class SandboxSite:
         return signing.signing_script(self.dataset.seed, self._knobs.signature_version)
 
     def _login_redirect(self, request: web.Request) -> web.Response:
+        request[OUTCOME] = "login_required"
         return _redirect("/login?redirectPath=" + quote(self.urls.site + request.path_qs, safe=""))
 
     # -- site routes -------------------------------------------------------------------
@@ -278,8 +297,10 @@ class SandboxSite:
             state = shapes.gone_page_state(note_id, *NOTE_UNKNOWN, now)
             return _html(pages.gone_page(state), status=404)
         if request.query.get("xsec_token") != note.xsec_token:
+            request[OUTCOME] = "xsec_invalid"
             return _redirect("/explore")
         if self._is_deleted(note):
+            request[OUTCOME] = "gone"
             return _html(pages.gone_page(shapes.gone_page_state(note_id, *NOTE_GONE, now)))
         state = shapes.note_page_state(note, self.urls, now)
         return _html(pages.note_page(note, state, self.urls))
@@ -316,6 +337,7 @@ class SandboxSite:
         if not self._signed(request, body):
             return _json(SIGNATURE_REJECTED, status=406)
         if not self._logged_in(request):
+            request[OUTCOME] = "login_required"
             return _json(LOGIN_EXPIRED)
         try:
             query = json.loads(body)
@@ -360,6 +382,7 @@ class SandboxSite:
         if not self._signed(request, ""):
             return _json(SIGNATURE_REJECTED, status=406)
         if not self._logged_in(request):
+            request[OUTCOME] = "login_required"
             return _json(LOGIN_EXPIRED)
         user_id = request.query.get("user_id", "")
         cursor = request.query.get("cursor", "")
@@ -382,6 +405,7 @@ class SandboxSite:
         if not self._signed(request, body):
             return _json(SIGNATURE_REJECTED, status=406)
         if not self._logged_in(request):
+            request[OUTCOME] = "login_required"
             return _json(LOGIN_EXPIRED)
         try:
             query = json.loads(body)
@@ -390,10 +414,13 @@ class SandboxSite:
             return _json({"code": -1, "success": False, "msg": "参数错误"}, status=400)
         note = self.dataset.note_by_id(note_id)
         if note is None:
+            request[OUTCOME] = "not_found"
             return _json({"code": NOTE_UNKNOWN[0], "success": False, "msg": NOTE_UNKNOWN[1]})
         if query.get("xsec_token") != note.xsec_token:
+            request[OUTCOME] = "xsec_invalid"
             return _json(XSEC_INVALID)
         if self._is_deleted(note):
+            request[OUTCOME] = "gone"
             return _json({"code": NOTE_GONE[0], "success": False, "msg": NOTE_GONE[1]})
         item = {
             "id": note.note_id,
@@ -415,10 +442,7 @@ class SandboxSite:
         return _json(self._knobs.as_dict())
 
     async def stats_route(self, request: web.Request) -> web.Response:
-        stats = {
-            route: {str(s): n for s, n in counts.items()} for route, counts in self.stats().items()
-        }
-        return _json(stats)
+        return _json(self.stats())
 
     # -- CDN routes ----------------------------------------------------------------------
     async def cdn(self, request: web.Request) -> web.StreamResponse:
@@ -446,6 +470,7 @@ class SandboxSite:
         loop = asyncio.get_running_loop()
         body, mime = await loop.run_in_executor(None, self.pictures.get_or_render, spec, variant)
         if self._chance(self._knobs.truncated_image_rate):
+            request[OUTCOME] = "truncated"
             body = body[: len(body) // 2]
         return web.Response(body=body, content_type=mime)
 
@@ -530,8 +555,11 @@ class SiteServer:
     def knobs(self) -> Knobs:
         return self._site.knobs
 
-    def stats(self) -> dict[str, dict[int, int]]:
-        """Request counts by route name and HTTP status."""
+    def stats(self) -> dict[str, int]:
+        """Request counts: ``{route}_{status}``, ``{route}_{outcome}`` and ``{route}_total``
+        (e.g. ``note_200``, ``note_ok``, ``note_gone``, ``search_api_signature_rejected``,
+        ``cdn_ok``). Outcomes: ok, redirect, gone, xsec_invalid, login_required, captcha,
+        signature_rejected, error, not_found, bad_request, truncated."""
         return self._site.stats()
 
     def reset_stats(self) -> None:
