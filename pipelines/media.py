@@ -56,8 +56,7 @@ from scrapy.pipelines.files import FilesPipeline, FSFilesStore
 from scrapy.pipelines.media import FileException
 from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.defer import ensure_awaitable
-from twisted.internet.defer import CancelledError
-from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError
+from twisted.internet import error as tx_error
 
 from crawler.items import NoteImage, NoteItem, NoteVideo
 from pipelines.imaging import (
@@ -179,10 +178,11 @@ class _DropOwnFailureTracebacks(logging.Filter):
 
 
 _TRANSPORT_REASONS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
-    ((DownloadCancelledError, CancelledError), "too_large"),
-    ((DownloadTimeoutError, TimeoutError), "timeout"),
-    ((CannotResolveHostError, DNSLookupError), "dns_error"),
-    ((DownloadConnectionRefusedError, ConnectError), "connection_error"),
+    # The HTTP/1.1 handler cancels a download only for download_maxsize.
+    ((DownloadCancelledError,), "too_large"),
+    ((DownloadTimeoutError, tx_error.TimeoutError, TimeoutError), "timeout"),
+    ((CannotResolveHostError, tx_error.DNSLookupError), "dns_error"),
+    ((DownloadConnectionRefusedError, tx_error.ConnectError, ConnectionError), "connection_error"),
     ((ResponseDataLossError, DownloadFailedError), "download_error"),
     ((IgnoreRequest,), "request_ignored"),
 )
@@ -464,7 +464,10 @@ class NoteMediaPipeline(FilesPipeline):
         item: Any = None,
     ) -> Outcome:  # type: ignore[override]
         host = urlsplit(request.url).hostname or ""
-        if response.ip_address is not None:
+        # The peer really connected to (DNS may have changed since the check). Through
+        # a proxy (request.meta["proxy"]) the peer is the proxy, which is the operator's
+        # choice, so the check is skipped.
+        if response.ip_address is not None and not request.meta.get("proxy"):
             refusal = self.policy.check_addresses(host, [str(response.ip_address)])
             if refusal is not None:
                 self._inc(f"media/url_refused/{refusal.reason}")

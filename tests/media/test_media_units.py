@@ -1,0 +1,200 @@
+"""NoteMediaPipeline pieces without a crawl: configuration, hooks, path rules.
+
+The hooks get real Scrapy ``Request``/``Response`` objects; the crawls in
+test_media_crawl.py cover the same code end to end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from pathlib import Path
+
+import pytest
+from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError
+from scrapy.http import Request, Response
+from scrapy.utils.test import get_crawler
+from twisted.python.failure import Failure
+
+from crawler.items import NoteImage
+from pipelines.media import (
+    MediaDownloadError,
+    NoteMediaPipeline,
+    Redirected,
+    Rejected,
+    Stored,
+    _Attempt,
+    content_path,
+    is_content_path,
+    unique,
+)
+from tests.media import samples
+from tests.media.harness import make_note
+
+SHA = "ab" + "0" * 62
+
+
+def make_pipeline(store: Path, **settings: object) -> NoteMediaPipeline:
+    crawler = get_crawler(
+        settings_dict={
+            "IMAGES_STORE": str(store),
+            "XHS_BASE_URL": "https://www.xiaohongshu.com",
+            **settings,
+        }
+    )
+    return NoteMediaPipeline.from_crawler(crawler)
+
+
+def test_settings_are_read_once_into_a_frozen_config(tmp_path):
+    pipeline = make_pipeline(
+        tmp_path / "images",
+        FILES_STORE=str(tmp_path / "files"),
+        MEDIA_MAX_BYTES=1234,
+        MEDIA_DOWNLOAD_TIMEOUT=7,
+        XHS_DOWNLOAD_VIDEOS="true",
+        XHS_IMAGE_HOSTS="img.example.com",
+    )
+    config = pipeline.config
+    assert (config.max_bytes, config.timeout, config.download_videos) == (1234, 7.0, True)
+    assert config.model_long_side == 1536
+    assert config.referer == "https://www.xiaohongshu.com/"
+    assert pipeline.store.basedir == str(tmp_path / "images")  # IMAGES_STORE wins
+    assert pipeline.policy.check("https://img.example.com/a") is None
+    assert pipeline.policy.allow_loopback is False
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.max_bytes = 1  # type: ignore[misc]
+
+
+def test_defaults(tmp_path):
+    config = make_pipeline(tmp_path).config
+    assert config.max_bytes == 20 * 1024 * 1024
+    assert config.download_videos is False
+
+
+def test_media_request_meta(tmp_path):
+    pipeline = make_pipeline(tmp_path, MEDIA_MAX_BYTES=999)
+    request = pipeline._media_request("https://ci.xiaohongshu.com/t", "image", last=False)
+    assert request.meta["download_maxsize"] == 999
+    assert request.meta["dont_redirect"] and request.meta["dont_retry"]
+    assert request.meta["dont_merge_cookies"]
+    assert request.headers[b"Accept"].startswith(b"image/")
+    assert not pipeline._media_request("https://ci.xiaohongshu.com/t", "image", last=True).meta[
+        "dont_retry"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "ok"),
+    [
+        (f"full/ab/{SHA}.jpg", True),
+        (f"model/ab/{SHA}.jpg", True),
+        (f"video/ab/{SHA}.mp4", True),
+        (f"full/cd/{SHA}.jpg", False),  # fan-out dir must match the hash
+        (f"full/ab/{SHA.upper()}.jpg", False),
+        (f"../full/ab/{SHA}.jpg", False),
+        (f"full/ab/{SHA}.jpg/../../../etc/passwd", False),
+        ("../../etc/passwd", False),
+        ("/etc/passwd", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_only_content_paths_are_trusted(path, ok):
+    assert is_content_path(path) is ok
+
+
+def test_content_path_and_unique():
+    assert content_path("full", SHA, "webp") == f"full/ab/{SHA}.webp"
+    assert unique(["a", None, " ", "b", "a ", "c"]) == ["a", "b", "c"]
+
+
+async def test_peer_address_checked_after_download_unless_proxied(tmp_path):
+    pipeline = make_pipeline(tmp_path)
+    request = Request("https://sns-img-bd.xhscdn.com/t")
+    response = Response(
+        request.url,
+        body=samples.jpeg(),
+        request=request,
+        ip_address=ipaddress.ip_address("10.0.0.1"),
+    )
+    outcome = await pipeline.media_downloaded(
+        response, request, None, item=_Attempt(request, "image")
+    )
+    assert outcome == Rejected("address_not_allowed", "sns-img-bd.xhscdn.com -> 10.0.0.1 (private)")
+    assert not any(tmp_path.iterdir())
+    request.meta["proxy"] = "http://10.0.0.2:3128"
+    outcome = await pipeline.media_downloaded(
+        response, request, None, item=_Attempt(request, "image")
+    )
+    assert isinstance(outcome, Stored)
+    assert (tmp_path / outcome.path).read_bytes() == samples.jpeg()
+    assert (tmp_path / outcome.model_path).is_file()
+
+
+async def test_redirects_and_http_errors_become_outcomes(tmp_path):
+    pipeline = make_pipeline(tmp_path, MEDIA_ALLOW_REDIRECTS=True)
+    request = Request("https://sns-img-bd.xhscdn.com/a/b")
+    moved = Response(request.url, status=302, headers={"Location": "../c"}, request=request)
+    attempt = _Attempt(request, "image")
+    assert await pipeline.media_downloaded(moved, request, None, item=attempt) == Redirected(
+        "https://sns-img-bd.xhscdn.com/c"
+    )
+    gone = Response(request.url, status=404, request=request)
+    assert await pipeline.media_downloaded(gone, request, None, item=attempt) == Rejected(
+        "http_404", "sns-img-bd.xhscdn.com"
+    )
+    no_redirects = make_pipeline(tmp_path, MEDIA_ALLOW_REDIRECTS=False)
+    outcome = await no_redirects.media_downloaded(moved, request, None, item=attempt)
+    assert outcome == Rejected("http_302", "sns-img-bd.xhscdn.com")
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason", "detail"),
+    [
+        (DownloadCancelledError(), "too_large", "body over 5000 bytes"),
+        (DownloadTimeoutError("Getting x took longer"), "timeout", "no complete answer in 3 s"),
+        (ConnectionRefusedError("refused"), "connection_error", "refused"),
+    ],
+)
+def test_transport_failures_keep_their_reason(tmp_path, exc, reason, detail):
+    pipeline = make_pipeline(tmp_path)
+    request = Request(
+        "https://ci.xiaohongshu.com/t", meta={"download_maxsize": 5000, "download_timeout": 3}
+    )
+    with pytest.raises(MediaDownloadError) as caught:
+        pipeline.media_failed(Failure(exc), request, None)
+    assert (caught.value.reason, caught.value.detail) == (reason, detail)
+
+
+async def test_items_without_downloads_never_touch_the_network(tmp_path):
+    """Refused and URL-less images are settled before any request: no engine needed."""
+    pipeline = make_pipeline(tmp_path)
+    note = make_note(
+        "n",
+        [
+            NoteImage(url=""),
+            NoteImage(url="file:///etc/passwd", original_urls=["http://10.0.0.1/x"]),
+        ],
+    )
+    assert await pipeline.process_item(note) is note
+    skipped, refused = note.images
+    assert (skipped.status, skipped.error) == ("skipped", "no_candidates: the image has no URL")
+    assert refused.status == "failed"
+    assert refused.error == "scheme_not_allowed: file (earlier candidates: host_not_allowed)"
+    stats = pipeline.crawler.stats.get_stats()
+    assert stats["media/images_failed/scheme_not_allowed"] == 1
+    assert stats["media/candidate_fallbacks"] == 1
+    assert stats["media/images_skipped"] == 1
+
+
+async def test_stored_image_is_recognised(tmp_path):
+    pipeline = make_pipeline(tmp_path)
+    path, model = f"full/ab/{SHA}.png", f"model/ab/{SHA}.jpg"
+    assert not await pipeline._already_stored(path, model)
+    for rel in (path, model):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    assert await pipeline._already_stored(path, model)
+    assert await pipeline._already_stored(path, None)
+    assert not await pipeline._already_stored(None, None)
+    assert not await pipeline._already_stored("../" + path)
