@@ -2,7 +2,8 @@
 
 Reads the notes stored in MongoDB whose enrichment is due (deferred or pending with
 ``next_attempt_at`` reached or unset, failed-but-retryable with ``next_attempt_at``
-reached, never enriched, or skipped because enrichment was off) and yields them, rebuilt
+reached, never enriched, skipped because enrichment was off, or marked ``stale`` by
+storage because the note changed after it was enriched) and yields them, rebuilt
 as :class:`NoteItem`, through the same item pipelines as a crawl: the media pipeline
 leaves images already ``ok`` alone, the enrichment pipeline does the work, the storage
 pipeline upserts the result. No page of the site is requested.
@@ -77,6 +78,8 @@ def backlog_query(now: datetime, *, include_local: bool) -> dict[str, Any]:
         {"$and": [{"enrichment.status": {"$in": ["deferred", "pending"]}}, due]},
         {"enrichment.status": "failed", "enrichment.next_attempt_at": {"$lte": now}},
         {"enrichment.status": "skipped", "enrichment.reason": "disabled"},
+        # Storage kept a better result that describes older content (the note changed).
+        {"enrichment.stale": True},
     ]
     if include_local:
         branches.append({"enrichment.status": "done", "enrichment.backend": "local"})

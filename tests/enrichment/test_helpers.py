@@ -208,6 +208,7 @@ def test_backlog_query_selects_what_is_due(mongo_sync) -> None:
         "off": {"status": "skipped", "reason": "disabled"},
         "empty": {"status": "skipped", "reason": "empty"},
         "never": None,
+        "stale": {"status": "done", "backend": "gemini", "stale": True},
     }
     mongo_sync.notes.insert_many([{"_id": k, "enrichment": v} for k, v in notes.items()])
 
@@ -215,6 +216,6 @@ def test_backlog_query_selects_what_is_due(mongo_sync) -> None:
         query = backlog_query(now, include_local=include_local)
         return {d["_id"] for d in mongo_sync.notes.find(query)}
 
-    due = {"deferred_due", "deferred_unset", "failed_retry", "off", "never"}
+    due = {"deferred_due", "deferred_unset", "failed_retry", "off", "never", "stale"}
     assert selected(False) == due
     assert selected(True) == due | {"done_local"}

@@ -1,0 +1,92 @@
+"""Quota exhausted → notes stored as deferred; after the quota day resets, `scrapy crawl
+enrich` (a real subprocess) enriches the stored backlog."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from scrapy.utils.test import get_crawler
+
+from pipelines.mongo import close_mongo
+from pipelines.storage import MongoStoragePipeline
+from tests.enrichment.support import DATASET, generate_calls, note_item, pipeline_run
+from tests.fixtures.crawl import ROOT
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+MODELS = ("gemini-2.5-flash-lite", "gemini-2.5-flash")
+
+
+def _spent_day_config(start: datetime) -> dict:
+    limits = {model: {"rpd": 20, "used_today": 20} for model in MODELS}
+    return {
+        "clock": {"start": start.isoformat(), "frozen": True},
+        "projects": {"proj-a": {"tier": "free", "keys": ["key-a1"], "limits": limits}},
+    }
+
+
+async def _store(items: list, settings: dict) -> None:
+    crawler = get_crawler(settings_dict=settings)
+    storage = MongoStoragePipeline.from_crawler(crawler)
+    await storage.open_spider()
+    for item in items:
+        await storage.process_item(item)
+    await storage.close_spider()
+    await close_mongo(crawler)
+
+
+async def test_deferred_until_pacific_midnight_then_enriched_by_the_enrich_spider(
+    make_gemini_emulator, mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path, scrapy_crawl
+) -> None:
+    # The emulator's day (a past one, so the crawl subprocess on the real clock finds
+    # the notes due) is spent for every model of the only project.
+    day = (datetime.now(PACIFIC) - timedelta(days=2)).date()
+    start = datetime(day.year, day.month, day.day, 22, 0, tzinfo=PACIFIC)
+    midnight = datetime(day.year, day.month, day.day, tzinfo=PACIFIC) + timedelta(days=1)
+    emulator = make_gemini_emulator(_spent_day_config(start))
+    store = tmp_path / "images"
+    settings = {
+        "ENRICH_BACKEND": "gemini",
+        "GEMINI_API_KEYS": "proj-a:key-a1",
+        "GEMINI_MODELS": ",".join(MODELS),
+        "GEMINI_BASE_URL": emulator.base_url,
+        "MONGO_URI": mongo_uri,
+        "MONGO_DATABASE": mongo_db_name,
+        "FILES_STORE": str(store),
+        "MONGO_SPOOL_PATH": str(tmp_path / "spool.jsonl"),
+    }
+    specs = [DATASET.note(i) for i in (1, 3, 5, 7)]
+    items = [note_item(spec, store) for spec in specs]
+    for item in items:
+        item.change = "new"
+    async with pipeline_run(settings, clock=emulator.clock.now) as (pipeline, stats):
+        for item in items:
+            await pipeline.process_item(item)
+    for item in items:
+        assert item.enrichment["status"] == "deferred", item.enrichment
+        assert item.enrichment["next_attempt_at"] == midnight.astimezone(UTC)
+        assert item.enrichment["reason"].startswith("daily_quota_exhausted")
+    assert stats.get_value("enrich/deferred") == 4
+    assert stats.get_value("gemini/429/per_day") >= 1
+    assert all(call.status == 429 for call in generate_calls(emulator))
+    await _store(items, settings)
+    stored = {d["_id"]: d["enrichment"]["status"] for d in mongo_sync.notes.find()}
+    assert stored == {spec.note_id: "deferred" for spec in specs}
+
+    emulator.control(clock_set=midnight + timedelta(minutes=1), clear_log=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "MONGO_"))}
+    env.update(PYTHONPATH=str(ROOT), **{k: v for k, v in settings.items() if k != "FILES_STORE"})
+    result = scrapy_crawl("enrich", {}, env, settings={"FILES_STORE": str(store)})
+    assert result.returncode == 0, result.log[-3000:]
+    assert len(result.items) == 4, result.log[-3000:]
+    docs = {d["_id"]: d for d in mongo_sync.notes.find()}
+    for spec in specs:
+        enrichment = docs[spec.note_id]["enrichment"]
+        assert (enrichment["status"], enrichment["backend"]) == ("done", "gemini"), enrichment
+        ocr = [r["ocr_text"] for r in enrichment["result"]["images"]]
+        assert ocr == [img.text for img in spec.images]
+    calls = generate_calls(emulator)
+    assert [call.status for call in calls] == [200] * 4
+    assert "enrich/done': 4" in result.log
