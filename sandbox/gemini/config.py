@@ -12,9 +12,9 @@ A configuration is a TOML file or the equivalent dict::
     frozen = true
 
     [default_limits]                 # every (project, model) unless overridden
-    rpm = 1000
-    tpm = 10000000
-    rpd = 100000
+    rpm = 100000                     # (the defaults: practically unlimited)
+    tpm = 1000000000
+    rpd = 10000000
 
     [projects.alpha]
     tier = "free"                    # free | paid (quota ids and metrics differ)
@@ -77,7 +77,8 @@ class Limits:
     rpd: int
 
 
-GENEROUS_LIMITS = Limits(rpm=1000, tpm=10_000_000, rpd=100_000)
+# Without configuration nothing should run out in a test or a demo run.
+GENEROUS_LIMITS = Limits(rpm=100_000, tpm=1_000_000_000, rpd=10_000_000)
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,16 @@ class _Usage:
     day: str
     day_count: int
     minute: deque[tuple[float, int]] = field(default_factory=deque)
+    minute_tokens: int = 0
 
     def prune(self, now: float) -> None:
         while self.minute and self.minute[0][0] <= now - WINDOW:
-            self.minute.popleft()
+            self.minute_tokens -= self.minute.popleft()[1]
+
+    def add(self, now: float, tokens: int) -> None:
+        self.day_count += 1
+        self.minute.append((now, tokens))
+        self.minute_tokens += tokens
 
 
 class QuotaTracker:
@@ -72,11 +78,9 @@ class QuotaTracker:
         if len(usage.minute) >= limits.rpm:
             frees_at = usage.minute[len(usage.minute) - limits.rpm][0] + WINDOW
             return Rejection("per_minute", limits.rpm, frees_at - now)
-        used_tokens = sum(t for _, t in usage.minute)
-        if used_tokens + tokens > limits.tpm:
+        if usage.minute_tokens + tokens > limits.tpm:
             return Rejection("input_tokens", limits.tpm, _token_wait(usage, tokens, limits, now))
-        usage.day_count += 1
-        usage.minute.append((now, tokens))
+        usage.add(now, tokens)
         return None
 
     def consume_day(self, project: str, model: str, requests: int, now: float) -> None:
@@ -95,7 +99,7 @@ class QuotaTracker:
                     "day": usage.day,
                     "requests_today": usage.day_count,
                     "requests_last_minute": len(usage.minute),
-                    "input_tokens_last_minute": sum(t for _, t in usage.minute),
+                    "input_tokens_last_minute": usage.minute_tokens,
                 }
             )
         return out
@@ -110,7 +114,7 @@ def _token_wait(usage: _Usage, tokens: int, limits: Limits, now: float) -> float
     """Seconds until enough tokens leave the window for this request to fit."""
     if tokens > limits.tpm:
         return WINDOW
-    excess = sum(t for _, t in usage.minute) + tokens - limits.tpm
+    excess = usage.minute_tokens + tokens - limits.tpm
     for stamp, spent in usage.minute:
         excess -= spent
         if excess <= 0:

@@ -16,11 +16,12 @@ from sandbox.gemini import GeminiEmulator
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "gemini-errors"
 
 
-def client(emu: GeminiEmulator, key: str = "test-key") -> genai.Client:
-    """A real SDK client pointed at the emulator (v1beta, SDK retries off)."""
+def client(target: GeminiEmulator | str, key: str = "test-key") -> genai.Client:
+    """A real SDK client pointed at an emulator or its URL (v1beta, SDK retries off)."""
+    base_url = target if isinstance(target, str) else target.base_url
     return genai.Client(
         api_key=key,
-        http_options=types.HttpOptions(base_url=emu.base_url, api_version="v1beta"),
+        http_options=types.HttpOptions(base_url=base_url, api_version="v1beta"),
     )
 
 
