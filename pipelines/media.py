@@ -295,25 +295,16 @@ class NoteMediaPipeline(FilesPipeline):
             image.status, image.error = "skipped", "no_candidates: the image has no URL"
             self._inc("media/images_skipped")
             return
-        outcome, fallbacks = await self._first_success(candidates, "image")
+        outcome = await self._first_success(candidates, "image")
+        self._settle(image, outcome, "image", f"note {note_id} image {index}")
         if isinstance(outcome, Stored):
-            image.path, image.model_path = outcome.path, outcome.model_path
-            image.sha256, image.mime, image.bytes = outcome.sha256, outcome.mime, outcome.size
-            image.width, image.height = outcome.width, outcome.height
-            image.status, image.error = "ok", None
-            self._inc("media/images_ok")
-            return
-        image.path = image.model_path = image.sha256 = image.mime = None
-        image.bytes = None
-        image.status, image.error = "failed", _failure_summary(outcome)
-        self._inc(f"media/images_failed/{outcome[-1].reason}")
-        logger.info(
-            "note %s image %d failed after %d fallback(s): %s",
-            note_id,
-            index,
-            fallbacks,
-            image.error,
-        )
+            image.model_path, image.width, image.height = (
+                outcome.model_path,
+                outcome.width,
+                outcome.height,
+            )
+        else:
+            image.model_path = None
 
     async def _process_video(self, note_id: str, video: NoteVideo) -> None:
         # NoteVideo's file fields (path, sha256, mime, bytes, status, error) mirror
@@ -322,32 +313,43 @@ class NoteMediaPipeline(FilesPipeline):
         if stored and await self._already_stored(getattr(video, "path", None)):
             self._inc("media/skipped_existing")
             return
-        outcome, _ = await self._first_success(unique([video.url, *video.candidates]), "video")
+        outcome = await self._first_success(unique([video.url, *video.candidates]), "video")
+        self._settle(video, outcome, "video", f"note {note_id} video")
+
+    def _settle(
+        self,
+        target: NoteImage | NoteVideo,
+        outcome: Stored | list[Rejected],
+        kind: MediaKind,
+        label: str,
+    ) -> None:
+        """The file fields both images and videos carry, and the stats."""
         if isinstance(outcome, Stored):
-            video.path, video.sha256, video.mime = outcome.path, outcome.sha256, outcome.mime
-            video.bytes, video.status, video.error = outcome.size, "ok", None
-            self._inc("media/videos_ok")
+            target.path, target.sha256 = outcome.path, outcome.sha256
+            target.mime, target.bytes = outcome.mime, outcome.size
+            target.status, target.error = "ok", None
+            self._inc(f"media/{kind}s_ok")
             return
-        video.path = video.sha256 = video.mime = None
-        video.bytes = None
-        video.status, video.error = "failed", _failure_summary(outcome)
-        self._inc(f"media/videos_failed/{outcome[-1].reason}")
-        logger.info("note %s video failed: %s", note_id, video.error)
+        target.path = target.sha256 = target.mime = None
+        target.bytes = None
+        target.status, target.error = "failed", _failure_summary(outcome)
+        self._inc(f"media/{kind}s_failed/{outcome[-1].reason}")
+        logger.info("%s failed after %d candidate(s): %s", label, len(outcome), target.error)
 
     async def _first_success(
         self, candidates: list[str], kind: MediaKind
-    ) -> tuple[Stored | list[Rejected], int]:
-        """Try ``candidates`` one after the other; the first stored file wins, else
-        every rejection in order. Also returns how many fallbacks were taken."""
+    ) -> Stored | list[Rejected]:
+        """Try ``candidates`` one after the other: the first stored file, or every
+        rejection in order."""
         errors: list[Rejected] = []
         for position, url in enumerate(candidates):
             if position:
                 self._inc("media/candidate_fallbacks")
             outcome = await self._fetch(url, kind, last=position == len(candidates) - 1)
             if isinstance(outcome, Stored):
-                return outcome, position
+                return outcome
             errors.append(outcome)
-        return errors, len(candidates) - 1
+        return errors
 
     async def _fetch(self, url: str, kind: MediaKind, *, last: bool) -> Stored | Rejected:
         """One candidate, following redirects itself so every hop passes the policy."""
