@@ -259,11 +259,13 @@ class GeminiClient:
                     await self._disable_for(key, failure)
                     continue
                 if failure.kind is FailureKind.PRECONDITION:
-                    raise EnrichmentUnavailable("failed_precondition", failure.message) from None
+                    raise EnrichmentUnavailable(
+                        "failed_precondition", failure.short_message
+                    ) from None
                 logger.warning(
                     "Gemini models.list failed (%s: %s); using the configured models unfiltered",
                     failure.kind,
-                    failure.message,
+                    failure.short_message,
                 )
                 return
             break
@@ -415,7 +417,7 @@ class GeminiClient:
 
     def _defer_reason(self, reason: str, at: float, call: _CallState) -> NoReturn:
         self.stats[f"deferred/{reason}"] += 1
-        detail = f"last failure: {call.last.kind} {call.last.message}" if call.last else ""
+        detail = f"last failure: {call.last.summary}" if call.last else ""
         raise QuotaDeferred(reason, _utc(at), detail)
 
     async def _wait_until(self, at: float, call: _CallState) -> None:
@@ -557,15 +559,19 @@ class GeminiClient:
         elif kind is FailureKind.MODEL_NOT_FOUND:
             self.state.drop_model(pick.model, str(kind), now)
             logger.warning(
-                "Gemini model %s dropped for this and later runs: %s", pick.model, failure.message
+                "Gemini model %s dropped for this and later runs: %s",
+                pick.model,
+                failure.short_message,
             )
             await self._save()
         elif kind is FailureKind.PRECONDITION:
-            raise EnrichmentUnavailable("failed_precondition", f"{failure.message} ({where})")
+            raise EnrichmentUnavailable("failed_precondition", f"{failure.short_message} ({where})")
         elif kind is FailureKind.BAD_IMAGE:
-            raise BadInput("bad_image", f"{failure.message} ({where})")
+            raise BadInput("bad_image", f"{failure.short_message} ({where})")
         elif kind is FailureKind.INVALID_REQUEST:
-            raise BadInput("invalid_request", f"{failure.status}: {failure.message} ({where})")
+            raise BadInput(
+                "invalid_request", f"{failure.status}: {failure.short_message} ({where})"
+            )
         else:  # SERVER, TRANSPORT
             await self._server_backoff(pick, failure, call, now)
 
@@ -580,7 +586,7 @@ class GeminiClient:
             pick.model,
             pick.project,
             errors,
-            failure.message,
+            failure.short_message,
         )
         if errors > self.settings.server_retries:
             call.skipped_models.add(pick.model)
@@ -605,7 +611,7 @@ class GeminiClient:
                 victim.fingerprint,
                 victim.project,
                 failure.kind,
-                failure.message,
+                failure.short_message,
             )
         await self._save()
 

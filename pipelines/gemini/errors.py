@@ -54,6 +54,26 @@ class Failure:
     message: str = ""
 
     @property
+    def short_message(self) -> str:
+        """First line of the message, at most 200 characters (for logs and exceptions)."""
+        line = next((ln.strip() for ln in self.message.splitlines() if ln.strip()), "")
+        return line if len(line) <= 200 else line[:199] + "…"
+
+    @property
+    def summary(self) -> str:
+        """``kind status quota_id limit N``: what a deferral reason needs, without prose."""
+        parts = [str(self.kind)]
+        if self.status is not None:
+            parts.append(str(self.status))
+        if self.quota_id:
+            parts.append(self.quota_id)
+        if self.quota_value is not None:
+            parts.append(f"limit {self.quota_value}")
+        if not self.kind.is_quota and self.short_message:
+            parts.append(self.short_message)
+        return " ".join(parts)
+
+    @property
     def metric(self) -> str | None:
         """Which local limit the quota violation maps to: ``rpm``, ``tpm``, ``rpd`` or None."""
         if not self.quota_id:

@@ -203,3 +203,14 @@ def test_parse_duration() -> None:
 def test_blocking_finish_reasons() -> None:
     assert blocking_finish_reason("SAFETY") and blocking_finish_reason("RECITATION")
     assert not blocking_finish_reason("STOP") and not blocking_finish_reason("MAX_TOKENS")
+
+
+def test_summary_and_short_message() -> None:
+    per_day = classify(429, _load("429_per_day_free_tier.json"))
+    assert (
+        per_day.summary == "per_day 429 GenerateRequestsPerDayPerProjectPerModel-FreeTier limit 20"
+    )
+    overloaded = classify(503, _load("503_overloaded.json"))
+    assert overloaded.summary == "server 503 The model is overloaded. Please try again later."
+    long = Failure(FailureKind.SERVER, message="\n  " + "x" * 500 + "\nsecond line")
+    assert len(long.short_message) == 200 and long.short_message.endswith("…")

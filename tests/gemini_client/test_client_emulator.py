@@ -276,6 +276,10 @@ async def test_all_projects_out_for_the_day_defers_to_pacific_midnight(
         await client.generate([PROMPT], NoteSummary)
     assert info.value.reason == "daily_quota_exhausted"
     assert info.value.next_attempt_at == NEXT_MIDNIGHT
+    assert str(info.value) == (
+        "daily_quota_exhausted: last failure: per_day 429 "
+        "GenerateRequestsPerDayPerProjectPerModel-FreeTier limit 20"
+    )
     assert next_pacific_midnight(emu.clock.time()) == NEXT_MIDNIGHT.timestamp()
     # One request per project (the second key of A shares A's quota: never tried).
     assert Counter((r.project, r.status) for r in generate_calls(emu)) == {
