@@ -33,6 +33,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -188,6 +189,21 @@ def read_embedded_info(data_dir: str | Path) -> dict[str, Any] | None:
     return info
 
 
+def stop_server(server: Any) -> None:
+    """Stop a SecantusDBServer promptly.
+
+    Its ``stop()`` closes the listening socket and joins the accept thread, but on
+    Linux ``close()`` does not wake a thread blocked in ``accept()``: every stop then
+    waits out the 2 s join timeout. ``shutdown()`` on the listening socket does wake
+    it (the attribute is private, hence the defensive access).
+    """
+    listener = getattr(server, "_socket", None)
+    if listener is not None:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+    server.stop()
+
+
 class EmbeddedServer:
     """Owns a data directory: the flock, the secantus server and ``embedded.json``."""
 
@@ -239,7 +255,7 @@ class EmbeddedServer:
         """Stop the server, withdraw ``embedded.json`` (if still ours) and unlock."""
         try:
             if self._server is not None:
-                self._server.stop()
+                stop_server(self._server)
                 self._server = None
                 info = read_embedded_info(self.data_dir)
                 if info and info.get("pid") == os.getpid() and info.get("uri") == self.uri:

@@ -1,0 +1,154 @@
+"""The database goes away in the middle of a crawl: nothing is lost, nothing doubled."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+from secantus import SecantusDBServer
+
+from pipelines.mongo import close_mongo, stop_server
+from pipelines.spool import Spool
+
+from .notes_factory import Clock, build_storage, make_note
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RestartableServer:
+    """A secantus server on a fixed port and storage dir that the test stops and starts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.port = free_port()
+        self.server: SecantusDBServer | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/"
+
+    def start(self) -> None:
+        self.server = SecantusDBServer("127.0.0.1", self.port, storage_path=str(self.path))
+        self.server.start()
+
+    def stop(self) -> None:
+        assert self.server is not None
+        stop_server(self.server)
+        self.server = None
+
+
+@pytest.fixture
+def restartable(tmp_path: Path) -> Iterator[RestartableServer]:
+    server = RestartableServer(tmp_path / "db")
+    server.start()
+    yield server
+    if server.server is not None:
+        server.stop()
+
+
+OUTAGE_SETTINGS = {
+    "MONGO_BATCH_SIZE": 20,
+    "MONGO_RETRY_TIMES": 2,
+    "MONGO_SERVER_SELECTION_TIMEOUT_MS": 300,
+    "MONGO_PROBE_INTERVAL": 30,
+}
+
+
+async def test_server_down_mid_crawl(restartable: RestartableServer, tmp_path: Path):
+    spool_path = tmp_path / "spool" / "notes.jsonl"
+    clock = Clock()
+    items = [make_note(i) for i in range(200)]
+
+    p1 = build_storage(restartable.uri, "xhs", spool_path, clock, **OUTAGE_SETTINGS)
+    await p1.open_spider()
+    try:
+        for item in items[:80]:
+            await p1.process_item(item)
+        restartable.stop()
+        for item in items[80:120]:  # 2 batches: the first retries then spools, the next spools
+            clock.advance(1)
+            await p1.process_item(item)
+        stats = p1.crawler.stats.get_stats()
+        assert stats["storage/spooled"] == 40 and stats["storage/retries"] == 2
+        assert p1.writer is not None and p1.writer.down
+        # Back again: the next batch after the probe interval replays the spool first.
+        restartable.start()
+        clock.advance(60)
+        for item in items[120:160]:
+            await p1.process_item(item)
+        stats = p1.crawler.stats.get_stats()
+        assert stats["storage/replayed"] == 40 and not p1.writer.down
+        assert not Spool(spool_path).pending()
+        # Down again until the end of the run: the close flush goes to the spool.
+        restartable.stop()
+        for item in items[160:]:
+            await p1.process_item(item)
+    finally:
+        await p1.close_spider()
+        await close_mongo(p1.crawler)
+    assert p1.crawler.stats.get_value("storage/spooled") == 80
+    assert Spool(spool_path).pending()
+
+    # Next start: the spool is replayed before anything else.
+    restartable.start()
+    p2 = build_storage(restartable.uri, "xhs", spool_path, clock, **OUTAGE_SETTINGS)
+    await p2.open_spider()
+    await p2.close_spider()
+    await close_mongo(p2.crawler)
+    assert p2.crawler.stats.get_value("storage/replayed") == 40
+    assert not Spool(spool_path).pending()
+
+    client: MongoClient = MongoClient(restartable.uri)
+    try:
+        db = client.xhs
+        assert db.notes.count_documents({}) == 200
+        assert sorted(d["_id"] for d in db.notes.find({}, {"_id": 1})) == sorted(
+            i.note_id for i in items
+        )
+        assert db.note_stats.count_documents({}) == 200
+        stat_ids = [r["note_id"] for r in db.note_stats.find({}, {"note_id": 1})]
+        assert len(set(stat_ids)) == 200
+    finally:
+        client.close()
+
+
+async def test_replay_is_idempotent_for_units_already_stored(restartable, tmp_path: Path):
+    """A crash between a successful write and the spool's deletion replays stored units:
+    notes stay single, stats rows are not doubled, newer data is not overwritten."""
+    spool_path = tmp_path / "notes.jsonl"
+    clock = Clock()
+    p1 = build_storage(restartable.uri, "xhs", spool_path, clock)
+    await p1.open_spider()
+    for i in range(10):
+        await p1.process_item(make_note(i))
+    units = list(p1._buffer)
+    await p1.close_spider()
+    await close_mongo(p1.crawler)
+    Spool(spool_path).append(units)  # the same units again, now older than what follows
+
+    clock.advance(10)
+    p2 = build_storage(restartable.uri, "xhs", tmp_path / "other.jsonl", clock)
+    await p2.open_spider()
+    await p2.process_item(make_note(0, title="更新的标题"))
+    await p2.close_spider()
+    await close_mongo(p2.crawler)
+
+    p3 = build_storage(restartable.uri, "xhs", spool_path, clock)
+    await p3.open_spider()
+    await p3.close_spider()
+    await close_mongo(p3.crawler)
+    assert p3.crawler.stats.get_value("storage/replayed") == 10
+    client: MongoClient = MongoClient(restartable.uri)
+    try:
+        assert client.xhs.notes.count_documents({}) == 10
+        assert client.xhs.note_stats.count_documents({}) == 11
+        assert client.xhs.notes.find_one({"_id": make_note(0).note_id})["title"] == "更新的标题"
+    finally:
+        client.close()
