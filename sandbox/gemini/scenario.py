@@ -164,6 +164,9 @@ def parse_rates(raw: Any) -> dict[str, float]:
     return rates
 
 
+SCENARIO_KNOBS = frozenset({"latency", "rates", "script", "clear_script", "seed"})
+
+
 class Scenario:
     """Mutable knobs; not thread-safe (the caller holds the state lock)."""
 

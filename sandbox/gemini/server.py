@@ -15,19 +15,28 @@ import random
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from aiohttp import web
 
 from sandbox.gemini import errors
 from sandbox.gemini.answer import build_answer
 from sandbox.gemini.clock import Clock
-from sandbox.gemini.config import KEY_STATUSES, EmulatorConfig, KeySpec, ModelSpec, load_config
+from sandbox.gemini.config import (
+    KEY_STATUSES,
+    EmulatorConfig,
+    KeySpec,
+    KeyStatus,
+    ModelSpec,
+    load_config,
+)
 from sandbox.gemini.content import (
     BadImage,
+    GenerateRequest,
     ImageInfo,
     InlineImage,
     RequestInvalid,
@@ -37,9 +46,9 @@ from sandbox.gemini.content import (
     text_tokens,
 )
 from sandbox.gemini.errors import ApiError
-from sandbox.gemini.quota import QuotaTracker, Rejection
+from sandbox.gemini.quota import QuotaTracker, Rejection, RejectKind
 from sandbox.gemini.requestlog import RequestRecord
-from sandbox.gemini.scenario import Outcome, Scenario, ScenarioError, key_fp
+from sandbox.gemini.scenario import SCENARIO_KNOBS, Outcome, Scenario, ScenarioError, key_fp
 
 API_VERSIONS = ("v1beta", "v1")
 DEFAULT_PAGE_SIZE = 50
@@ -51,6 +60,20 @@ BASE_HEADERS = {
     "X-XSS-Protection": "0",
     "X-Frame-Options": "SAMEORIGIN",
     "X-Content-Type-Options": "nosniff",
+}
+CONTROL_KNOBS = SCENARIO_KNOBS | {
+    "deadline_seconds",
+    "key_status",
+    "clock_advance",
+    "clock_set",
+    "consume",
+    "clear_log",
+}
+# Forced quota outcomes: which quota they name and which limit goes into the body.
+_FORCED_QUOTA: dict[str, tuple[RejectKind, str]] = {
+    "quota_per_minute": ("per_minute", "rpm"),
+    "quota_per_day": ("per_day", "rpd"),
+    "quota_input_tokens": ("input_tokens", "tpm"),
 }
 _STATUS_TO_KIND = {
     "invalid": "api_key_invalid",
@@ -82,7 +105,7 @@ class EmulatorState:
         self.scenario = Scenario(config.seed)
         self.scenario.apply(config.scenario)
         self.deadline_seconds = config.deadline_seconds
-        self.key_overrides: dict[str, str] = {}
+        self.key_overrides: dict[str, KeyStatus] = {}
         used = {
             (p.id, model): n for p in config.projects.values() for model, n in p.used_today.items()
         }
@@ -96,7 +119,7 @@ class EmulatorState:
             spec = KeySpec(key=key, project=self.config.accept_any_key)
         override = self.key_overrides.get(key_fp(key))
         if spec is not None and override is not None:
-            spec = KeySpec(key=spec.key, project=spec.project, status=override)  # type: ignore[arg-type]
+            spec = replace(spec, status=override)
         return spec
 
     def response_id(self) -> str:
@@ -110,6 +133,9 @@ class EmulatorState:
 
     def control(self, knobs: Mapping[str, Any]) -> dict[str, Any]:
         """Apply scenario knobs (see :meth:`GeminiEmulator.control`); return the state."""
+        unknown = set(knobs) - CONTROL_KNOBS
+        if unknown:
+            raise ScenarioError(f"unknown knobs {sorted(unknown)}; known: {sorted(CONTROL_KNOBS)}")
         with self.lock:
             self.scenario.apply(knobs)
             if "deadline_seconds" in knobs:
@@ -117,7 +143,7 @@ class EmulatorState:
             for key, status in (knobs.get("key_status") or {}).items():
                 if status not in KEY_STATUSES:
                     raise ScenarioError(f"key status must be one of {sorted(KEY_STATUSES)}")
-                self.key_overrides[key_fp(key)] = status
+                self.key_overrides[key_fp(key)] = cast(KeyStatus, status)
             if "clock_advance" in knobs:
                 self.clock.advance(float(knobs["clock_advance"]))
             if "clock_set" in knobs:
@@ -353,17 +379,9 @@ class Handlers:
             return self._fail(method, started, errors.fixed("bad_image"), **fields)
         prompt_tokens = parsed.text_token_count + sum(i.tokens for i in infos)
         fields["prompt_tokens"] = prompt_tokens
-        if model.thinking_required and parsed.thinking_budget == 0:
-            error = errors.invalid_argument(
-                "Budget 0 is invalid. This model only works in thinking mode."
-            )
-            return self._fail(method, started, error, **fields)
-        if prompt_tokens > model.input_token_limit:
-            error = errors.invalid_argument(
-                f"The input token count ({prompt_tokens}) exceeds the maximum number of tokens "
-                f"allowed ({model.input_token_limit})."
-            )
-            return self._fail(method, started, error, **fields)
+        invalid = _unservable(model, parsed, prompt_tokens)
+        if invalid is not None:
+            return self._fail(method, started, invalid, **fields)
         limits = self.config.limits(auth.project, name)
         with self.state.lock:
             rejection = self.state.quota.admit(
@@ -404,23 +422,15 @@ class Handlers:
         )
 
     def _forced_error(self, outcome: Outcome, project: str, model: str, version: str) -> ApiError:
-        limits = self.config.limits(project, model)
         delay = outcome.retry_delay
-        fallback = 60.0 - (self.state.clock.time() % 60.0)
-        kinds = {
-            "quota_per_minute": ("per_minute", limits.rpm),
-            "quota_per_day": ("per_day", limits.rpd),
-            "quota_input_tokens": ("input_tokens", limits.tpm),
-        }
-        if outcome.kind in kinds:
-            kind, limit = kinds[outcome.kind]
-            return self._quota_error(
-                Rejection(kind, limit, fallback if delay is None else delay),  # type: ignore[arg-type]
-                project,
-                model,
-            )
+        if delay is None:
+            delay = 60.0 - (self.state.clock.time() % 60.0)
+        if outcome.kind in _FORCED_QUOTA:
+            kind, limit_name = _FORCED_QUOTA[outcome.kind]
+            limit = getattr(self.config.limits(project, model), limit_name)
+            return self._quota_error(Rejection(kind, limit, delay), project, model)
         if outcome.kind == "quota_limit_zero":
-            return errors.limit_zero(model=model, retry_after=fallback if delay is None else delay)
+            return errors.limit_zero(model=model, retry_after=delay)
         if outcome.kind == "model_not_found":
             return errors.model_not_found(model, api_version=version, method="generateContent")
         return errors.fixed(outcome.kind)
@@ -444,6 +454,20 @@ class Handlers:
             return web.json_response(self.state.control(knobs))
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
+
+
+def _unservable(model: ModelSpec, request: GenerateRequest, prompt_tokens: int) -> ApiError | None:
+    """The 400 for a well-formed request this model refuses, if any."""
+    if model.thinking_required and request.thinking_budget == 0:
+        return errors.invalid_argument(
+            "Budget 0 is invalid. This model only works in thinking mode."
+        )
+    if prompt_tokens > model.input_token_limit:
+        return errors.invalid_argument(
+            f"The input token count ({prompt_tokens}) exceeds the maximum number of tokens "
+            f"allowed ({model.input_token_limit})."
+        )
+    return None
 
 
 async def _analyse_all(images: tuple[InlineImage, ...] | list[InlineImage]) -> list[ImageInfo]:

@@ -7,6 +7,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -224,8 +225,31 @@ def test_deadline_error_rates_and_latency(gemini_emulator):
 
 @pytest.mark.parametrize(
     "knobs",
-    [{"rates": {"503": 1.5}}, {"script": {"outcome": "teapot"}}, {"key_status": {"k": "odd"}}],
+    [
+        {"rates": {"503": 1.5}},
+        {"script": {"outcome": "teapot"}},
+        {"key_status": {"k": "odd"}},
+        {"rate": {"503": 0.1}},
+    ],
 )
 def test_control_rejects_bad_knobs(gemini_emulator, knobs):
     status, _, body = call(gemini_emulator.base_url, "/_emulator/control", knobs)
     assert status == 400 and body["error"]
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "sandbox" / "gemini" / "scenarios"
+
+
+def test_shipped_scenario_files(make_gemini_emulator):
+    emu = make_gemini_emulator(SCENARIOS / "free_tier.toml")
+    body = {"contents": [{"parts": [{"text": "hi"}]}]}
+    pro = "/v1beta/models/gemini-2.5-pro:generateContent"
+    status, _, err = call(emu.base_url, pro, body, key="sandbox-key-1a")
+    assert status == 429 and "limit: 0, model: gemini-2.5-pro" in err["error"]["message"]
+    assert call(emu.base_url, GENERATE, body, key="sandbox-key-2a")[0] == 200
+    assert call(emu.base_url, GENERATE, body, key="someone-else")[0] == 400
+
+    flaky = make_gemini_emulator(SCENARIOS / "flaky.toml")
+    scenario = flaky.control()["scenario"]
+    assert scenario["latency"] == {"min": 0.2, "max": 1.5}
+    assert scenario["rates"]["overloaded"] == 0.05
