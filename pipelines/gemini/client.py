@@ -18,7 +18,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -115,14 +115,12 @@ class _Pick:
 class _CallState:
     """Bookkeeping of one generate() call."""
 
-    waited: float = 0.0
-    attempts: int = 0
-    rate_retries: int = 0
+    waited: float = 0.0  # seconds slept so far (bounded by settings.max_wait)
+    attempts: int = 0  # requests sent (bounded by settings.max_attempts)
+    rate_retries: int = 0  # per-minute 429s so far (drives the backoff)
     last: Failure | None = None
-
-    def __post_init__(self) -> None:
-        self.server_errors: Counter[str] = Counter()
-        self.skipped_models: set[str] = set()
+    server_errors: Counter[str] = field(default_factory=Counter)  # per model
+    skipped_models: set[str] = field(default_factory=set)  # given up on for this call
 
 
 class GeminiClient:
