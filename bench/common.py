@@ -1,0 +1,356 @@
+"""Shared parts of the benchmarks: machine description, results, crawl subprocesses.
+
+Every benchmark prints its figures, then one line ``VERDICT: PASS|FAIL <name>: …``, and
+writes ``bench/results/<name>.json`` (``<name>.quick.json`` for ``--quick`` runs, so a
+short run never overwrites the committed full figures) holding the machine it ran on,
+the figures and the checks (claim, target, measured, pass).
+
+Crawls run as real ``scrapy crawl`` subprocesses (or, when the argument list would be
+longer than the kernel allows for one argument, through :mod:`bench.crawl_runner`,
+which runs the same spider with the same project settings in a subprocess). Their
+Scrapy stats come back through :class:`StatsDump`, an extension added for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+SANDBOX_COOKIES = "a1=sandbox; web_session=sandbox"
+# One `-a` value may not exceed the kernel's MAX_ARG_STRLEN (128 KiB); stay well below.
+MAX_CLI_ARG = 100_000
+_CLEARED_ENV_PREFIXES = ("GEMINI_", "MONGO_", "REDIS_", "XHS_", "ENRICH_", "GOOGLE_")
+
+
+# --- machine and results ------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (``platform.processor()`` is often empty)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on (the load average says how busy it was)."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+@dataclass(frozen=True)
+class Check:
+    """One claim of a benchmark: its target, what was measured, and whether it holds."""
+
+    claim: str
+    target: str
+    measured: str
+    passed: bool
+
+
+def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a short run (smaller sizes)")
+    return parser.parse_args(argv)
+
+
+def result_path(name: str, quick: bool) -> Path:
+    return RESULTS / (f"{name}.quick.json" if quick else f"{name}.json")
+
+
+def finish(
+    name: str,
+    *,
+    quick: bool,
+    started: float,
+    figures: Mapping[str, Any],
+    checks: Sequence[Check],
+    notes: Sequence[str] = (),
+    machine_info: Mapping[str, Any] | None = None,
+) -> int:
+    """Print the figures and the verdict, write the JSON result; exit status 0 on PASS."""
+    passed = bool(checks) and all(c.passed for c in checks)
+    command = f"python -m bench.{name}" + (" --quick" if quick else "")
+    result = {
+        "name": name,
+        "mode": "quick" if quick else "full",
+        "command": command,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "duration_s": round(time.monotonic() - started, 1),
+        "machine": dict(machine_info or machine()),
+        "figures": dict(figures),
+        "checks": [asdict(c) for c in checks],
+        "notes": list(notes),
+        "verdict": "PASS" if passed else "FAIL",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = result_path(name, quick)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n")
+    print(json.dumps(result["figures"], indent=2, ensure_ascii=False, default=str))
+    for note in notes:
+        print(f"note: {note}")
+    for check in checks:
+        mark = "ok  " if check.passed else "MISS"
+        print(f"[{mark}] {check.claim}: measured {check.measured} (target {check.target})")
+    summary = "; ".join(f"{c.claim}: {c.measured}" for c in checks)
+    print(f"VERDICT: {result['verdict']} {name}: {summary} ({path.relative_to(ROOT)})", flush=True)
+    return 0 if passed else 1
+
+
+# --- process memory ---------------------------------------------------------------------------
+
+
+def tree_rss(pid: int) -> int:
+    """Resident memory of a process and all its descendants, in bytes (0 once gone)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in processes:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return total
+
+
+class PeakRss:
+    """Samples the RSS of a process tree on a thread until stopped; keeps the peak."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+# --- crawls -------------------------------------------------------------------------------------
+
+
+class StatsDump:
+    """Scrapy extension: writes the run's final stats as JSON to ``BENCH_STATS_PATH``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> StatsDump:
+        from scrapy import signals
+        from scrapy.exceptions import NotConfigured
+
+        path = crawler.settings.get("BENCH_STATS_PATH")
+        if not path:
+            raise NotConfigured("BENCH_STATS_PATH not set")
+        ext = cls(path)
+        ext.stats = crawler.stats
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        data = {**self.stats.get_stats(), "finish_reason": reason}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(data, default=str, ensure_ascii=False, indent=1))
+
+
+def extensions_with_stats_dump() -> dict[str, int | None]:
+    """The project's EXTENSIONS plus :class:`StatsDump` (``-s EXTENSIONS`` replaces the dict)."""
+    from crawler.settings import EXTENSIONS
+
+    return {**EXTENSIONS, "bench.common.StatsDump": 900}
+
+
+def crawl_env(site: Any, **extra: str) -> dict[str, str]:
+    """Environment of a crawl of the sandbox ``site``: nothing inherited that could point
+    the crawl at a real service (Gemini, Mongo, Redis, XHS), the sandbox cookie and the
+    sandbox CDN as the original-image origin."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_CLEARED_ENV_PREFIXES)}
+    env.update(
+        XHS_BASE_URL=site.url,
+        XHS_COOKIES=SANDBOX_COOKIES,
+        XHS_IMAGE_ORIGIN_TEMPLATES=f"{site.cdn_url}/{{token}}",
+        PYTHONPATH=str(ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+def fast_settings(workdir: Path) -> dict[str, str]:
+    """Sandbox-sized settings: no politeness delays, every file under ``workdir``."""
+    return {
+        "DOWNLOAD_DELAY": "0",
+        "AUTOTHROTTLE_ENABLED": "False",
+        "IMAGES_STORE": str(workdir / "images"),
+        "MONGO_DATA_DIR": str(workdir / "mongo-embedded"),
+        "MONGO_SPOOL_PATH": str(workdir / "spool" / "notes.jsonl"),
+        "RUN_REPORT_DIR": "",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@dataclass
+class CrawlRun:
+    """What one crawl subprocess left behind."""
+
+    returncode: int
+    log: str
+    items: list[dict[str, Any]]
+    stats: dict[str, Any]
+    wall_s: float
+    peak_rss_bytes: int = 0
+    log_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def elapsed_s(self) -> float:
+        """The crawl's own elapsed time (Scrapy's stat), else the wall time."""
+        return float(self.stats.get("elapsed_time_seconds") or self.wall_s)
+
+
+def note_refs(notes: Sequence[Any]) -> str:
+    """``ID:TOKEN,…`` for ``-a note_ids=``."""
+    return ",".join(f"{n.note_id}:{n.xsec_token}" for n in notes)
+
+
+def run_crawl(
+    spider: str,
+    args: Mapping[str, str],
+    env: Mapping[str, str],
+    *,
+    workdir: Path,
+    label: str,
+    settings: Mapping[str, str] | None = None,
+    feed: bool = True,
+    measure_rss: bool = False,
+    timeout: float = 3600,
+    while_running: Callable[[subprocess.Popen[bytes]], None] | None = None,
+) -> CrawlRun:
+    """Run one crawl to the end; ``while_running(proc)`` is called once it has started
+    (on this thread: use it to inject faults), then the process is awaited."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    stats_path = workdir / f"{label}.stats.json"
+    log_path = workdir / f"{label}.log"
+    out = workdir / f"{label}.items.jsonl"
+    for stale in (stats_path, out):
+        stale.unlink(missing_ok=True)
+    merged = {
+        **fast_settings(workdir),
+        "EXTENSIONS": json.dumps(extensions_with_stats_dump()),
+        "BENCH_STATS_PATH": str(stats_path),
+        **(settings or {}),
+    }
+    if any(len(v) > MAX_CLI_ARG for v in args.values()):
+        spec = workdir / f"{label}.spec.json"
+        feed_uri = f"{out}:jsonlines" if feed else None
+        payload = {"spider": spider, "args": dict(args), "settings": merged, "feed": feed_uri}
+        spec.write_text(json.dumps(payload))
+        command = [sys.executable, "-m", "bench.crawl_runner", str(spec)]
+    else:
+        command = [sys.executable, "-m", "scrapy", "crawl", spider]
+        for name, value in args.items():
+            command += ["-a", f"{name}={value}"]
+        for name, value in merged.items():
+            command += ["-s", f"{name}={value}"]
+        if feed:
+            command += ["-O", f"{out}:jsonlines"]
+    started = time.monotonic()
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT
+        )
+        sampler = PeakRss(proc.pid) if measure_rss else None
+        try:
+            if sampler is not None:
+                sampler.__enter__()
+            if while_running is not None:
+                while_running(proc)
+            proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if sampler is not None:
+                sampler.__exit__(None, None, None)
+    wall = time.monotonic() - started
+    items = []
+    if feed and out.exists():
+        items = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    return CrawlRun(
+        returncode=proc.returncode,
+        log=log_path.read_text(errors="replace"),
+        items=items,
+        stats=stats,
+        wall_s=wall,
+        peak_rss_bytes=sampler.peak if sampler is not None else 0,
+        log_path=log_path,
+    )
+
+
+def sum_prefix(stats: Mapping[str, Any], prefix: str) -> int:
+    return int(
+        sum(v for k, v in stats.items() if k.startswith(prefix) and isinstance(v, int | float))
+    )
+
+
+def tail(text: str, chars: int = 3000) -> str:
+    return text[-chars:]
+
+
+@contextmanager
+def mongo_server(path: Path, port: int = 0) -> Iterator[Any]:
+    """A MongoDB-wire server (secantus) on ``path``; ``.uri`` for ``MONGO_URI``."""
+    from secantus import SecantusDBServer
+
+    path.mkdir(parents=True, exist_ok=True)
+    with SecantusDBServer(port=port, storage_path=str(path)) as server:
+        yield server
+
+
+def mb(value: float) -> float:
+    return round(value / 2**20, 1)
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("inf")
