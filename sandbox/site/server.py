@@ -46,7 +46,7 @@ _POSTED_PAGE = 30
 Clock = Callable[[], float]
 # Request key holding the outcome label counted in stats when the status alone is not
 # enough (a 200 page for a deleted note is "gone", a 200 JSON -100 is "login_required").
-OUTCOME = "sandbox_outcome"
+OUTCOME = web.RequestKey("sandbox_outcome", str)
 
 
 def _default_outcome(status: int) -> str:
