@@ -19,6 +19,7 @@ import pytest
 from google.genai import types
 from PIL import Image
 from pydantic import BaseModel
+from pymongo import AsyncMongoClient
 
 from pipelines.gemini import (
     BadInput,
@@ -32,6 +33,7 @@ from pipelines.gemini import (
     key_fingerprint,
     next_pacific_midnight,
 )
+from pipelines.mongo import MongoQuotaStateStore
 
 KEY_A1 = "test-key-project-a-1"
 KEY_A2 = "test-key-project-a-2"
@@ -518,3 +520,34 @@ async def test_bounded_in_flight(make_gemini_emulator, client_factory) -> None:
     await asyncio.gather(*(client.generate([PROMPT], NoteSummary) for _ in range(8)))
     await client.close()
     assert peak == 2
+
+
+async def test_state_persists_through_mongo(
+    make_gemini_emulator, client_factory, mongo_uri, mongo_db_name
+) -> None:
+    """The storage engineer's MongoQuotaStateStore carries the state between runs."""
+    emu = make_gemini_emulator(
+        frozen_config(
+            {
+                "projA": project("projA", [KEY_A1], **{LITE: {"rpd": 20, "used_today": 20}}),
+                "projB": project("projB", [KEY_B1]),
+            }
+        )
+    )
+    keys = f"projA:{KEY_A1},projB:{KEY_B1}"
+    mongo: AsyncMongoClient = AsyncMongoClient(mongo_uri)
+    try:
+        first = client_factory(emu, keys, LITE, MongoQuotaStateStore(mongo[mongo_db_name]))
+        await first.generate([PROMPT], NoteSummary)
+        await first.close()
+        emu.control(clock_advance=3600, clear_log=True)
+        second = client_factory(emu, keys, LITE, MongoQuotaStateStore(mongo[mongo_db_name]))
+        served = [await second.generate([PROMPT], NoteSummary) for _ in range(3)]
+        await second.close()
+        saved = await MongoQuotaStateStore(mongo[mongo_db_name]).load()
+    finally:
+        await mongo.close()
+    assert {g.project for g in served} == {"projB"}
+    assert Counter(r.project for r in generate_calls(emu)) == {"projB": 3}
+    assert saved["exhausted"][0]["until"] == NEXT_MIDNIGHT.isoformat()
+    assert_no_secrets(saved)
