@@ -124,10 +124,12 @@ def note_from_state(
 ) -> NoteItem:
     """The note in a parsed page state (``note.noteDetailMap[noteId].note``).
 
-    Without ``note_id`` the page's current note is taken (``currentNoteId``,
-    ``firstNoteId``, else the first non-empty entry). ``page_outside_state`` is the
-    rest of the HTML, searched for error-page markers when the note is missing.
+    The note id is ``note_id``, else the one in ``url``; without either the page's
+    current note is taken (``currentNoteId``, ``firstNoteId``, else the first non-empty
+    entry). ``page_outside_state`` is the rest of the HTML, searched for error-page
+    markers when the note is missing.
     """
+    note_id = note_id or note_id_from_url(url)
     label = _page_label(note_id, url)
     store = state.get("note")
     if isinstance(store, Mapping):
