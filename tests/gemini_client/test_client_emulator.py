@@ -186,7 +186,7 @@ async def test_listed_but_retired_model_is_requested_once(
     }
     assert client.models == (LITE,)
     assert [d["model"] for d in store.state["dropped_models"]] == [RETIRED]
-    assert "gemini-1.5-flash is not found" in caplog.text
+    assert "gemini-1.5-flash is not found for API version v1beta" in caplog.text  # pinned version
 
 
 async def test_per_minute_429_waits_retry_delay(make_gemini_emulator) -> None:
