@@ -116,14 +116,6 @@ class GeminiSettings:
             f"base_url={self.base_url!r}, max_in_flight={self.max_in_flight})"
         )
 
-    @property
-    def projects(self) -> tuple[str, ...]:
-        """Projects in configuration order."""
-        return tuple(dict.fromkeys(k.project for k in self.keys))
-
-    def limits_for(self, model: str) -> ModelLimits:
-        return self.limits.get(model, ModelLimits())
-
     @classmethod
     def from_env_like(cls, mapping: Mapping[str, Any]) -> GeminiSettings:
         """Read ``GEMINI_*`` names from ``os.environ``, a dict or Scrapy ``Settings``."""

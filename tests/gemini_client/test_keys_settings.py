@@ -123,9 +123,10 @@ def test_settings_from_env_like() -> None:
     assert settings.base_url == "http://127.0.0.1:9999"
     assert settings.api_version == "v1beta"
     assert (settings.max_in_flight, settings.request_timeout, settings.max_wait) == (2, 7.5, 0.0)
-    assert settings.limits_for("gemini-2.5-flash") == ModelLimits(rpd=20)
-    assert settings.limits_for("other") == ModelLimits()
-    assert settings.projects == ("projA",)
+    assert settings.limits == {"gemini-2.5-flash": ModelLimits(rpd=20)}
+    assert [(k.project, k.fingerprint) for k in settings.keys] == [
+        ("projA", key_fingerprint(SECRET_A1))
+    ]
 
 
 def test_settings_defaults_and_validation() -> None:
