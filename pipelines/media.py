@@ -100,7 +100,8 @@ class MediaSettings:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_redirects: int = 3
     download_videos: bool = False
-    decode_concurrency: int = 2
+    # Images decoded at once (threads): bounds CPU and memory, whatever CONCURRENT_ITEMS.
+    decode_concurrency: int = max(1, min(4, os.cpu_count() or 1))
     referer: str = ""
 
     @classmethod
@@ -117,7 +118,7 @@ class MediaSettings:
             max_redirects=settings.getint("MEDIA_MAX_REDIRECTS", cls.max_redirects),
             download_videos=settings.getbool("XHS_DOWNLOAD_VIDEOS", cls.download_videos),
             decode_concurrency=max(
-                1, settings.getint("MEDIA_DECODE_CONCURRENCY", os.cpu_count() or 1)
+                1, settings.getint("MEDIA_DECODE_CONCURRENCY", cls.decode_concurrency)
             ),
             referer=f"{base}/" if base else "",
         )
@@ -491,8 +492,9 @@ class NoteMediaPipeline(FilesPipeline):
         *,
         item: Any = None,
     ) -> str:
-        """``full/ab/<sha256>.<ext>`` (``video/…`` for videos) from the response body
-        and its sniffed type; the URL plays no part."""
+        """Scrapy's path hook, answered the way ``_store_image``/``_store_video`` store:
+        ``full/ab/<sha256>.<ext>`` (``video/…`` for videos) from the response body and
+        its sniffed type; the URL plays no part (the base class would hash the URL)."""
         if response is None:
             raise ValueError("content-addressed paths need the response body")
         body = response.body

@@ -7,6 +7,7 @@ test_media_crawl.py cover the same code end to end.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import ipaddress
 from pathlib import Path
 
@@ -198,3 +199,21 @@ async def test_stored_image_is_recognised(tmp_path):
     assert await pipeline._already_stored(path, None)
     assert not await pipeline._already_stored(None, None)
     assert not await pipeline._already_stored("../" + path)
+
+
+def test_file_path_hook_hashes_content_not_url(tmp_path):
+    pipeline = make_pipeline(tmp_path)
+    body = samples.png()
+    sha = hashlib.sha256(body).hexdigest()
+    for url in ("https://ci.xiaohongshu.com/a.jpg", "https://ci.xiaohongshu.com/../../etc/x.exe"):
+        request = Request(url)
+        response = Response(url, body=body, request=request)
+        attempt = _Attempt(request, "image")
+        assert pipeline.file_path(request, response, item=attempt) == f"full/{sha[:2]}/{sha}.png"
+    video = samples.mp4()
+    response = Response("https://sns-video-bd.xhscdn.com/v", body=video, request=request)
+    sha = hashlib.sha256(video).hexdigest()
+    path = pipeline.file_path(request, response, item=_Attempt(request, "video"))
+    assert path == f"video/{sha[:2]}/{sha}.mp4"
+    with pytest.raises(ValueError, match="unknown content type"):
+        pipeline.file_path(request, Response("https://ci.xiaohongshu.com/h", body=b"<html>"))
