@@ -129,6 +129,17 @@ def _inline_image(inline: Mapping[str, Any], index: int) -> InlineImage:
     return InlineImage(index=index, mime_type=str(mime), data=data)
 
 
+def _object(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise RequestInvalid(
+            f'Invalid JSON payload received. Unknown name "{where}": Proto field is not '
+            "repeating, cannot start list."
+        )
+    return value
+
+
 def parse_generate_request(body: Any) -> GenerateRequest:
     """Pick the parts of a ``generateContent`` body the emulator acts on."""
     if not isinstance(body, Mapping):
@@ -142,10 +153,10 @@ def parse_generate_request(body: Any) -> GenerateRequest:
     texts = _parts_text_and_images(list(contents), images)
     system = field(body, "systemInstruction")
     system_texts = _parts_text_and_images([system], []) if isinstance(system, Mapping) else []
-    config = field(body, "generationConfig") or {}
+    config = _object(field(body, "generationConfig"), "generation_config")
     mime = field(config, "responseMimeType") or ""
     schema = field(config, "responseSchema") or field(config, "responseJsonSchema")
-    thinking = field(config, "thinkingConfig") or {}
+    thinking = _object(field(config, "thinkingConfig"), "generation_config.thinking_config")
     budget = field(thinking, "thinkingBudget")
     max_out = field(config, "maxOutputTokens")
     return GenerateRequest(

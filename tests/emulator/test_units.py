@@ -151,3 +151,8 @@ def test_request_parsing_accepts_both_spellings_and_rejects_bad_base64():
         parse_generate_request(
             {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": "@@"}}]}]}
         )
+
+
+def test_request_parsing_rejects_a_non_object_config():
+    with pytest.raises(ValueError, match="generation_config"):
+        parse_generate_request({"contents": [{"parts": [{"text": "a"}]}], "generationConfig": []})
