@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -21,6 +22,23 @@ from sandbox.site.pictures import encode, render
 
 SEED = 1
 DATASET = Dataset(seed=SEED, size=200)
+_WHITESPACE = re.compile(r"\s+")
+
+
+def levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def cer(hypothesis: str, truth: str) -> float:
+    """Character error rate: edit distance / length of the truth, whitespace removed."""
+    hyp, ref = _WHITESPACE.sub("", hypothesis), _WHITESPACE.sub("", truth)
+    return levenshtein(hyp, ref) / max(len(ref), 1)
 
 
 @lru_cache(maxsize=256)
@@ -75,10 +93,14 @@ def generate_calls(emulator: Any) -> list[Any]:
 
 @contextlib.asynccontextmanager
 async def pipeline_run(
-    settings: dict[str, Any], *, clock: Callable[[], datetime] | None = None
+    settings: dict[str, Any],
+    *,
+    clock: Callable[[], datetime] | None = None,
+    spider: Any = None,
 ) -> AsyncIterator[tuple[EnrichmentPipeline, Any]]:
     """An opened pipeline on a test crawler (what one crawl does), closed afterwards."""
     crawler = get_crawler(settings_dict=settings)
+    crawler.spider = spider
     pipeline = EnrichmentPipeline(
         crawler, EnrichSettings.from_settings(crawler.settings), clock=clock
     )
