@@ -30,6 +30,13 @@ _ENV_NAMES = (
     "XHS_IMAGE_HOSTS",
     "CHROMIUM_PATH",
     "XHS_IMAGE_ORIGIN_TEMPLATES",
+    "GEMINI_LIMITS",
+    "GEMINI_MAX_IN_FLIGHT",
+    "GEMINI_TIMEOUT",
+    "GEMINI_MAX_RETRY_DELAY",
+    "GEMINI_MAX_WAIT",
+    "GEMINI_SERVER_RETRIES",
+    "GEMINI_MAX_OUTPUT_TOKENS",
 )
 XHS_BASE_URL = "https://www.xiaohongshu.com"
 XHS_COOKIES = ""
@@ -49,6 +56,14 @@ CHROMIUM_PATH = ""
 XHS_IMAGE_ORIGIN_TEMPLATES = (
     "https://sns-img-bd.xhscdn.com/{token},https://ci.xiaohongshu.com/{token}"
 )
+# Client-side Gemini limits per model, also lowered by what 429s report.
+GEMINI_LIMITS = ""  # e.g. "gemini-2.5-flash-lite:rpm=15,tpm=250000,rpd=20;gemini-2.5-flash:rpd=20"
+GEMINI_MAX_IN_FLIGHT = 4  # requests in flight at once
+GEMINI_TIMEOUT = 120  # seconds per request
+GEMINI_MAX_RETRY_DELAY = 60  # cap on one per-minute wait, seconds
+GEMINI_MAX_WAIT = 90  # longer than this for a slot: defer the note instead
+GEMINI_SERVER_RETRIES = 2  # 5xx/timeouts before the next model
+GEMINI_MAX_OUTPUT_TOKENS = 8192
 for _name in _ENV_NAMES:
     if os.environ.get(_name):
         globals()[_name] = os.environ[_name]
