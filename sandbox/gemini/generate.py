@@ -59,7 +59,8 @@ class NoteText:
 def split_note(texts: Sequence[str]) -> NoteText:
     """Find ``标题：``/``正文：``/``标签：`` (or Title:/Text:/Tags:) sections in the prompt.
 
-    Without labels the whole text (minus "Image N:" label lines) is the body.
+    Title and tags are one line each; the body runs, blank lines included, up to the next
+    label. Without labels the whole text (minus "Image N:" label lines) is the body.
     """
     sections: dict[str, list[str]] = {}
     current: str | None = None
@@ -70,15 +71,14 @@ def split_note(texts: Sequence[str]) -> NoteText:
         match = _LABEL_LINE.match(line)
         label = match.group(1).lower() if match else None
         section = next((name for name, names in _LABELS.items() if label in names), None)
-        if section is not None and match is not None:
+        if match is not None and section is not None:
             current = section
             sections.setdefault(section, []).append(match.group(2))
-        elif current == "body" and line.strip():
+        elif current == "body":
             sections["body"].append(line)
         else:
-            current = None if not line.strip() else current
-            if current is None:
-                unlabelled.append(line)
+            current = None
+            unlabelled.append(line)
     title = " ".join(sections.get("title", [])).strip()
     body = "\n".join(sections.get("body", [])).strip()
     if not body and not sections:

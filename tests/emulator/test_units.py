@@ -156,3 +156,15 @@ def test_request_parsing_accepts_both_spellings_and_rejects_bad_base64():
 def test_request_parsing_rejects_a_non_object_config():
     with pytest.raises(ValueError, match="generation_config"):
         parse_generate_request({"contents": [{"parts": [{"text": "a"}]}], "generationConfig": []})
+
+
+def test_note_sections_of_a_labelled_prompt():
+    prompt = (
+        "下面是一篇笔记。\n\n标题：露营清单\n正文：第一段。\n\n- 带帐篷\n- 带睡袋\n"
+        "标签：露营、户外\n\n请完成以下任务：\n1. images：逐张输出\n2. summary：总结"
+    )
+    note = split_note([prompt, "Image 0:"])
+    assert note.title == "露营清单"
+    assert note.body == "第一段。\n\n- 带帐篷\n- 带睡袋"
+    assert note.tags == ("露营", "户外")
+    assert key_points(note) == ["带帐篷", "带睡袋"]
