@@ -81,6 +81,12 @@ def resolve_backend(value: str, *, gemini_configured: bool) -> Backend:
 
 @dataclass(frozen=True)
 class EnrichSettings:
+    """``ENRICH_BACKEND`` (auto|gemini|local|off), ``ENRICH_CONCURRENCY`` (notes enriched
+    at once: coroutine pipelines are not bounded by ``CONCURRENT_ITEMS``),
+    ``ENRICH_MAX_IMAGES_PER_REQUEST``, ``ENRICH_PROMPT`` (template file; empty = the
+    default Chinese prompt), ``ENRICH_THINKING``, ``ENRICH_RETRY_AFTER`` (seconds before a
+    retryable failure is due again) and ``ENRICH_MAX_ATTEMPTS`` (then it stays failed)."""
+
     backend: Backend
     concurrency: int = 4
     max_images_per_request: int = 8
@@ -100,8 +106,9 @@ class EnrichSettings:
             concurrency=max(1, settings.getint("ENRICH_CONCURRENCY", 4)),
             max_images_per_request=max(1, settings.getint("ENRICH_MAX_IMAGES_PER_REQUEST", 8)),
             prompt_path=settings.get("ENRICH_PROMPT", "") or "",
+            # Where the media pipeline stored images[i].path / model_path (same rule).
             files_store=str(
-                settings.get("FILES_STORE") or settings.get("IMAGES_STORE") or "data/images"
+                settings.get("IMAGES_STORE") or settings.get("FILES_STORE") or "data/images"
             ),
             thinking=settings.getbool("ENRICH_THINKING", False),
             retry_after=timedelta(seconds=settings.getfloat("ENRICH_RETRY_AFTER", 3600.0)),

@@ -54,7 +54,7 @@ async def test_deferred_until_pacific_midnight_then_enriched_by_the_enrich_spide
         "GEMINI_BASE_URL": emulator.base_url,
         "MONGO_URI": mongo_uri,
         "MONGO_DATABASE": mongo_db_name,
-        "FILES_STORE": str(store),
+        "IMAGES_STORE": str(store),
         "MONGO_SPOOL_PATH": str(tmp_path / "spool.jsonl"),
     }
     specs = [DATASET.note(i) for i in (1, 3, 5, 7)]
@@ -77,8 +77,8 @@ async def test_deferred_until_pacific_midnight_then_enriched_by_the_enrich_spide
 
     emulator.control(clock_set=midnight + timedelta(minutes=1), clear_log=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GEMINI_", "MONGO_"))}
-    env.update(PYTHONPATH=str(ROOT), **{k: v for k, v in settings.items() if k != "FILES_STORE"})
-    result = scrapy_crawl("enrich", {}, env, settings={"FILES_STORE": str(store)})
+    env.update(PYTHONPATH=str(ROOT), **settings)  # the fixture's IMAGES_STORE is `store` too
+    result = scrapy_crawl("enrich", {}, env)
     assert result.returncode == 0, result.log[-3000:]
     assert len(result.items) == 4, result.log[-3000:]
     docs = {d["_id"]: d for d in mongo_sync.notes.find()}

@@ -64,7 +64,8 @@ def test_settings_are_read_once_into_a_dataclass() -> None:
             "GEMINI_API_KEYS": "p:k",
             "ENRICH_CONCURRENCY": "3",
             "ENRICH_MAX_IMAGES_PER_REQUEST": "4",
-            "FILES_STORE": "/tmp/x",
+            "IMAGES_STORE": "/tmp/x",
+            "FILES_STORE": "/tmp/y",
             "ENRICH_RETRY_AFTER": "60",
         }
     )

@@ -20,7 +20,7 @@ def settings(gemini_emulator, mongo_uri: str, mongo_db_name: str, tmp_path: Path
         "GEMINI_BASE_URL": gemini_emulator.base_url,
         "MONGO_URI": mongo_uri,
         "MONGO_DATABASE": mongo_db_name,
-        "FILES_STORE": str(tmp_path),
+        "IMAGES_STORE": str(tmp_path),
     }
 
 

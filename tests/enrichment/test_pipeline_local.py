@@ -15,7 +15,7 @@ from tests.enrichment.support import DATASET, cer, generate_calls, note_item, pi
 @pytest.fixture
 def local_settings(mongo_uri: str, mongo_db_name: str, tmp_path: Path) -> dict[str, Any]:
     # ENRICH_BACKEND defaults to auto: no Gemini key configured → local.
-    return {"MONGO_URI": mongo_uri, "MONGO_DATABASE": mongo_db_name, "FILES_STORE": str(tmp_path)}
+    return {"MONGO_URI": mongo_uri, "MONGO_DATABASE": mongo_db_name, "IMAGES_STORE": str(tmp_path)}
 
 
 def test_cer_definition() -> None:
