@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 DEFAULT_ORIGINAL_TEMPLATES: tuple[str, ...] = (
     "https://sns-img-bd.xhscdn.com/{token}",
@@ -29,6 +29,15 @@ _TOKEN = re.compile(r"[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*")
 _SCENE_ORDER = ("WB_DFT", "urlDefault", "CRD_WM_", "urlPre", "WB_PRV", "CRD_PRV_", "*", "url")
 
 
+def split_url(url: str) -> SplitResult:
+    """``urlsplit`` that never raises: an unparsable URL (a stray ``[`` in the host, as
+    page data can hold) splits into empty parts."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return SplitResult("", "", "", "", "")
+
+
 def image_token(url: str | None) -> str | None:
     """The image token of a CDN URL, or None when the URL carries none.
 
@@ -39,7 +48,7 @@ def image_token(url: str | None) -> str | None:
     """
     if not url:
         return None
-    path = urlsplit(url.strip()).path.split("!", 1)[0]
+    path = split_url(url.strip()).path.split("!", 1)[0]
     segments = [segment for segment in path.split("/") if segment]
     if len(segments) >= 3 and _STAMP.fullmatch(segments[0]):
         segments = segments[2:]

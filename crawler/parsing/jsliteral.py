@@ -135,6 +135,8 @@ def _describe(text: str, position: int, problem: str) -> str:
     column = position - (text.rfind("\n", 0, position) + 1) + 1
     if position >= len(text):
         where = f"at the end (char {position} of {len(text)}): the literal is truncated"
+    elif problem.startswith("Unterminated string"):
+        where = f"at char {position} (line {line}, column {column}): a string runs to the end, truncated"
     else:
         where = f"at char {position} (line {line}, column {column})"
     near = text[max(0, position - 40) : position + 40]

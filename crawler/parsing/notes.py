@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 from crawler.items import NoteImage, NoteInteract, NoteItem, NoteSource, NoteUser, NoteVideo
 from crawler.parsing.counts import parse_count
@@ -30,6 +30,7 @@ from crawler.parsing.images import (
     display_url,
     image_urls,
     original_candidates,
+    split_url,
 )
 from crawler.parsing.signals import (
     classify_page,
@@ -153,9 +154,9 @@ def note_from_state(
         signal = classify_page(page_outside_state)
         if signal is not None:
             raise error_for_signal(signal, label)
-    if note_id and note_id not in urlsplit(url).path:
+    if note_id and note_id not in split_url(url).path:
         raise XsecTokenInvalid(
-            f"{label}: the page at {urlsplit(url).path or '/'} is not the note (redirected "
+            f"{label}: the page at {split_url(url).path or '/'} is not the note (redirected "
             "away: missing or expired xsec_token)"
         )
     if not isinstance(store, Mapping):
@@ -204,13 +205,13 @@ def note_id_from_url(url: str | None) -> str | None:
     """The note id in a note page URL path (``/explore/{id}``, ``/discovery/item/{id}``)."""
     if not url:
         return None
-    match = _NOTE_PATH.search(urlsplit(url).path)
+    match = _NOTE_PATH.search(split_url(url).path)
     return match.group(1) if match else None
 
 
 def canonical_note_url(url: str, note_id: str, xsec_token: str | None) -> str:
     """``{scheme}://{host}/explore/{note_id}?xsec_token=…`` on the host of ``url``."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
     query = f"?{urlencode({'xsec_token': xsec_token})}" if xsec_token else ""
     return f"{base}/explore/{note_id}{query}"
@@ -557,7 +558,7 @@ def _datetime_ms(value: Any) -> datetime | None:
 
 
 def _url_token(url: str) -> str | None:
-    tokens = parse_qs(urlsplit(url).query).get("xsec_token")
+    tokens = parse_qs(split_url(url).query).get("xsec_token")
     return tokens[0] if tokens and tokens[0] else None
 
 
@@ -568,7 +569,7 @@ def _keys(mapping: Mapping[str, Any], limit: int = 8) -> str:
 
 
 def _page_label(note_id: str | None, url: str) -> str:
-    return f"note {note_id}" if note_id else f"page {urlsplit(url).path or url[:100]}"
+    return f"note {note_id}" if note_id else f"page {split_url(url).path or url[:100]}"
 
 
 def _page_title(text: str) -> str:

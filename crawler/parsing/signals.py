@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from crawler.parsing.errors import (
     AccountFlagged,
@@ -25,6 +25,7 @@ from crawler.parsing.errors import (
     SignatureRejected,
     XsecTokenInvalid,
 )
+from crawler.parsing.images import split_url
 
 SignalKind = Literal[
     "captcha",
@@ -135,7 +136,7 @@ def classify_response(
 
 def classify_url(url: str, *, redirect: bool = False) -> SiteSignal | None:
     """A signal from a URL the site sent us to: captcha page or ``error_code=`` query."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     query = parse_qs(parts.query)
     where = "redirected to" if redirect else "landed on"
     if parts.path.rstrip("/").endswith(CAPTCHA_PATH) or "verifyUuid" in query:
@@ -158,7 +159,7 @@ def classify_url(url: str, *, redirect: bool = False) -> SiteSignal | None:
 
 def is_login_url(url: str) -> bool:
     """Whether the site sent us to its login page."""
-    path = urlsplit(url).path.rstrip("/")
+    path = split_url(url).path.rstrip("/")
     return any(path.endswith(login) for login in LOGIN_PATHS)
 
 
