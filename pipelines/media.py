@@ -40,6 +40,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urljoin, urlsplit
+from urllib.request import getproxies, proxy_bypass
 
 from scrapy.exceptions import (
     CannotResolveHostError,
@@ -242,6 +243,12 @@ class NoteMediaPipeline(FilesPipeline):
         self.config = MediaSettings.from_settings(crawler.settings)
         self.policy = UrlPolicy.from_settings(crawler.settings)
         self.resolver = resolver
+        # Schemes Scrapy's HttpProxyMiddleware sends through an environment proxy.
+        self._env_proxy_schemes = (
+            frozenset(getproxies()) & {"http", "https"}
+            if crawler.settings.getbool("HTTPPROXY_ENABLED", True)
+            else frozenset()
+        )
         self._decode_slots = asyncio.Semaphore(self.config.decode_concurrency)
         self._log_filter = _DropOwnFailureTracebacks()
 
@@ -359,7 +366,12 @@ class NoteMediaPipeline(FilesPipeline):
                 request = self._media_request(url, kind, last=last)
             except (TypeError, ValueError) as exc:
                 return Rejected("invalid_url", str(exc)[:120])
-            refusal = await self.policy.check_resolved(request.url, self.resolver)
+            if self._proxied(request):
+                # The proxy resolves the name (often the only resolver there is); the
+                # URL rules still apply, literal addresses included.
+                refusal = self.policy.check(request.url)
+            else:
+                refusal = await self.policy.check_resolved(request.url, self.resolver)
             if refusal is not None:
                 self._inc(f"media/url_refused/{refusal.reason}")
                 return Rejected(refusal.reason, refusal.detail)
@@ -368,6 +380,15 @@ class NoteMediaPipeline(FilesPipeline):
                 return outcome
             url = outcome.location
         return Rejected("too_many_redirects", f"more than {self.config.max_redirects}")
+
+    def _proxied(self, request: Request) -> bool:
+        """Whether the request will go through a proxy (``meta["proxy"]`` or the
+        ``http_proxy``/``https_proxy`` environment, minus ``no_proxy``), the way
+        Scrapy's HttpProxyMiddleware decides."""
+        if "proxy" in request.meta:
+            return request.meta["proxy"] is not None
+        parts = urlsplit(request.url)
+        return parts.scheme in self._env_proxy_schemes and not proxy_bypass(parts.hostname or "")
 
     def _media_request(self, url: str, kind: MediaKind, *, last: bool) -> Request:
         headers = {"Accept": _IMAGE_ACCEPT if kind == "image" else _VIDEO_ACCEPT}

@@ -217,3 +217,21 @@ def test_file_path_hook_hashes_content_not_url(tmp_path):
     assert path == f"video/{sha[:2]}/{sha}.mp4"
     with pytest.raises(ValueError, match="unknown content type"):
         pipeline.file_path(request, Response("https://ci.xiaohongshu.com/h", body=b"<html>"))
+
+
+def test_proxy_detection_follows_the_environment(tmp_path, monkeypatch):
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    direct = make_pipeline(tmp_path)
+    assert not direct._proxied(Request("https://sns-img-bd.xhscdn.com/t"))
+    assert direct._proxied(Request("https://sns-img-bd.xhscdn.com/t", meta={"proxy": "http://p:1"}))
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:3128")
+    monkeypatch.setenv("no_proxy", "ci.xiaohongshu.com")
+    proxied = make_pipeline(tmp_path)
+    assert proxied._proxied(Request("https://sns-img-bd.xhscdn.com/t"))
+    assert not proxied._proxied(Request("https://ci.xiaohongshu.com/t"))
+    assert not proxied._proxied(Request("http://sns-img-bd.xhscdn.com/t"))  # no http_proxy
+    assert not proxied._proxied(Request("https://sns-img-bd.xhscdn.com/t", meta={"proxy": None}))
+    assert not make_pipeline(tmp_path, HTTPPROXY_ENABLED=False)._proxied(
+        Request("https://sns-img-bd.xhscdn.com/t")
+    )
