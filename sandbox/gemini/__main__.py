@@ -10,7 +10,7 @@ import signal
 import sys
 import threading
 
-from sandbox.gemini.config import ConfigError
+from sandbox.gemini.config import ConfigError, load_config
 from sandbox.gemini.requestlog import summary_table
 from sandbox.gemini.server import GeminiEmulator
 
@@ -22,17 +22,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="scenario TOML file (default: any key, one project)")
     args = parser.parse_args(argv)
     try:
-        emulator = GeminiEmulator(config=args.config, host=args.host, port=args.port)
-    except (ConfigError, OSError, ValueError) as exc:
+        config = load_config(args.config)
+    except (ConfigError, ValueError, OSError) as exc:
         print(f"sandbox.gemini: bad configuration: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with emulator:
+    try:
+        emulator = GeminiEmulator(config=config, host=args.host, port=args.port).start()
+    except (ValueError, OSError) as exc:
+        print(f"sandbox.gemini: cannot start on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    try:
         print(f"Gemini emulator listening on {emulator.base_url}", flush=True)
         stop.wait()
-        records = emulator.requests
+    finally:
+        emulator.stop()
+    records = emulator.requests
     print(summary_table(records), flush=True)
     return 0
 

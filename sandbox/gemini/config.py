@@ -55,6 +55,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from sandbox.gemini.scenario import Scenario, ScenarioError
+
 KeyStatus = Literal["ok", "invalid", "leaked", "location", "depleted"]
 KEY_STATUSES: frozenset[str] = frozenset({"ok", "invalid", "leaked", "location", "depleted"})
 Tier = Literal["free", "paid"]
@@ -369,6 +371,11 @@ def _parse(raw: Mapping[str, Any]) -> EmulatorConfig:
         start = datetime.fromisoformat(start)
     if start is not None and not isinstance(start, datetime):
         raise ConfigError("clock.start must be an ISO date-time")
+    scenario = {k: raw[k] for k in SCENARIO_FIELDS if k in raw}
+    try:
+        Scenario(0).apply(scenario)
+    except (ScenarioError, ValueError, TypeError) as exc:
+        raise ConfigError(f"scenario: {exc}") from exc
     return EmulatorConfig(
         projects=projects,
         keys=keys,
@@ -380,5 +387,5 @@ def _parse(raw: Mapping[str, Any]) -> EmulatorConfig:
         max_request_bytes=int(raw.get("max_request_bytes", 20 * 1024 * 1024)),
         clock_start=start,
         clock_frozen=bool(clock.get("frozen", False)),
-        scenario={k: raw[k] for k in SCENARIO_FIELDS if k in raw},
+        scenario=scenario,
     )

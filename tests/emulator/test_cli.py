@@ -82,3 +82,14 @@ def test_cli_rejects_a_bad_config(tmp_path):
         timeout=30,
     )
     assert done.returncode == 2 and "tier" in done.stderr
+
+
+def test_cli_reports_a_missing_config_file(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "sandbox.gemini", "--config", str(tmp_path / "absent.toml")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 2 and "bad configuration" in done.stderr

@@ -102,6 +102,8 @@ def test_quota_tokens_and_day():
         ({"projects": {"p": {"keys": ["k"]}, "q": {"keys": ["k"]}}}, "twice"),
         ({"default_limits": {"rpd": -1}}, "non-negative"),
         ({"models": {"m": {"retired": "yes"}}}, "models.m.retired"),
+        ({"rates": {"503": 2}}, "scenario: rates"),
+        ({"script": [{"outcome": "boom"}]}, "scenario: unknown outcome"),
     ],
 )
 def test_config_errors_name_the_entry(raw, message):
