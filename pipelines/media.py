@@ -19,12 +19,21 @@ What this subclass adds:
   decode (``pipelines.imaging``); files live at ``full/ab/<sha256>.<ext>`` with a
   1536 px JPEG copy for the model at ``model/ab/<sha256>.jpg`` and videos at
   ``video/ab/<sha256>.mp4``: nothing from titles or URLs ever reaches a path.
+* **Incremental.** An image already ``ok`` whose files exist in the store (fields
+  copied from Mongo by the incremental stage) is not downloaded again.
 * **Failures are data.** The note is always returned; a failed image gets
-  ``status="failed"`` and ``error="<reason>: <detail>"``, and a stats key.
+  ``status="failed"`` and ``error="<reason>: <detail>"`` (the last candidate's
+  reason, earlier candidates' reasons in brackets), and a stats key.
 
-Stats: ``media/images_ok``, ``media/images_failed/<reason>``, ``media/bytes``,
-``media/candidate_fallbacks``, ``media/skipped_existing``, ``media/url_refused/<reason>``,
-``media/videos_ok``, ``media/videos_failed/<reason>``.
+Settings: ``IMAGES_STORE``, ``MEDIA_MAX_BYTES`` (20 MiB), ``MEDIA_MAX_VIDEO_BYTES``,
+``MEDIA_DOWNLOAD_TIMEOUT`` (``DOWNLOAD_TIMEOUT``), ``MEDIA_MODEL_LONG_SIDE`` (1536),
+``MEDIA_MAX_PIXELS``, ``MEDIA_MAX_REDIRECTS``, ``MEDIA_DECODE_CONCURRENCY``,
+``XHS_DOWNLOAD_VIDEOS`` (off), ``MEDIA_ALLOW_REDIRECTS``, plus the URL policy's
+``XHS_BASE_URL`` and ``XHS_IMAGE_HOSTS``.
+
+Stats: ``media/images_ok``, ``media/images_failed/<reason>``, ``media/images_skipped``
+(no URL), ``media/bytes``, ``media/candidate_fallbacks``, ``media/skipped_existing``,
+``media/url_refused/<reason>``, ``media/videos_ok``, ``media/videos_failed/<reason>``.
 """
 
 from __future__ import annotations
