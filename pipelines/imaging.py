@@ -75,6 +75,7 @@ _MP4_BRANDS = frozenset(
     }
 )
 _QUICKTIME_BRAND = b"qt  "
+_MAX_BRANDS = 64
 
 # EXIF orientations that swap width and height when applied.
 _TRANSPOSING_ORIENTATIONS = frozenset({5, 6, 7, 8})
@@ -108,7 +109,8 @@ def _ftyp_brands(data: bytes) -> tuple[bytes, frozenset[bytes]] | None:
     if len(data) < 16 or data[4:8] != b"ftyp":
         return None
     box_size = int.from_bytes(data[0:4], "big")
-    end = min(box_size, len(data)) if box_size >= 16 else 16
+    # A hostile box size must not make us read megabytes of "brands".
+    end = min(box_size, len(data), 16 + 4 * _MAX_BRANDS) if box_size >= 16 else 16
     compatible = frozenset(data[i : i + 4] for i in range(16, end - 3, 4))
     return data[8:12], compatible
 

@@ -117,6 +117,28 @@ def test_model_copy_of_other_formats(make):
     assert samples.size_of(model) == (1536, 768)
 
 
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [
+        ("CMYK", "JPEG"),
+        ("L", "JPEG"),
+        ("LA", "PNG"),
+        ("I;16", "PNG"),
+        ("1", "PNG"),
+        ("RGBA", "WEBP"),
+    ],
+)
+def test_model_copy_of_other_colour_modes(mode, fmt):
+    data = samples.encode(samples.picture((2000, 1000)).convert(mode), fmt)
+    with Image.open(io.BytesIO(downscale_for_model(data))) as img:
+        assert (img.format, img.mode, img.size) == ("JPEG", "RGB", (1536, 768))
+
+
+def test_sniff_bounds_hostile_ftyp_boxes():
+    box = (0xFFFFFFFF).to_bytes(4, "big") + b"ftypmif1" + b"\0" * 4 + b"abcd" * 500_000 + b"heic"
+    assert sniff_mime(box) == "image/heif"  # brands past the cap are not read
+
+
 def test_model_copy_refuses_bad_input():
     with pytest.raises(ImageError, match="corrupt_image"):
         downscale_for_model(samples.jpeg((800, 600))[:3000])
