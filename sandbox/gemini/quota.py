@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sandbox.gemini.clock import pacific_day
+from sandbox.gemini.clock import next_pacific_midnight, pacific_day
 from sandbox.gemini.config import Limits
 
 WINDOW = 60.0
@@ -97,6 +97,7 @@ class QuotaTracker:
                     "project": project,
                     "model": model,
                     "day": usage.day,
+                    "day_resets_at": next_pacific_midnight(now).isoformat(),
                     "requests_today": usage.day_count,
                     "requests_last_minute": len(usage.minute),
                     "input_tokens_last_minute": usage.minute_tokens,

@@ -153,6 +153,7 @@ def test_control_consume_and_clock_over_the_api(make_gemini_emulator):
     emu = make_gemini_emulator(two_projects(rpd=5), clock=Clock(start, frozen=True))
     state = emu.control(consume=[{"project": "alpha", "model": MODEL, "requests": 5}])
     assert state["quota"][0]["requests_today"] == 5
+    assert state["quota"][0]["day_resets_at"] == "2026-03-08T08:00:00+00:00"
     sdk = client(emu, "key-a1")
     with pytest.raises(errors.ClientError):
         sdk.models.generate_content(model=MODEL, contents="hi")
