@@ -170,3 +170,14 @@ def test_note_sections_of_a_labelled_prompt():
     assert note.body == "第一段。\n\n- 带帐篷\n- 带睡袋"
     assert note.tags == ("露营", "户外")
     assert key_points(note) == ["带帐篷", "带睡袋"]
+
+
+def test_emulator_bodies_are_the_real_ones():
+    from sandbox.gemini.errors import BODIES
+    from tests.emulator.helpers import FIXTURES
+
+    copies = sorted(p.name for p in BODIES.glob("*.json"))
+    assert len(copies) == 14
+    for name in copies:
+        if name != "504_deadline_exceeded.json":  # not among the captured bodies
+            assert (BODIES / name).read_bytes() == (FIXTURES / name).read_bytes(), name
