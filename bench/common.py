@@ -354,3 +354,58 @@ def mb(value: float) -> float:
 
 def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("inf")
+
+
+class EmulatorProcess:
+    """The Gemini emulator in its own process (``python -m sandbox.gemini``), so that its
+    CPU work (decoding every image it is sent) does not share a GIL with the client
+    being measured. ``config`` is written to a TOML file; the log and knobs go over HTTP.
+    """
+
+    def __init__(self, config_toml: str, workdir: Path) -> None:
+        self.config_path = workdir / f"emulator-{id(self)}.toml"
+        self.config_path.write_text(config_toml)
+        self.base_url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> EmulatorProcess:
+        command = [sys.executable, "-m", "sandbox.gemini", "--port", "0",
+                   "--config", str(self.config_path)]  # fmt: skip
+        self._proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if "http://" not in line:
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"the emulator did not start: {line!r}")
+        self.base_url = line[line.index("http://") :].strip()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._proc is None:
+            return
+        self._proc.send_signal(2)  # SIGINT: prints its summary and exits
+        try:
+            self._proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.communicate()
+        self._proc = None
+
+    def _call(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base_url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The request log (records as JSON: ``time`` ISO, ``method``, ``status`` …)."""
+        return self._call("/_emulator/log")["requests"]
+
+    def control(self, **knobs: Any) -> dict[str, Any]:
+        return self._call("/_emulator/control", knobs)

@@ -1,0 +1,274 @@
+"""Enrichment throughput: notes/s through EnrichmentPipeline + GeminiClient.
+
+The Gemini emulator runs in its own process with a fixed latency of 1 s per request.
+
+1. No quota: ``ENRICH_CONCURRENCY`` = ``GEMINI_MAX_IN_FLIGHT`` = 1, 4, 16. The ideal is
+   ``concurrency / latency`` notes/s (each note here is one request: ≤ 8 images).
+2. Under a per-minute limit (the emulator's project has ``rpm = 60``; the client is not
+   told, it learns the limit from the 429s): 16 notes kept in flight for whole minutes;
+   the ideal is ``RPM / 60`` requests/s. Counted: answers admitted by the emulator within
+   ``k`` whole minutes from the first one (a sliding-window limit admits at most
+   ``k × RPM`` there).
+
+Notes are real sandbox notes (rendered pictures, downscaled to the model copy the media
+pipeline makes); variants of a note differ by a title suffix so that every one misses
+the enrichment cache. The pipeline runs on a real Scrapy crawler object with its Mongo
+cache on a MongoDB-wire server, as in a crawl. ``python -m bench.enrich_throughput [--quick]``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from scrapy.utils.test import get_crawler
+
+from bench.common import Check, EmulatorProcess, finish, mongo_server, parse_args
+from crawler.items import NoteImage, NoteInteract, NoteItem
+from pipelines.enrichment import EnrichmentPipeline
+from pipelines.imaging import downscale_for_model
+from pipelines.mongo import close_mongo
+from sandbox.dataset import Dataset, NoteSpec
+from sandbox.site import pictures
+
+NAME = "enrich_throughput"
+LATENCY_S = 1.0
+RPM = 60
+API_KEY = "bench-throughput-key"
+MODEL = "gemini-2.5-flash-lite"
+TARGET_FRACTION = 0.8
+
+
+@dataclass(frozen=True)
+class ModelCopy:
+    path: str  # relative to the store
+    sha256: str
+
+
+def prepare_notes(store: Path, count: int, seed: int = 5) -> list[tuple[NoteSpec, list[ModelCopy]]]:
+    """The first ``count`` image notes with 1-8 images, their pictures rendered and
+    written as the media pipeline's 1536 px model copies under ``store``."""
+    dataset = Dataset(seed, 1000)
+    prepared = []
+    for index in range(len(dataset)):
+        if len(prepared) == count:
+            break
+        spec = dataset.note(index)
+        if dataset.is_deleted(index) or not 1 <= len(spec.images) <= 8:
+            continue
+        copies = []
+        for image in spec.images:
+            original = pictures.encode(pictures.render(image), image.format)
+            jpeg = downscale_for_model(original)
+            digest = hashlib.sha256(original).hexdigest()
+            relative = f"model/{digest[:2]}/{digest}.jpg"
+            (store / relative).parent.mkdir(parents=True, exist_ok=True)
+            (store / relative).write_bytes(jpeg)
+            copies.append(ModelCopy(relative, digest))
+        prepared.append((spec, copies))
+    return prepared
+
+
+def make_item(spec: NoteSpec, copies: Sequence[ModelCopy], variant: int) -> NoteItem:
+    """A note item as the media pipeline hands it on (images stored, status ok)."""
+    return NoteItem(
+        note_id=spec.note_id,
+        url=f"https://www.xiaohongshu.com/explore/{spec.note_id}",
+        xsec_token=spec.xsec_token,
+        title=f"{spec.title} #{variant}",
+        desc=spec.desc,
+        type="normal",
+        user=None,
+        tags=list(spec.tags),
+        published_at=datetime.fromtimestamp(spec.time / 1000).astimezone(),
+        updated_at=None,
+        ip_location=spec.ip_location,
+        interact=NoteInteract(),
+        images=[
+            NoteImage(
+                url=f"https://cdn.invalid/{c.sha256}",
+                model_path=c.path,
+                sha256=c.sha256,
+                mime="image/jpeg",
+                status="ok",
+            )
+            for c in copies
+        ],
+        video=None,
+        source="page",
+    )
+
+
+class Feeder:
+    """Hands out distinct note items: the prepared notes, then variants of them."""
+
+    def __init__(self, prepared: Sequence[tuple[NoteSpec, list[ModelCopy]]], start: int) -> None:
+        self.prepared = prepared
+        self.next = start
+
+    def take(self) -> NoteItem:
+        n = self.next
+        self.next += 1
+        spec, copies = self.prepared[n % len(self.prepared)]
+        return make_item(spec, copies, n)
+
+
+def pipeline_for(base_url: str, mongo_uri: str, database: str, concurrency: int, store: Path):
+    crawler = get_crawler(
+        settings_dict={
+            "ENRICH_BACKEND": "gemini",
+            "GEMINI_API_KEYS": f"bench:{API_KEY}",
+            "GEMINI_BASE_URL": base_url,
+            "GEMINI_MODELS": MODEL,
+            "GEMINI_MAX_IN_FLIGHT": concurrency,
+            "ENRICH_CONCURRENCY": concurrency,
+            "IMAGES_STORE": str(store),
+            "MONGO_URI": mongo_uri,
+            "MONGO_DATABASE": database,
+        }
+    )
+    return crawler, EnrichmentPipeline.from_crawler(crawler)
+
+
+async def timed_batch(
+    base_url: str, mongo_uri: str, concurrency: int, rounds: int, feeder: Feeder, store: Path
+) -> dict[str, Any]:
+    """``concurrency × rounds`` notes at once through a fresh pipeline (after one warm-up
+    note that starts the client); returns notes/s and the fraction of the ideal."""
+    crawler, pipeline = pipeline_for(base_url, mongo_uri, f"tp{concurrency}", concurrency, store)
+    await pipeline.open_spider()
+    try:
+        await pipeline.process_item(feeder.take())  # client start + models.list, not timed
+        items = [feeder.take() for _ in range(concurrency * rounds)]
+        started = time.perf_counter()
+        await asyncio.gather(*(pipeline.process_item(item) for item in items))
+        elapsed = time.perf_counter() - started
+    finally:
+        await pipeline.close_spider()
+        await close_mongo(crawler)
+    done = sum(1 for item in items if (item.enrichment or {}).get("status") == "done")
+    rate = done / elapsed
+    ideal = concurrency / LATENCY_S
+    return {
+        "concurrency": concurrency,
+        "notes": len(items),
+        "done": done,
+        "elapsed_s": round(elapsed, 2),
+        "notes_per_s": round(rate, 3),
+        "ideal_notes_per_s": ideal,
+        "fraction_of_ideal": round(rate / ideal, 3),
+    }
+
+
+async def under_rpm(
+    emulator: EmulatorProcess, mongo_uri: str, minutes: int, feeder: Feeder, store: Path
+) -> dict[str, Any]:
+    """16 notes in flight until ``minutes`` whole minutes after the first admitted request."""
+    concurrency = 16
+    crawler, pipeline = pipeline_for(emulator.base_url, mongo_uri, "rpm", concurrency, store)
+    await pipeline.open_spider()
+    statuses: dict[str, int] = {}
+    deadline = time.monotonic() + minutes * 60 + 5
+
+    async def worker() -> None:
+        while time.monotonic() < deadline:
+            item = feeder.take()
+            await pipeline.process_item(item)
+            status = (item.enrichment or {}).get("status", "none")
+            statuses[status] = statuses.get(status, 0) + 1
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    finally:
+        await pipeline.close_spider()
+        await close_mongo(crawler)
+    log = [r for r in emulator.requests() if r["method"] == "generateContent"]
+    admitted = sorted(datetime.fromisoformat(r["time"]) for r in log if r["status"] == 200)
+    rejected = sum(1 for r in log if r["status"] == 429)
+    first = admitted[0] if admitted else None
+    window = minutes * 60
+    in_window = sum(1 for t in admitted if first and (t - first).total_seconds() < window)
+    ideal = RPM * minutes
+    return {
+        "rpm_limit": RPM,
+        "concurrency": concurrency,
+        "window_s": window,
+        "admitted_in_window": in_window,
+        "ideal_in_window": ideal,
+        "requests_per_s": round(in_window / window, 3),
+        "ideal_requests_per_s": RPM / 60,
+        "fraction_of_rpm": round(in_window / ideal, 3),
+        "http_429": rejected,
+        "note_statuses": statuses,
+    }
+
+
+def emulator_config(rpm: int | None) -> str:
+    limits = f"[default_limits]\nrpm = {rpm}\n" if rpm else ""
+    return f'accept_any_key = "bench"\nseed = 1\n[latency]\nfixed = {LATENCY_S}\n{limits}'
+
+
+async def measure(quick: bool, work: Path, mongo_uri: str) -> dict[str, Any]:
+    store = work / "images"
+    prepared = prepare_notes(store, 16 if quick else 32)
+    feeder = Feeder(prepared, 0)
+    rounds = 3 if quick else 6
+    batches = []
+    with EmulatorProcess(emulator_config(None), work) as emulator:
+        for concurrency in (1, 4, 16):
+            batches.append(
+                await timed_batch(emulator.base_url, mongo_uri, concurrency, rounds, feeder, store)
+            )
+            print(f"concurrency {concurrency}: {batches[-1]}", flush=True)
+    with EmulatorProcess(emulator_config(RPM), work) as emulator:
+        rpm = await under_rpm(emulator, mongo_uri, 1 if quick else 2, feeder, store)
+        print(f"under {RPM} RPM: {rpm}", flush=True)
+    return {
+        "latency_s": LATENCY_S,
+        "images_per_note_mean": round(sum(len(c) for _, c in prepared) / len(prepared), 2),
+        "batches": batches,
+        "rpm": rpm,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(__doc__.splitlines()[0], argv)
+    started = time.monotonic()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-enrich-") as tmp,
+        mongo_server(Path(tmp) / "mongo") as mongo,
+    ):
+        figures = asyncio.run(measure(args.quick, Path(tmp), mongo.uri))
+    by_c = {b["concurrency"]: b for b in figures["batches"]}
+    checks = [
+        Check(
+            f"enrichment throughput at concurrency {c} (1 s latency)",
+            f"≥ {TARGET_FRACTION:.0%} of {c} notes/s" if c == 16 else "reported",
+            f"{by_c[c]['notes_per_s']} notes/s = {by_c[c]['fraction_of_ideal']:.0%} of ideal",
+            by_c[c]["done"] == by_c[c]["notes"]
+            and (c != 16 or by_c[c]["fraction_of_ideal"] >= TARGET_FRACTION),
+        )
+        for c in (1, 4, 16)
+    ]
+    rpm = figures["rpm"]
+    checks.append(
+        Check(
+            f"throughput under a {RPM} RPM limit (limit learned from the 429s)",
+            f"≥ {TARGET_FRACTION:.0%} of {RPM / 60:g} requests/s",
+            f"{rpm['requests_per_s']} requests/s = {rpm['fraction_of_rpm']:.0%} "
+            f"({rpm['http_429']} × 429)",
+            rpm["fraction_of_rpm"] >= TARGET_FRACTION,
+        )
+    )
+    return finish(NAME, quick=args.quick, started=started, figures=figures, checks=checks)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
