@@ -55,13 +55,12 @@ def make_note(
 
 def _note_from_dict(data: dict[str, Any]) -> NoteItem:
     video = data.get("video")
-    note = make_note(
+    return make_note(
         data["note_id"],
         [NoteImage(**image) for image in data["images"]],
         title=data.get("title", ""),
         video=NoteVideo(**video) if video else None,
     )
-    return note
 
 
 class NotesSpider(scrapy.Spider):
@@ -92,8 +91,8 @@ class _StatsDump:
         return ext
 
     def spider_closed(self) -> None:
-        stats = {k: v for k, v in self.crawler.stats.get_stats().items() if not hasattr(v, "year")}
-        Path(self.path).write_text(json.dumps(stats, indent=1, sort_keys=True))
+        stats = self.crawler.stats.get_stats()
+        Path(self.path).write_text(json.dumps(stats, indent=1, sort_keys=True, default=str))
 
 
 def run_crawl(
