@@ -57,6 +57,13 @@ class NoteVideo:
     width: int | None = None
     height: int | None = None
     duration: float | None = None  # seconds
+    # Filled by the media pipeline when XHS_DOWNLOAD_VIDEOS is on.
+    path: str | None = None  # relative to IMAGES_STORE: video/ab/<sha256>.mp4
+    sha256: str | None = None
+    mime: str | None = None
+    bytes: int | None = None
+    status: Literal["pending", "ok", "failed", "skipped"] = "pending"
+    error: str | None = None
 
 
 @dataclass

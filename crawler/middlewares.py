@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import urlsplit
 
 from scrapy import Request
 from scrapy.crawler import Crawler
@@ -33,21 +34,27 @@ FATAL_SIGNALS = {
 class SessionCookiesMiddleware:
     """Adds the XHS_COOKIES login cookies to each request at download time only.
 
-    They are merged into the header Scrapy's cookie jar built (site-set cookies win
+    Only requests to the XHS_BASE_URL host get them. They are merged into the header
+    Scrapy's cookie jar built (site-set cookies win
     for the same name) and removed from the request object again on the way back, so
     retries and redirects that go through the scheduler, a JOBDIR queue or Redis never
     carry them.
     """
 
-    def __init__(self, cookies: dict[str, str]) -> None:
+    def __init__(self, cookies: dict[str, str], site_host: str | None) -> None:
         self.cookies = cookies
+        self.site_host = site_host
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SessionCookiesMiddleware:
-        return cls(CrawlConfig.from_settings(crawler.settings).cookies)
+        config = CrawlConfig.from_settings(crawler.settings)
+        return cls(config.cookies, urlsplit(config.base_url).hostname)
 
     def process_request(self, request: Request) -> None:
+        """Only requests to the site itself get the session: never image/CDN hosts."""
         if not self.cookies or request.meta.get("playwright"):
+            return
+        if urlsplit(request.url).hostname != self.site_host:
             return
         present = request.headers.get("Cookie", b"").decode("latin-1")
         names = {part.split("=", 1)[0].strip() for part in present.split(";") if "=" in part}

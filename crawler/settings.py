@@ -30,6 +30,8 @@ _ENV_NAMES = (
     "XHS_IMAGE_HOSTS",
     "CHROMIUM_PATH",
     "XHS_IMAGE_ORIGIN_TEMPLATES",
+    "MEDIA_MAX_BYTES",
+    "XHS_DOWNLOAD_VIDEOS",
     "GEMINI_LIMITS",
     "GEMINI_MAX_IN_FLIGHT",
     "GEMINI_TIMEOUT",
@@ -157,6 +159,12 @@ EXTENSIONS = {
 RUN_LEASE_ENABLED = True  # overlap guard: one run per spider + arguments at a time
 RUN_LEASE_TTL = 600.0  # seconds; renewed while running, so a crashed run frees it
 RUN_REPORT_DIR = "data/reports"  # HTML run report per run ("" to skip)
+# --- Media (pipelines/media.py) -------------------------------------------------------
+MEDIA_MAX_BYTES = 20 * 1024 * 1024  # per image; bigger bodies are cut off by the downloader
+MEDIA_MAX_VIDEO_BYTES = 200 * 1024 * 1024
+MEDIA_DOWNLOAD_TIMEOUT = 30
+XHS_DOWNLOAD_VIDEOS = False  # opt-in: store the first allowed video candidate
+
 ADDONS = {"crawler.addons.XhsAddon": 0}
 MEDIA_ALLOW_REDIRECTS = True
 # Distributed mode (REDIS_URL set): workers of one run share keys under REDIS_RUN.
