@@ -97,6 +97,7 @@ class ModelSpec:
     thinking: bool = True
     thinks_by_default: bool = True
     thinking_required: bool = False
+    thinking_levels: bool = False
     retired: bool = False
     temperature: float = 1.0
     top_p: float = 0.95
@@ -159,6 +160,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         "Gemini 3 Flash Preview",
         "Gemini 3 Flash Preview",
         version="3-flash-preview-12-2025",
+        thinking_levels=True,
     ),
     _gen(
         "gemini-3-pro-preview",
@@ -166,6 +168,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         "Gemini 3 Pro Preview",
         version="3-pro-preview-11-2025",
         thinking_required=True,
+        thinking_levels=True,
     ),
     ModelSpec(
         name="gemini-embedding-001",
@@ -326,6 +329,7 @@ _MODEL_FIELDS = {
     "thinking": bool,
     "thinks_by_default": bool,
     "thinking_required": bool,
+    "thinking_levels": bool,
     "retired": bool,
 }
 

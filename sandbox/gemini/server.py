@@ -462,6 +462,9 @@ def _unservable(model: ModelSpec, request: GenerateRequest, prompt_tokens: int) 
         return errors.invalid_argument(
             "Budget 0 is invalid. This model only works in thinking mode."
         )
+    if request.thinking_level is not None and not model.thinking_levels:
+        # Gemini 3 introduced thinking levels; earlier models only take a budget.
+        return errors.invalid_argument("Thinking level is not supported for this model.")
     if prompt_tokens > model.input_token_limit:
         return errors.invalid_argument(
             f"The input token count ({prompt_tokens}) exceeds the maximum number of tokens "

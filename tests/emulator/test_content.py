@@ -260,3 +260,17 @@ def test_plain_text_and_count_tokens(gemini_emulator):
         contents=[NOTE, types.Part.from_bytes(data=picture(2000, 100), mime_type="image/png")],
     )
     assert counted.total_tokens == -(-len(NOTE) // 4) + 3 * 258
+
+
+def test_thinking_level_only_on_gemini_3(gemini_emulator):
+    sdk = client(gemini_emulator)
+    config = types.GenerateContentConfig(
+        thinking_config=types.ThinkingConfig(thinking_level=types.ThinkingLevel.LOW)
+    )
+    answer = sdk.models.generate_content(
+        model="gemini-3-flash-preview", contents="hi", config=config
+    )
+    assert answer.usage_metadata.thoughts_token_count > 0
+    with pytest.raises(errors.ClientError) as caught:
+        sdk.models.generate_content(model="gemini-2.5-flash", contents="hi", config=config)
+    assert caught.value.code == 400 and "Thinking level" in caught.value.message
