@@ -39,6 +39,7 @@ from typing import Any, Literal
 from google.genai import types
 from itemadapter import ItemAdapter
 from pydantic import BaseModel, ValidationError
+from pymongo.errors import PyMongoError
 
 from pipelines.enrich_schema import ImageBatch, ImageReading, NoteEnrichment
 from pipelines.gemini import (
@@ -429,7 +430,9 @@ class EnrichmentPipeline:
         self._client: Any = None
         self._client_lock = asyncio.Lock()
         self._unavailable: str | None = None
+        self._deferred_until: set[datetime] = set()  # deferral times already logged
         self._db: Any = None
+        self._cache_enabled = True
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> EnrichmentPipeline:
@@ -485,6 +488,17 @@ class EnrichmentPipeline:
                 "Gemini is unavailable (%s): enrichment stops using it for this run; the "
                 "remaining notes are stored as deferred (run `scrapy crawl enrich` later).",
                 reason,
+            )
+
+    def _log_deferral(self, exc: QuotaDeferred) -> None:
+        """Say once per resume time (not once per note) that notes are being deferred."""
+        if exc.next_attempt_at not in self._deferred_until:
+            self._deferred_until.add(exc.next_attempt_at)
+            logger.warning(
+                "Gemini cannot serve now (%s): notes are stored as deferred until %s; "
+                "`scrapy crawl enrich` picks them up after that",
+                exc,
+                exc.next_attempt_at.isoformat(),
             )
 
     # -- per item --
@@ -654,6 +668,7 @@ class EnrichmentPipeline:
         try:
             result = await enricher.enrich(note, conv)
         except QuotaDeferred as exc:
+            self._log_deferral(exc)
             return enrichment_record(
                 status="deferred",
                 now=self.clock(),
@@ -706,23 +721,32 @@ class EnrichmentPipeline:
     # -- cache --
 
     async def _cache_get(self, key: str) -> dict[str, Any] | None:
-        if self._db is None:
+        if self._db is None or not self._cache_enabled:
             return None
         try:
             return await self._db[CACHE_COLLECTION].find_one({"_id": key})
-        except Exception as exc:  # a cache outage costs requests, never the note
-            logger.warning("enrichment cache read failed: %s", exc)
+        except PyMongoError as exc:
+            self._cache_down(exc)
             return None
 
     async def _cache_put(self, key: str, entry: dict[str, Any]) -> None:
-        if self._db is None:
+        if self._db is None or not self._cache_enabled:
             return
         try:
             await self._db[CACHE_COLLECTION].replace_one(
                 {"_id": key}, {**entry, "created_at": self.clock()}, upsert=True
             )
-        except Exception as exc:
-            logger.warning("enrichment cache write failed: %s", exc)
+        except PyMongoError as exc:
+            self._cache_down(exc)
+
+    def _cache_down(self, exc: PyMongoError) -> None:
+        """A cache outage costs requests, never a note: stop using the cache for this run
+        (storage has its own outage handling) instead of waiting on every note."""
+        self._cache_enabled = False
+        self.stats.inc_value("enrich/cache_errors")
+        logger.warning(
+            "enrichment cache disabled for this run: MongoDB error %s", type(exc).__name__
+        )
 
     # -- stats --
 

@@ -38,7 +38,13 @@ async def _store(items: list, settings: dict) -> None:
 
 
 async def test_deferred_until_pacific_midnight_then_enriched_by_the_enrich_spider(
-    make_gemini_emulator, mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path, scrapy_crawl
+    make_gemini_emulator,
+    mongo_uri,
+    mongo_db_name,
+    mongo_sync,
+    tmp_path: Path,
+    scrapy_crawl,
+    caplog,
 ) -> None:
     # The emulator's day (a past one, so the crawl subprocess on the real clock finds
     # the notes due) is spent for every model of the only project.
@@ -69,6 +75,8 @@ async def test_deferred_until_pacific_midnight_then_enriched_by_the_enrich_spide
         assert item.enrichment["next_attempt_at"] == midnight.astimezone(UTC)
         assert item.enrichment["reason"].startswith("daily_quota_exhausted")
     assert stats.get_value("enrich/deferred") == 4
+    said = [r.getMessage() for r in caplog.records if "stored as deferred until" in r.getMessage()]
+    assert len(said) == 1 and midnight.astimezone(UTC).isoformat() in said[0]
     assert stats.get_value("gemini/429/per_day") >= 1
     assert all(call.status == 429 for call in generate_calls(emulator))
     await _store(items, settings)

@@ -186,3 +186,20 @@ async def test_unavailable_gemini_defers_every_note_and_says_so_once(
     assert all(i.enrichment["reason"].startswith("gemini_unavailable") for i in items)
     assert stats.get_value("enrich/deferred") == 3
     assert len([r for r in caplog.records if "Gemini is unavailable" in r.getMessage()]) == 1
+
+
+async def test_enrichment_goes_on_without_its_cache_when_mongo_is_down(
+    settings, gemini_emulator, tmp_path, unused_tcp_port
+) -> None:
+    settings = {
+        **settings,
+        "MONGO_URI": f"mongodb://127.0.0.1:{unused_tcp_port}/",
+        "MONGO_SERVER_SELECTION_TIMEOUT_MS": "200",
+    }
+    items = [note_item(DATASET.note(i), tmp_path) for i in (2, 3)]
+    async with pipeline_run(settings) as (pipeline, stats):
+        for item in items:
+            await pipeline.process_item(item)
+    assert [item.enrichment["status"] for item in items] == ["done", "done"]
+    assert len(generate_calls(gemini_emulator)) == 2
+    assert stats.get_value("enrich/cache_errors") == 1  # then the cache is left alone
