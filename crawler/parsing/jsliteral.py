@@ -2,10 +2,19 @@
 
 The state is JSON except for JS-only tokens: bare ``undefined`` values and (rarely) JS
 string escapes or single-quoted strings. A global ``replace("undefined", "null")``
-corrupts every title that contains the word, so the conversion is token-aware: one
-compiled regex walks over whole string literals and plain punctuation in C, stopping
-only at a bare ``undefined`` (rewritten to ``null``) or at a string that is not
-already JSON (rewritten through a JS-escape decoder). ``json.loads`` does the rest.
+corrupts every title that contains the word, so the conversion is token-aware.
+
+Two passes, both exact:
+
+- Fast (real pages): each ``undefined`` word outside a double-quoted string becomes
+  ``null``. Whether a position is inside a string is the parity of the unescaped
+  ``"`` before it, counted with ``str.count`` in C. If ``json.loads`` then accepts the
+  text, the answer is exact: in valid JSON quote parity *is* the string structure, and
+  the replacement adds no quote. Anything else (single quotes, JS-only escapes,
+  malformed input) fails ``json.loads`` and goes to the second pass.
+- Scanner: one compiled regex walks over whole string literals and punctuation,
+  stopping only at a bare ``undefined`` (rewritten) or at a string that is not
+  already JSON (rewritten through a JS-escape decoder). It also yields the errors.
 
 ``undefined`` becomes ``null     `` (padded to the same nine characters) so that
 ``json.loads`` error positions still point into the original text.
@@ -15,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +47,7 @@ _JS_ESCAPE = re.compile(
 _SIMPLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _UNDEFINED = "undefined"
 _NULL_PADDED = "null".ljust(len(_UNDEFINED))
+_IDENTIFIER_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 
 
 def parse_js_literal(
@@ -50,16 +60,73 @@ def parse_js_literal(
     ``object_hook`` is applied to every object, innermost first.
     Raises ``StateMalformed`` naming the position and the problem.
     """
-    converted, shifts = _to_json(text)
-    try:
+
+    def load(converted: str) -> Any:
         return json.loads(
             converted, strict=False, parse_constant=_constant_to_none, object_hook=object_hook
         )
+
+    try:
+        return load(_replace_bare_undefined(text))
+    except (json.JSONDecodeError, RecursionError):
+        pass  # not plain JSON + undefined, or malformed: the scanner decides and explains
+    converted, shifts = _to_json(text)
+    try:
+        return load(converted)
     except json.JSONDecodeError as exc:
         position = _original_position(exc.pos, shifts)
         raise StateMalformed(_describe(text, position, exc.msg), position=position) from None
     except RecursionError:
         raise StateMalformed("object literal nested too deeply to parse", position=None) from None
+
+
+def _replace_bare_undefined(text: str) -> str:
+    """``text`` with every ``undefined`` word at even quote parity as padded ``null``.
+
+    Exact for JSON-plus-undefined text (see the module docstring); for anything else
+    the result fails ``json.loads``.
+    """
+    found = []
+    index = text.find(_UNDEFINED)
+    while index != -1:
+        end = index + len(_UNDEFINED)
+        if (index == 0 or text[index - 1] not in _IDENTIFIER_CHARS) and (
+            end == len(text) or text[end] not in _IDENTIFIER_CHARS
+        ):
+            found.append(index)
+        index = text.find(_UNDEFINED, end)
+    if not found:
+        return text
+    escaped = _escaped_quotes(text)
+    pieces = []
+    inside = False
+    counted = 0  # quotes are counted in text[:counted]
+    start = 0
+    for index in found:
+        quotes = text.count('"', counted, index)
+        quotes -= bisect_left(escaped, index) - bisect_left(escaped, counted)
+        inside ^= quotes % 2 == 1
+        counted = index
+        if not inside:
+            pieces.append(text[start:index])
+            pieces.append(_NULL_PADDED)
+            start = index + len(_UNDEFINED)
+    pieces.append(text[start:])
+    return "".join(pieces)
+
+
+def _escaped_quotes(text: str) -> list[int]:
+    """Positions of ``"`` escaped by an odd run of backslashes (ascending)."""
+    positions = []
+    index = text.find('\\"')
+    while index != -1:
+        run = 1
+        while index - run >= 0 and text[index - run] == "\\":
+            run += 1
+        if run % 2 == 1:  # `index` is the last backslash: run counts the whole run
+            positions.append(index + 1)
+        index = text.find('\\"', index + 2)
+    return positions
 
 
 def _to_json(text: str) -> tuple[str, list[tuple[int, int]]]:

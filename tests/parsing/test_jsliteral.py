@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
@@ -116,3 +117,50 @@ def test_plain_json_round_trips_unchanged() -> None:
     value = {"a": [1, 2.5, True, False, None, "ü/€"], "b": {"c": "u"}, "true": "null"}
     assert parse_js_literal(json.dumps(value)) == value
     assert parse_js_literal(json.dumps(value, ensure_ascii=False, indent=2)) == value
+
+
+_UNDEF = object()
+
+
+def _emit(value: object) -> str:
+    """JS literal text like the site writes: JSON, bare undefined, `/` as \\u002F."""
+    if value is _UNDEF:
+        return "undefined"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(k)}:{_emit(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_emit(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False).replace("/", "\\u002F")
+
+
+def _expected(value: object) -> object:
+    if value is _UNDEF:
+        return None
+    if isinstance(value, dict):
+        return {k: _expected(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expected(v) for v in value]
+    return value
+
+
+def _random_value(rng: random.Random, depth: int) -> object:
+    pieces = ["undefined", '"', "\\", "'", "/", ":", ",", "}", "]", "x", "中", " ", "\\u", "null"]
+    roll = rng.random()
+    if depth < 4 and roll < 0.25:
+        return {f"k{i}": _random_value(rng, depth + 1) for i in range(rng.randint(0, 4))}
+    if depth < 4 and roll < 0.4:
+        return [_random_value(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    if roll < 0.6:
+        return _UNDEF
+    if roll < 0.9:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+    return rng.choice([0, -1, 2.5, True, False, None])
+
+
+def test_random_literals_parse_exactly() -> None:
+    """Strings full of quotes, backslashes and the word undefined next to bare ones."""
+    rng = random.Random(5)
+    for _ in range(400):
+        value = {"root": _random_value(rng, 0)}
+        text = _emit(value)
+        assert parse_js_literal(text) == _expected(value), text
