@@ -51,6 +51,7 @@ from sandbox.gemini.requestlog import RequestRecord
 from sandbox.gemini.scenario import SCENARIO_KNOBS, Outcome, Scenario, ScenarioError, key_fp
 
 API_VERSIONS = ("v1beta", "v1")
+MIN_REQUIRED_BUDGET = 128  # smallest thinking budget of models that always think
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 # What Google front ends send besides the body (minus alt-svc, meaningless here).
@@ -458,9 +459,15 @@ class Handlers:
 
 def _unservable(model: ModelSpec, request: GenerateRequest, prompt_tokens: int) -> ApiError | None:
     """The 400 for a well-formed request this model refuses, if any."""
-    if model.thinking_required and request.thinking_budget == 0:
+    budget = request.thinking_budget
+    if model.thinking_required and budget == 0:
         return errors.invalid_argument(
             "Budget 0 is invalid. This model only works in thinking mode."
+        )
+    if model.thinking_required and budget is not None and 0 < budget < MIN_REQUIRED_BUDGET:
+        return errors.invalid_argument(
+            f"The thinking budget {budget} is invalid. Please choose a value between "
+            f"{MIN_REQUIRED_BUDGET} and 32768."
         )
     if request.thinking_level is not None and not model.thinking_levels:
         # Gemini 3 introduced thinking levels; earlier models only take a budget.

@@ -247,6 +247,23 @@ def test_pro_rejects_a_zero_thinking_budget(gemini_emulator):
         sdk.models.generate_content(model="gemini-2.5-pro", contents="hi", config=json_config())
     assert caught.value.code == 400
     assert "only works in thinking mode" in caught.value.message
+    with pytest.raises(errors.ClientError) as small:
+        sdk.models.generate_content(
+            model="gemini-2.5-pro",
+            contents="hi",
+            config=types.GenerateContentConfig(
+                thinking_config=types.ThinkingConfig(thinking_budget=64)
+            ),
+        )
+    assert "between 128 and 32768" in small.value.message
+    minimal = sdk.models.generate_content(
+        model="gemini-2.5-pro",
+        contents="hi",
+        config=types.GenerateContentConfig(
+            thinking_config=types.ThinkingConfig(thinking_budget=128)
+        ),
+    )
+    assert 0 < minimal.usage_metadata.thoughts_token_count <= 128
 
 
 def test_plain_text_and_count_tokens(gemini_emulator):
