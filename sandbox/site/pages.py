@@ -103,6 +103,9 @@ function card(id, token, title, source) {
   a.textContent = title;
   return a;
 }
+function nearBottom() {
+  return document.getElementById("sentinel").getBoundingClientRect().top < window.innerHeight + 400;
+}
 function observe(load) {
   var sentinel = document.getElementById("sentinel");
   if (window.IntersectionObserver) {
@@ -135,6 +138,8 @@ def search_page(keyword: str, state: dict[str, Any], signing: str, search_id: st
       }});
       hasMore = res.data.has_more;
       q = Object.assign({{}}, q, {{page: q.page + 1}});
+      // Keep filling while the end of the list is still in view (no scroll event comes).
+      if (nearBottom()) setTimeout(load, 0);
     }}, function () {{ loading = false; }});
   }}
   observe(load);
@@ -169,6 +174,7 @@ def profile_page(user_id: str, nickname: str, state: dict[str, Any], signing: st
       }});
       cursor = res.data.cursor;
       hasMore = res.data.has_more;
+      if (nearBottom()) setTimeout(load, 0);
     }}, function () {{ loading = false; }});
   }}
   observe(load);
