@@ -47,7 +47,7 @@ _ADVICE = re.compile(
     re.IGNORECASE,
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
 
 _engine: Any = None
 _engine_lock = threading.Lock()
@@ -112,9 +112,10 @@ def _ocr_sync(data: bytes) -> str:
 
 
 def detect_language(text: str) -> str:
-    """``zh`` when CJK characters make up at least a fifth of the letters, else ``en``."""
+    """``zh`` when CJK characters are at least a fifth of (CJK characters + Latin words),
+    ``en`` when there are Latin words, ``und`` when neither."""
     cjk = len(_CJK.findall(text))
-    latin_words = len(re.findall(r"[A-Za-z]+", text))
+    latin_words = len(_LATIN_WORD.findall(text))
     if cjk == 0 and latin_words == 0:
         return "und"
     return "zh" if cjk >= 0.2 * (cjk + latin_words) else "en"
