@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from itemadapter import ItemAdapter
 from scrapy.settings import Settings
+from scrapy.utils.test import get_crawler
 
 from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
-from crawler.spiders.enrich import backlog_query, note_item_from_document
+from crawler.spiders.enrich import EnrichSpider, backlog_query, note_item_from_document
 from pipelines.enrich_schema import ImageBatch, ImageReading, NoteEnrichment
 from pipelines.enrichment import (
     EnrichSettings,
@@ -220,3 +221,25 @@ def test_backlog_query_selects_what_is_due(mongo_sync) -> None:
     due = {"deferred_due", "deferred_unset", "failed_retry", "off", "never", "stale"}
     assert selected(False) == due
     assert selected(True) == due | {"done_local"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "include_local", "upgrade"),
+    [
+        ({"GEMINI_API_KEYS": "p:k"}, "1", True),
+        ({"GEMINI_API_KEYS": "p:k"}, None, False),
+        ({}, "1", False),  # no Gemini: nothing to upgrade with
+        ({"GEMINI_API_KEYS": "p:k", "ENRICH_BACKEND": "local"}, "yes", False),
+    ],
+)
+def test_enrich_spider_upgrades_local_results_only_with_gemini(
+    settings: dict, include_local: str | None, upgrade: bool
+) -> None:
+    crawler = get_crawler(EnrichSpider, settings_dict=settings)
+    spider = EnrichSpider.from_crawler(crawler, include_local=include_local, limit="5")
+    assert (spider.upgrade_local, spider.limit) == (upgrade, 5)
+
+
+def test_enrich_spider_rejects_a_bad_limit() -> None:
+    with pytest.raises(ValueError, match="limit"):
+        EnrichSpider(limit="0")
