@@ -16,7 +16,15 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
-from crawler.items import NoteImage, NoteInteract, NoteItem, NoteSource, NoteUser, NoteVideo
+from crawler.items import (
+    NoteImage,
+    NoteInteract,
+    NoteItem,
+    NoteSource,
+    NoteType,
+    NoteUser,
+    NoteVideo,
+)
 from crawler.parsing.counts import parse_count
 from crawler.parsing.errors import (
     LoginRequired,
@@ -141,10 +149,10 @@ def note_from_state(
                 raise error_for_code(code, info.get("errMsg"), label)
         found = _find_note(store, note_id)
         if found is not None:
-            key, note = found
+            found_id, note = found
             return _note_item(
                 note,
-                note_id=_text(_get(note, "noteId")) or note_id or key,
+                note_id=found_id,
                 url=url,
                 xsec_token=_text(_get(note, "xsecToken")) or _url_token(url),
                 templates=tuple(original_templates),
@@ -230,7 +238,7 @@ def _note_item(
     source: NoteSource,
 ) -> NoteItem:
     desc = _text(_get(note, "desc")) or ""
-    note_type = "video" if _get(note, "type") == "video" else "normal"
+    note_type: NoteType = "video" if _get(note, "type") == "video" else "normal"
     images = [
         image
         for entry in _list(_get(note, "imageList"))
@@ -488,25 +496,27 @@ def _note_from_api_answer(
 def _find_note(
     store: Mapping[str, Any], wanted: str | None
 ) -> tuple[str, Mapping[str, Any]] | None:
-    """(map key, note) for the wanted note, tolerating the ``{"undefined": …}`` key."""
+    """(note id, note) for the wanted note, tolerating the ``{"undefined": …}`` key.
+
+    An entry's id is its ``noteId``, else its map key; a key of ``"undefined"`` (the
+    profile-page quirk) names nothing.
+    """
     detail_map = store.get("noteDetailMap")
     if not isinstance(detail_map, Mapping):
         return None
-    entries = [
-        (str(key), entry["note"])
-        for key, entry in detail_map.items()
-        if isinstance(entry, Mapping) and isinstance(entry.get("note"), Mapping) and entry["note"]
-    ]
+    entries = []
+    for key, entry in detail_map.items():
+        note = entry.get("note") if isinstance(entry, Mapping) else None
+        if isinstance(note, Mapping) and note:
+            ident = _text(_get(note, "noteId")) or (None if key == "undefined" else str(key))
+            entries.append((ident, note))
     if wanted:
-        for key, note in entries:
-            if key == wanted or _text(_get(note, "noteId")) == wanted:
-                return key, note
-        return None
+        return next(((i, note) for i, note in entries if i == wanted), None)
     for preferred in (store.get("currentNoteId"), store.get("firstNoteId")):
-        for key, note in entries:
-            if preferred and (key == preferred or _text(_get(note, "noteId")) == preferred):
-                return key, note
-    return entries[0] if entries else None
+        for ident, note in entries:
+            if preferred and ident == preferred:
+                return ident, note
+    return next(((i, note) for i, note in entries if i), None)
 
 
 @lru_cache(maxsize=256)

@@ -61,7 +61,7 @@ def page_text(html: str | bytes, *, max_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> 
         if not text.strip():
             raise EmptyPage(f"empty page ({len(text)} characters, no content)")
     _sniff_garbled(text)
-    return text
+    return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark
 
 
 def locate_state(text: str) -> tuple[int, int] | None:

@@ -293,3 +293,16 @@ def test_api_answer_fetched_as_a_page_gives_the_note() -> None:
         real_bytes(FEED_VIDEO_04), f"https://www.xiaohongshu.com/explore/{note_id}?xsec_token=Q"
     )
     assert note.note_id == note_id and note.source == "api" and note.xsec_token == "Q"
+
+
+def test_entry_under_the_undefined_key_without_an_id_names_no_note() -> None:
+    state = extract_initial_state(real_bytes(STATE_02B))
+    note = state["note"]["noteDetailMap"].pop(NOTE_01_ID)["note"]
+    del note["noteId"]
+    state["note"]["noteDetailMap"]["undefined"] = {"note": note}
+    state["note"]["currentNoteId"] = state["note"]["firstNoteId"] = None
+    with pytest.raises(NoteNotFound, match=r"no note \(any\) \(entries: undefined\)"):
+        note_from_state(state, "https://www.xiaohongshu.com/explore")
+    # Under its own key it is found without a noteId field.
+    state["note"]["noteDetailMap"] = {NOTE_01_ID: {"note": note}}
+    assert note_from_state(state, "https://www.xiaohongshu.com/explore").note_id == NOTE_01_ID

@@ -150,3 +150,10 @@ def test_binary_bodies_are_named(body: bytes | str, named: str) -> None:
         extract_initial_state(body)
     assert caught.value.reason == "binary_content"
     assert isinstance(caught.value, StateMissing)
+
+
+def test_byte_order_mark_is_dropped() -> None:
+    assert extract_initial_state(b'\xef\xbb\xbf{"a":undefined}') == {"a": None}
+    assert extract_initial_state('\ufeff<script>window.__INITIAL_STATE__={"a":1}</script>') == {
+        "a": 1
+    }
