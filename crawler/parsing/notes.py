@@ -320,13 +320,12 @@ def _video(video: Mapping[str, Any]) -> NoteVideo:
 
 def _duration(video: Mapping[str, Any], variant: Mapping[str, Any] | None) -> float | None:
     """Seconds: ``capa.duration``, else ``media.video.duration``, else the stream's ms."""
-    capa = _get(video, "capa")
-    if isinstance(capa, Mapping) and _number(_get(capa, "duration")) is not None:
-        return _number(_get(capa, "duration"))
     media = _get(video, "media")
     inner = _get(media, "video") if isinstance(media, Mapping) else None
-    if isinstance(inner, Mapping) and _number(_get(inner, "duration")) is not None:
-        return _number(_get(inner, "duration"))
+    for holder in (_get(video, "capa"), inner):
+        seconds = _number(_get(holder, "duration")) if isinstance(holder, Mapping) else None
+        if seconds is not None:
+            return seconds
     milliseconds = _number(_get(variant, "duration")) if variant else None
     return milliseconds / 1000 if milliseconds is not None else None
 
@@ -358,15 +357,21 @@ def _tags(tag_list: Any, desc: str) -> list[str]:
 
 def _interact(info: Any) -> NoteInteract:
     info = info if isinstance(info, Mapping) else {}
-    raw = {
-        name: _text(_get(info, field))
-        for name, field in (
-            ("liked", "likedCount"),
-            ("collected", "collectedCount"),
-            ("comments", "commentCount"),
-            ("shares", "shareCount"),
-        )
-    }
+    return _counts(
+        {
+            name: _text(_get(info, field))
+            for name, field in (
+                ("liked", "likedCount"),
+                ("collected", "collectedCount"),
+                ("comments", "commentCount"),
+                ("shares", "shareCount"),
+            )
+        }
+    )
+
+
+def _counts(raw: dict[str, str | None]) -> NoteInteract:
+    """Integers (lower bounds) from the raw count texts, which are kept alongside."""
     return NoteInteract(
         liked=parse_count(raw["liked"]),
         collected=parse_count(raw["collected"]),
@@ -429,13 +434,7 @@ def _note_from_meta(
         published_at=None,
         updated_at=None,
         ip_location=None,
-        interact=NoteInteract(
-            liked=parse_count(raw["liked"]),
-            collected=parse_count(raw["collected"]),
-            comments=parse_count(raw["comments"]),
-            shares=parse_count(raw["shares"]),
-            raw=raw,
-        ),
+        interact=_counts(raw),
         images=images,
         video=NoteVideo(url=video_url, candidates=[video_url]) if video_url else None,
         source="page",
@@ -478,11 +477,11 @@ def _note_from_api_answer(
         card = entry.get("note_card") if isinstance(entry, Mapping) else None
         if not isinstance(card, Mapping):
             continue
-        card_id = _text(entry.get("id")) or _text(_get(card, "noteId"))
-        if wanted is None or card_id == wanted:
+        card_id = _text(entry.get("id")) or _text(_get(card, "noteId")) or wanted
+        if card_id and (wanted is None or card_id == wanted):
             return note_from_api_card(
                 card,
-                note_id=card_id or wanted or "",
+                note_id=card_id,
                 xsec_token=_url_token(url),
                 url=url,
                 original_templates=templates,
@@ -504,19 +503,20 @@ def _find_note(
     detail_map = store.get("noteDetailMap")
     if not isinstance(detail_map, Mapping):
         return None
-    entries = []
+    entries: list[tuple[str, Mapping[str, Any]]] = []
     for key, entry in detail_map.items():
         note = entry.get("note") if isinstance(entry, Mapping) else None
         if isinstance(note, Mapping) and note:
             ident = _text(_get(note, "noteId")) or (None if key == "undefined" else str(key))
-            entries.append((ident, note))
+            if ident:
+                entries.append((ident, note))
     if wanted:
-        return next(((i, note) for i, note in entries if i == wanted), None)
+        return next((entry for entry in entries if entry[0] == wanted), None)
     for preferred in (store.get("currentNoteId"), store.get("firstNoteId")):
-        for ident, note in entries:
-            if preferred and ident == preferred:
-                return ident, note
-    return next(((i, note) for i, note in entries if i), None)
+        for entry in entries:
+            if preferred and entry[0] == preferred:
+                return entry
+    return entries[0] if entries else None
 
 
 @lru_cache(maxsize=256)
