@@ -149,12 +149,17 @@ class PeakRss:
         self.pid = pid
         self.interval = interval
         self.peak = 0
+        self.peak_main = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             self.peak = max(self.peak, tree_rss(self.pid))
+            try:
+                self.peak_main = max(self.peak_main, psutil.Process(self.pid).memory_info().rss)
+            except psutil.NoSuchProcess:
+                break
             self._stop.wait(self.interval)
 
     def __enter__(self) -> PeakRss:
@@ -238,7 +243,8 @@ class CrawlRun:
     items: list[dict[str, Any]]
     stats: dict[str, Any]
     wall_s: float
-    peak_rss_bytes: int = 0
+    peak_rss_bytes: int = 0  # the process and its children (Chromium, when launched)
+    peak_rss_main_bytes: int = 0  # the crawl process alone
     log_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -265,22 +271,39 @@ def run_crawl(
     measure_rss: bool = False,
     timeout: float = 3600,
     while_running: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    use_runner: bool = False,
+    spider_file: Path | None = None,
 ) -> CrawlRun:
     """Run one crawl to the end; ``while_running(proc)`` is called once it has started
-    (on this thread: use it to inject faults), then the process is awaited."""
+    (on this thread: use it to inject faults), then the process is awaited.
+
+    ``spider_file``: ``scrapy runspider`` that file outside the project (plain Scrapy
+    defaults plus ``settings``). ``use_runner``: go through :mod:`bench.crawl_runner`
+    even when the arguments would fit on a command line.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     stats_path = workdir / f"{label}.stats.json"
     log_path = workdir / f"{label}.log"
     out = workdir / f"{label}.items.jsonl"
     for stale in (stats_path, out):
         stale.unlink(missing_ok=True)
+    extensions = {"bench.common.StatsDump": 900} if spider_file else extensions_with_stats_dump()
     merged = {
         **fast_settings(workdir),
-        "EXTENSIONS": json.dumps(extensions_with_stats_dump()),
+        "EXTENSIONS": json.dumps(extensions),
         "BENCH_STATS_PATH": str(stats_path),
         **(settings or {}),
     }
-    if any(len(v) > MAX_CLI_ARG for v in args.values()):
+    cwd = ROOT
+    if spider_file is not None:
+        # Outside the checkout: no scrapy.cfg, so none of the project's settings apply.
+        cwd = workdir
+        command = [sys.executable, "-m", "scrapy", "runspider", str(spider_file)]
+        for name, value in args.items():
+            command += ["-a", f"{name}={value}"]
+        for name, value in merged.items():
+            command += ["-s", f"{name}={value}"]
+    elif use_runner or any(len(v) > MAX_CLI_ARG for v in args.values()):
         spec = workdir / f"{label}.spec.json"
         feed_uri = f"{out}:jsonlines" if feed else None
         payload = {"spider": spider, "args": dict(args), "settings": merged, "feed": feed_uri}
@@ -297,7 +320,7 @@ def run_crawl(
     started = time.monotonic()
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(
-            command, cwd=ROOT, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT
+            command, cwd=cwd, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT
         )
         sampler = PeakRss(proc.pid) if measure_rss else None
         try:
@@ -324,6 +347,7 @@ def run_crawl(
         stats=stats,
         wall_s=wall,
         peak_rss_bytes=sampler.peak if sampler is not None else 0,
+        peak_rss_main_bytes=sampler.peak_main if sampler is not None else 0,
         log_path=log_path,
     )
 
@@ -409,3 +433,62 @@ class EmulatorProcess:
 
     def control(self, **knobs: Any) -> dict[str, Any]:
         return self._call("/_emulator/control", knobs)
+
+
+class SiteProcess:
+    """The sandbox site in its own process (``python -m sandbox.site``), so that page
+    rendering does not compete for a GIL with anything measured in this process. Same
+    attributes the benchmarks use from ``SiteServer``: ``url``, ``cdn_url``,
+    ``dataset``, ``stats()``, ``control(**knobs)``."""
+
+    def __init__(self, seed: int, notes: int) -> None:
+        from sandbox.dataset import Dataset
+
+        self.seed = seed
+        self.notes = notes
+        self.dataset = Dataset(seed, notes)
+        self.url = self.cdn_url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> SiteProcess:
+        command = [sys.executable, "-m", "sandbox.site", "--port", "0", "--seed",
+                   str(self.seed), "--notes", str(self.notes)]  # fmt: skip
+        self._proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        words = line.replace("(", " ").replace(",", " ").split()
+        urls = [w for w in words if w.startswith("http://")]
+        if len(urls) < 2:
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"the sandbox site did not start: {line!r}")
+        self.url, self.cdn_url = urls[0], urls[1]
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._proc is None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.communicate()
+        self._proc = None
+
+    def _call(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.url + path, data=data, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def stats(self) -> dict[str, int]:
+        return self._call("/_sandbox/stats")
+
+    def control(self, **knobs: Any) -> dict[str, Any]:
+        return self._call("/_sandbox/control", knobs)

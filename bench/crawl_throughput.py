@@ -1,0 +1,188 @@
+"""Crawl throughput: notes/s for crawl + parse + store vs a bare Scrapy spider.
+
+Same run, same sandbox site (in its own process), same note pages, same concurrency
+(``CONCURRENT_REQUESTS`` = ``CONCURRENT_REQUESTS_PER_DOMAIN`` = 8, no delay):
+
+- ours: ``scrapy crawl xhs -a note_ids=…`` with ``ENRICH_BACKEND=off`` and the media
+  pipeline OFF (pipelines: incremental check + Mongo storage), into a MongoDB-wire
+  server;
+- bare: ``scrapy runspider bench/bare_spider.py`` outside the project: downloads the
+  same pages and does nothing else.
+
+Rate = note pages answered / Scrapy's ``elapsed_time_seconds`` (start-up included for
+both). Full mode repeats the pair and keeps each side's best. Informational: the same
+crawl with no item pipeline at all (crawl + parse: isolates the storage cost), and with
+the media pipeline ON (every picture downloaded, sniffed, downscaled).
+``python -m bench.crawl_throughput [--quick]``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    ROOT,
+    Check,
+    CrawlRun,
+    SiteProcess,
+    crawl_env,
+    finish,
+    mongo_server,
+    note_refs,
+    parse_args,
+    ratio,
+    run_crawl,
+    tail,
+)
+from crawler.urls import note_url
+
+NAME = "crawl_throughput"
+TARGET = 0.6
+CONCURRENCY = {"CONCURRENT_REQUESTS": "8", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}
+NO_MEDIA = json.dumps(
+    {
+        "pipelines.incremental.IncrementalPipeline": 100,
+        "pipelines.storage.MongoStoragePipeline": 400,
+    }
+)
+
+
+def pages_per_s(run: CrawlRun) -> float:
+    return round(run.stats.get("response_received_count", 0) / run.elapsed_s, 2)
+
+
+def describe(run: CrawlRun) -> dict[str, Any]:
+    return {
+        "exit_status": run.returncode,
+        "pages": run.stats.get("response_received_count", 0),
+        "notes_stored": run.stats.get("storage/upserted", 0) + run.stats.get("storage/modified", 0),
+        "items": run.stats.get("item_scraped_count", 0),
+        "images_ok": run.stats.get("media/images_ok", 0),
+        "elapsed_s": round(run.elapsed_s, 2),
+        "pages_per_s": pages_per_s(run),
+        "notes_per_s": round(run.stats.get("item_scraped_count", 0) / run.elapsed_s, 2),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(__doc__.splitlines()[0], argv)
+    count = 200 if args.quick else 1000
+    media_count = 40 if args.quick else 150
+    repeats = 1 if args.quick else 2
+    started = time.monotonic()
+    ours_runs: list[dict[str, Any]] = []
+    bare_runs: list[dict[str, Any]] = []
+    parse_runs: list[dict[str, Any]] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp,
+        SiteProcess(seed=21, notes=count + 50) as site,
+        mongo_server(Path(tmp) / "mongo") as mongo,
+    ):
+        work = Path(tmp)
+        notes = [site.dataset.note(i) for i in range(count)]
+        urls_file = work / "urls.txt"
+        urls_file.write_text(
+            "\n".join(note_url(site.url, n.note_id, n.xsec_token, "pc_feed") for n in notes)
+        )
+        env = crawl_env(site, MONGO_URI=mongo.uri, ENRICH_BACKEND="off")
+        for rep in range(repeats):
+            bare = run_crawl(
+                "bare",
+                {"urls_file": str(urls_file)},
+                env,
+                workdir=work,
+                label=f"bare{rep}",
+                settings=CONCURRENCY,
+                feed=False,
+                spider_file=ROOT / "bench" / "bare_spider.py",
+            )
+            if bare.returncode != 0:
+                print(tail(bare.log))
+            bare_runs.append(describe(bare))
+            ours = run_crawl(
+                "xhs",
+                {"note_ids": note_refs(notes)},
+                {**env, "MONGO_DATABASE": f"crawl{rep}"},
+                workdir=work,
+                label=f"ours{rep}",
+                settings={**CONCURRENCY, "ITEM_PIPELINES": NO_MEDIA},
+                feed=False,
+            )
+            if ours.returncode != 0:
+                print(tail(ours.log))
+            ours_runs.append(describe(ours))
+            parse = run_crawl(
+                "xhs",
+                {"note_ids": note_refs(notes)},
+                {**env, "MONGO_DATABASE": f"parse{rep}"},
+                workdir=work,
+                label=f"parse{rep}",
+                settings={**CONCURRENCY, "ITEM_PIPELINES": "{}"},
+                feed=False,
+            )
+            parse_runs.append(describe(parse))
+            print(
+                f"round {rep}: bare {bare_runs[-1]}, ours {ours_runs[-1]}, "
+                f"parse only {parse_runs[-1]}",
+                flush=True,
+            )
+        media = run_crawl(
+            "xhs",
+            {"note_ids": note_refs(notes[:media_count])},
+            {**env, "MONGO_DATABASE": "crawl_media"},
+            workdir=work,
+            label="media",
+            settings=CONCURRENCY,
+            feed=False,
+        )
+        media_figures = describe(media)
+
+    best_ours = max(r["pages_per_s"] for r in ours_runs)
+    best_bare = max(r["pages_per_s"] for r in bare_runs)
+    best_parse = max(r["pages_per_s"] for r in parse_runs)
+    share = ratio(best_ours, best_bare)
+    live = sum(1 for i in range(count) if not site.dataset.is_deleted(i))
+    stored_ok = all(r["notes_stored"] == live and r["exit_status"] == 0 for r in ours_runs)
+    figures = {
+        "notes": count,
+        "live_notes": live,
+        "concurrency": CONCURRENCY,
+        "media": "off (informational run with media on below)",
+        "ours": ours_runs,
+        "bare": bare_runs,
+        "ours_best_pages_per_s": best_ours,
+        "bare_best_pages_per_s": best_bare,
+        "ratio": share,
+        "parse_only": parse_runs,
+        "parse_only_best_pages_per_s": best_parse,
+        "parse_only_ratio": ratio(best_parse, best_bare),
+        "with_media_on": media_figures,
+    }
+    checks = [
+        Check(
+            "crawl + parse + store vs a bare Scrapy spider (media off)",
+            f"≥ {TARGET:.0%} of the bare spider's pages/s",
+            f"{best_ours} vs {best_bare} pages/s = {share:.0%}",
+            stored_ok and share >= TARGET,
+        )
+    ]
+    notes_out = [
+        f"crawl + parse without any pipeline (no storage): {best_parse} pages/s = "
+        f"{ratio(best_parse, best_bare):.0%} of the bare spider",
+        f"with the media pipeline on: {media_figures['notes_per_s']} notes/s "
+        f"({media_figures['images_ok']} images for {media_figures['items']} notes)",
+    ]
+    if not stored_ok:
+        notes_out.append("not every live note was stored once: see the crawl logs")
+    return finish(
+        NAME, quick=args.quick, started=started, figures=figures, checks=checks, notes=notes_out
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
