@@ -49,7 +49,7 @@ def page_text(html: str | bytes, *, max_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> 
     if isinstance(html, bytes | bytearray | memoryview):
         raw = bytes(html)
         _check_size(len(raw), max_bytes)
-        if not raw.strip():
+        if not raw or raw.isspace():
             raise EmptyPage(f"empty page ({len(raw)} bytes, no content)")
         _sniff_binary(raw)
         text = raw.decode("utf-8", errors="replace")
@@ -58,7 +58,7 @@ def page_text(html: str | bytes, *, max_bytes: int = DEFAULT_MAX_PAGE_BYTES) -> 
         # A character is 1-4 bytes in UTF-8: encode only when the bound is not enough.
         if len(text) * 4 > max_bytes:
             _check_size(len(text.encode("utf-8", errors="surrogatepass")), max_bytes)
-        if not text.strip():
+        if not text or text.isspace():
             raise EmptyPage(f"empty page ({len(text)} characters, no content)")
     _sniff_garbled(text)
     return text[1:] if text.startswith("\ufeff") else text  # a byte-order mark
