@@ -21,6 +21,7 @@ SEARCH_06 = "06_search_notes_api_2024-09-26.json"
 USER_POSTED_07 = "07_user_posted_api_6034d6f2_2023-10-05.json"
 COLLECT_08 = "08_note_collect_page_api_2024-11-07.json"
 PROFILE_09 = "09_user_profile_ssr_state_raw_2024-11-07.txt"
+COMMENTS_10 = "10_comment_page_api_6961f6a2_2026-01-13.json"
 
 NOTE_01_ID = "685e9b3d00000000240089a5"
 NOTE_01_URL = (

@@ -1,4 +1,4 @@
-"""Listing answers (tests/data/xhs-real/06, 07, 08 and the profile state 09) → note refs.
+"""Listing answers (tests/data/xhs-real/06, 07, 08, the profile state 09; 10 is not one) → refs.
 
 Origins of the samples: tests/data/xhs-real/MANIFEST.md.
 """
@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from crawler.parsing.counts import parse_count
 from crawler.parsing.errors import (
     AccountFlagged,
     ApiError,
@@ -21,9 +22,11 @@ from crawler.parsing.errors import (
     XsecTokenInvalid,
 )
 from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
+from crawler.parsing.signals import classify_response
 from crawler.parsing.state import extract_initial_state
 from tests.parsing.samples import (
     COLLECT_08,
+    COMMENTS_10,
     PROFILE_09,
     SEARCH_06,
     USER_POSTED_07,
@@ -151,3 +154,15 @@ def test_error_message_quotes_the_sites_message() -> None:
         parse_listing(body)
     assert "网络连接异常" in str(caught.value)
     assert caught.value.reason == "ip_blocked"
+
+
+def test_comment_page_10_is_not_a_listing_nor_a_signal() -> None:
+    """Comments are outside the note schema: the answer is refused by name, not misread."""
+    answer = real_json(COMMENTS_10)
+    with pytest.raises(ResponseMalformed, match=r"neither items.*keys: .*comments"):
+        parse_listing(answer)
+    assert classify_response(200, {}, real_bytes(COMMENTS_10)) is None
+    counts = [comment["like_count"] for comment in answer["data"]["comments"]]
+    counts += [sub["like_count"] for c in answer["data"]["comments"] for sub in c["sub_comments"]]
+    assert counts and all(isinstance(parse_count(text), int) for text in counts)
+    assert parse_count(answer["data"]["comments"][0]["sub_comment_count"]) == 32
