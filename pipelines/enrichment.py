@@ -199,7 +199,6 @@ class ImageCountMismatch(Exception):
 
     def __init__(self, expected: int, got: int) -> None:
         super().__init__(f"expected {expected} image entries, got {got}")
-        self.reason = f"expected {expected} image entries, got {got}"
 
 
 def align_images(readings: Sequence[ImageReading], expected: Sequence[int]) -> list[ImageReading]:
