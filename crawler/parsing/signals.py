@@ -45,6 +45,7 @@ class SiteSignal:
     kind: SignalKind
     reason: str
     detail: str
+    code: int | None = None  # the site's error code, when it gave one
 
 
 # API `code` → (kind, meaning). Codes and their messages as the site sends them.
@@ -131,7 +132,8 @@ def classify_response(
     if rule is None:
         return None
     kind, meaning = rule
-    return SiteSignal(kind, f"code_{code}", _code_detail(code, answer.get("msg"), meaning, status))
+    detail = _code_detail(code, answer.get("msg"), meaning, status)
+    return SiteSignal(kind, f"code_{code}", detail, code)
 
 
 def classify_url(url: str, *, redirect: bool = False) -> SiteSignal | None:
@@ -153,7 +155,7 @@ def classify_url(url: str, *, redirect: bool = False) -> SiteSignal | None:
         if rule is not None:
             message = query.get("error_msg", [""])[0][:100]
             detail = f"{where} an error page: error_code={code} {message!r}: {rule[1]}"
-            return SiteSignal(rule[0], f"code_{code}", detail)
+            return SiteSignal(rule[0], f"code_{code}", detail, code)
     return None
 
 
@@ -173,7 +175,8 @@ def classify_page(html: str) -> SiteSignal | None:
         code = int(match.group(1) or match.group(2))
         rule = CODE_SIGNALS.get(code)
         if rule is not None and code != -1:
-            return SiteSignal(rule[0], f"code_{code}", f"the page carries code {code}: {rule[1]}")
+            detail = f"the page carries code {code}: {rule[1]}"
+            return SiteSignal(rule[0], f"code_{code}", detail, code)
     for kind, markers in PAGE_RAW_MARKERS:
         for marker in markers:
             if marker in html:
@@ -189,8 +192,7 @@ def classify_page(html: str) -> SiteSignal | None:
 def error_for_signal(signal: SiteSignal, context: str = "") -> ParseError:
     """The typed parse error for a signal; ``context`` prefixes the message."""
     prefix = f"{context}: " if context else ""
-    code = int(signal.reason[5:]) if signal.reason.startswith("code_") else None
-    return ERROR_FOR_KIND[signal.kind](f"{prefix}{signal.detail}", code=code)
+    return ERROR_FOR_KIND[signal.kind](f"{prefix}{signal.detail}", code=signal.code)
 
 
 def error_for_code(code: int, msg: Any, context: str = "") -> ParseError:

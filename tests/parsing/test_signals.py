@@ -64,7 +64,7 @@ def test_signature_rejected_only_on_406() -> None:
 def test_api_codes(code: int, kind: str) -> None:
     signal = classify_response(200, {"Content-Type": "application/json"}, body(code, "站点消息"))
     assert signal is not None
-    assert (signal.kind, signal.reason) == (kind, f"code_{code}")
+    assert (signal.kind, signal.reason, signal.code) == (kind, f"code_{code}", code)
     assert f"code {code}" in signal.detail and "站点消息" in signal.detail
 
 
@@ -105,7 +105,7 @@ def test_every_kind_has_its_typed_error() -> None:
         assert type(error) is ERROR_FOR_KIND[kind]
         assert error.code == code and str(error).startswith("ctx: ")
     assert isinstance(error_for_code(-100, None), LoginRequired)
-    signal = SiteSignal("note_gone", "code_-510001", "gone")
+    signal = SiteSignal("note_gone", "code_-510001", "gone", -510001)
     error = error_for_signal(signal, "note x")
     assert isinstance(error, NoteGone) and error.code == -510001 and str(error) == "note x: gone"
     assert error_for_signal(SiteSignal("captcha", "http_461", "d")).code is None
