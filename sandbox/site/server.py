@@ -325,7 +325,7 @@ class SandboxSite:
                 "result": {"code": -1, "message": "用户不存在", "success": False}
             }
             return _html(pages.profile_page(user_id, "", state, self._signing_script()), status=404)
-        ids = self.dataset.user_notes(user_id)
+        ids = [i for i in self.dataset.user_notes(user_id) if i not in self._knobs.deleted]
         first = [self.dataset.note_by_id(i) for i in ids[:_POSTED_PAGE]]
         state = shapes.profile_state(
             user, [n for n in first if n], len(ids) > _POSTED_PAGE, self.urls, now
@@ -357,7 +357,7 @@ class SandboxSite:
         return _json({"code": 0, "success": True, "msg": "成功", "data": data})
 
     def _search_order(self, keyword: str, sort: str, note_type: object) -> list[str]:
-        ids = self.dataset.search(keyword)
+        ids = [i for i in self.dataset.search(keyword) if i not in self._knobs.deleted]
         if note_type in (1, 2, "1", "2"):
             wanted = "video" if str(note_type) == "1" else "normal"
             ids = [i for i in ids if self.dataset.note_by_id(i).type == wanted]
@@ -390,7 +390,7 @@ class SandboxSite:
             num = min(_POSTED_PAGE, max(1, int(request.query.get("num", _POSTED_PAGE))))
         except ValueError:
             num = _POSTED_PAGE
-        ids = self.dataset.user_notes(user_id)
+        ids = [i for i in self.dataset.user_notes(user_id) if i not in self._knobs.deleted]
         start = ids.index(cursor) + 1 if cursor in ids else 0
         chunk = ids[start : start + num]
         data = {

@@ -78,6 +78,18 @@ def test_search_sort_and_note_type(sandbox_site: SiteServer) -> None:
     assert likes == sorted(likes, reverse=True)
 
 
+def test_notes_deleted_at_runtime_leave_the_listings(make_site) -> None:
+    site = make_site(notes=300)
+
+    def listed() -> list[str]:
+        items = signed(site, SEARCH, _query("大模型")).json()["data"]["items"]
+        return [i["id"] for i in items if i["model_type"] == "note"]
+
+    first = listed()
+    site.control(deleted=[first[0]])
+    assert listed() == [*first[1:], site.dataset.search("大模型")[20]]
+
+
 def test_cookie_missing_or_expired_answers_minus_100(make_site) -> None:
     site = make_site(notes=50)
     expired = {"code": -100, "success": False, "msg": "登录已过期"}

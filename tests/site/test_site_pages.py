@@ -98,6 +98,8 @@ def test_deleted_and_unknown_notes(sandbox_site: SiteServer) -> None:
         "errMsg": "笔记不存在",
     }
     assert note.note_id in ds.deleted_ids()
+    assert note.note_id not in ds.search(note.title)  # listings only show live notes
+    assert note.note_id not in ds.user_notes(note.user.user_id)
     unknown = fetch(f"{sandbox_site.url}/explore/0123456789abcdef01234567?xsec_token=AB=")
     assert unknown.status == 404
     assert page_state(unknown.text)[1]["note"]["serverRequestInfo"]["errorCode"] == -510001
