@@ -6,15 +6,17 @@ fields, its enrichment, bookkeeping (crawled_at, run id, content hash) and its
 ``MONGO_BATCH_SIZE`` units are waiting or the oldest has waited ``MONGO_FLUSH_INTERVAL``
 seconds, and on close.
 
-The ``notes`` update is an aggregation-pipeline upsert (one round trip, no read), so
-the merge rules hold even for concurrent writers and spool replays:
+Per note, ``notes`` gets plain updates (no read, no aggregation pipeline: secantus
+runs those about 7× slower), built so the merge rules hold for concurrent writers and
+spool replays whatever the order the server applies them in (:func:`note_writes`):
 
-- latest fields are written only if this unit is at least as recent as the stored
+- the latest fields are written only if this unit is at least as recent as the stored
   ``last_crawled_at`` (a replayed old unit never overwrites newer data);
 - ``first_seen_at`` is the earliest crawl time ever seen;
-- ``enrichment`` is replaced only by one at least as good (rank: done+gemini 4 >
-  done+other 3 > deferred/failed/skipped 2 > pending 1 > none 0; ties go to the
-  newer). A kept result that described other content gets ``stale: true``.
+- ``enrichment`` is replaced only by one at least as good (:func:`enrichment_rank`:
+  done+gemini 4 > done+other 3 > deferred/failed/skipped 2 > pending 1 > none 0; ties
+  go to the newer). It carries the ``content_hash`` it was made for: a kept result
+  whose ``enrichment.content_hash`` differs from the note's is stale.
 
 Transient errors are retried with exponential backoff (``MONGO_RETRY_TIMES``); if the
 database stays down the units go to the fsync'd spool, later batches go straight to
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -82,7 +85,6 @@ WRITE_ERROR_NAMES = {
 }
 # A document must stay well under BSON's 16 MiB (the update pipeline wraps it).
 MAX_UNIT_BSON_BYTES = 15 * 1024 * 1024
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INT64 = 1 << 63
 _KEY_ESCAPES = str.maketrans({"$": "＄", ".": "．", "\x00": "\ufffd"})
 TRUNCATION_MARK = "…[truncated]"
@@ -121,7 +123,8 @@ def sanitize(value: Any, max_chars: int, path: str = "", truncated: list[str] | 
     Keys are escaped (:func:`escape_key`), strings repaired (:func:`repair_text`) and
     cut at ``max_chars`` characters (``…[truncated]`` appended, the dotted path
     recorded in ``truncated``), integers beyond int64 kept as decimal strings, sets
-    sorted into lists, unknown types stringified.
+    sorted into lists, dataclasses and other items turned into dicts, unknown types
+    stringified.
     """
     if truncated is None:
         truncated = []
@@ -145,11 +148,18 @@ def sanitize(value: Any, max_chars: int, path: str = "", truncated: list[str] | 
         return [sanitize(v, max_chars, f"{path}.{i}", truncated) for i, v in enumerate(value)]
     if isinstance(value, set | frozenset):
         return sanitize(sorted(value, key=str), max_chars, path, truncated)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # Direct field access: ItemAdapter.asdict() costs ~3× the whole sanitizing.
+        data = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return sanitize(data, max_chars, path, truncated)
+    if ItemAdapter.is_item(value):
+        return sanitize(ItemAdapter(value).asdict(), max_chars, path, truncated)
     return sanitize(str(value), max_chars, path, truncated)
 
 
 def enrichment_rank(enrichment: Any) -> int:
-    """How good an enrichment is (see module doc). Twin of :data:`ENRICHMENT_RANK_EXPR`."""
+    """How good an enrichment is: done+gemini 4 > done+other 3 > deferred/failed/skipped 2
+    > pending (or anything else) 1 > none 0. Twin of :func:`enrichment_filters`."""
     if not isinstance(enrichment, Mapping):
         return 0
     status = enrichment.get("status")
@@ -160,25 +170,23 @@ def enrichment_rank(enrichment: Any) -> int:
     return 1
 
 
-ENRICHMENT_RANK_EXPR: dict[str, Any] = {
-    "$switch": {
-        "branches": [
-            {"case": {"$ne": [{"$type": "$enrichment"}, "object"]}, "then": 0},
-            {
-                "case": {
-                    "$and": [
-                        {"$eq": ["$enrichment.status", "done"]},
-                        {"$eq": ["$enrichment.backend", "gemini"]},
-                    ]
-                },
-                "then": 4,
-            },
-            {"case": {"$eq": ["$enrichment.status", "done"]}, "then": 3},
-            {"case": {"$in": ["$enrichment.status", ["deferred", "failed", "skipped"]]}, "then": 2},
-        ],
-        "default": 1,
-    }
-}
+def enrichment_filters(max_rank: int) -> list[dict[str, Any]]:
+    """Queries that together match the notes whose stored enrichment ranks at most
+    ``max_rank``. Single-field conditions only: secantus cannot use the ``_id`` index
+    for a filter with ``$or``/``$nor``/``$expr`` and scans the collection (measured
+    ~5× slower on 300 notes, worse as it grows), so "rank ≤ 3" is two queries."""
+    not_done = {"enrichment.status": {"$ne": "done"}}
+    if max_rank >= 4:
+        return [{}]
+    if max_rank == 3:
+        return [not_done, {"enrichment.status": "done", "enrichment.backend": {"$ne": "gemini"}}]
+    if max_rank == 2:
+        return [not_done]
+    if max_rank == 1:
+        return [{"enrichment.status": {"$nin": ["done", "deferred", "failed", "skipped"]}}]
+    if max_rank == 0:
+        return [{"enrichment": {"$not": {"$type": "object"}}}]
+    return []
 
 
 class RejectedNote(ValueError):
@@ -195,12 +203,15 @@ def _as_utc(value: datetime) -> datetime:
 
 def prepare_unit(item: Any, *, crawled_at: datetime, run_id: str, max_chars: int) -> dict[str, Any]:
     """The storage unit (and spool record) for one item. Raises :class:`RejectedNote`."""
-    data = ItemAdapter(item).asdict()
+    data = dict(ItemAdapter(item))  # shallow: sanitize() converts nested dataclasses
     note_id = repair_text(str(data.pop("note_id")))
     change = data.pop("change", None)
     truncated: list[str] = []
     enrichment = sanitize(data.pop("enrichment", None), max_chars, "enrichment", truncated)
     fields = sanitize(data, max_chars, "", truncated)
+    digest = content_hash(item)
+    if isinstance(enrichment, dict):
+        enrichment["content_hash"] = digest  # what the result describes (stale if ≠ note's)
     interact = fields.get("interact") or {}
     crawled_at = _as_utc(crawled_at)
     unit = {
@@ -210,7 +221,7 @@ def prepare_unit(item: Any, *, crawled_at: datetime, run_id: str, max_chars: int
         "crawled_at": crawled_at,
         "run_id": run_id,
         "change": change,
-        "content_hash": content_hash(item),
+        "content_hash": digest,
         "fields": fields,
         "enrichment": enrichment,
         "truncated": truncated,
@@ -222,7 +233,7 @@ def prepare_unit(item: Any, *, crawled_at: datetime, run_id: str, max_chars: int
         },
     }
     try:
-        size = len(bson.encode({"u": note_update(unit)}))
+        size = len(bson.encode({"fields": fields, "enrichment": enrichment}))
     except (InvalidDocument, OverflowError, TypeError) as exc:
         raise RejectedNote(
             "invalid_document", f"note {note_id}: not BSON-encodable: {exc}"
@@ -234,47 +245,50 @@ def prepare_unit(item: Any, *, crawled_at: datetime, run_id: str, max_chars: int
     return unit
 
 
-def note_update(unit: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The aggregation-pipeline update of ``notes`` for one unit (see module doc)."""
+NoteWrite = tuple[dict[str, Any], dict[str, Any], bool]  # (filter, update, upsert)
+
+
+def note_writes(unit: Mapping[str, Any], *, replay: bool = False) -> list[NoteWrite]:
+    """The ``notes`` writes for one unit (see module doc): plain updates, no read.
+
+    1. Upsert of the latest fields, filtered on ``last_crawled_at <= crawled_at``: when
+       newer data is stored the filter misses (a missing or null ``last_crawled_at``
+       matches ``$not: {$gt}``), the upsert's insert collides on ``_id``
+       and the unit is *superseded* (its fields are not written). ``first_seen_at`` is
+       ``$min``'d, ``enrichment`` only ``$setOnInsert``.
+    2. The enrichment, on existing notes whose stored one is not better (for a
+       replayed, older unit: strictly worse); one or two updates with disjoint filters.
+       A fresh done+gemini result outranks everything: it goes into the upsert itself.
+
+    Independent of their order, so an unordered bulk may apply them either way.
+    """
     t = unit["crawled_at"]
-    fresh = {"$lte": [{"$ifNull": ["$last_crawled_at", _EPOCH]}, t]}
-
-    def latest(name: str, value: Any) -> dict[str, Any]:
-        return {"$cond": [fresh, {"$literal": value}, f"${name}"]}
-
-    set_: dict[str, Any] = {name: latest(name, v) for name, v in unit["fields"].items()}
-    set_.update(
-        last_crawled_at=latest("last_crawled_at", t),
-        crawl_run_id=latest("crawl_run_id", unit["run_id"]),
-        content_hash=latest("content_hash", unit["content_hash"]),
-        last_change=latest("last_change", unit["change"]),
-        truncated_fields=latest("truncated_fields", unit["truncated"]),
-        schema_version=latest("schema_version", SCHEMA_VERSION),
-        first_seen_at={"$min": ["$first_seen_at", t]},
-    )
-    new_rank = enrichment_rank(unit["enrichment"])
-    take_new = {
-        "$or": [
-            {"$gt": [new_rank, ENRICHMENT_RANK_EXPR]},
-            {"$and": [{"$eq": [new_rank, ENRICHMENT_RANK_EXPR]}, fresh]},
-        ]
+    note_id = unit["note_id"]
+    latest = {
+        **unit["fields"],
+        "last_crawled_at": t,
+        "crawl_run_id": unit["run_id"],
+        "content_hash": unit["content_hash"],
+        "last_change": unit["change"],
+        "truncated_fields": unit["truncated"],
+        "schema_version": SCHEMA_VERSION,
     }
-    describes_other_content = {
-        "$and": [
-            {"$eq": [{"$type": "$enrichment"}, "object"]},
-            {"$ne": ["$content_hash", unit["content_hash"]]},
-            fresh,
-        ]
-    }
-    keep = {
-        "$cond": [
-            describes_other_content,
-            {"$mergeObjects": ["$enrichment", {"stale": True}]},
-            "$enrichment",
-        ]
-    }
-    set_["enrichment"] = {"$cond": [take_new, {"$literal": unit["enrichment"]}, keep]}
-    return [{"$set": set_}]
+    rank = enrichment_rank(unit["enrichment"])
+    best = rank == 4 and not replay  # nothing outranks it: no conditional write needed
+    update: dict[str, Any] = {"$set": latest, "$min": {"first_seen_at": t}}
+    if best:
+        latest["enrichment"] = unit["enrichment"]
+    else:
+        update["$setOnInsert"] = {"enrichment": unit["enrichment"]}
+    writes: list[NoteWrite] = [
+        ({"_id": note_id, "last_crawled_at": {"$not": {"$gt": t}}}, update, True)
+    ]
+    if rank and not best:
+        for query in enrichment_filters(rank - 1 if replay else rank):
+            writes.append(
+                ({"_id": note_id, **query}, {"$set": {"enrichment": unit["enrichment"]}}, False)
+            )
+    return writes
 
 
 def unique_waves(units: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -333,9 +347,10 @@ async def ensure_schema(db: AsyncDatabase) -> str:
     return kind
 
 
-def _is_upsert_race(error: Mapping[str, Any]) -> bool:
-    """Two concurrent upserts of one ``_id``: the loser's retry is an update (the
-    documented fix). A duplicate on another unique index is a real error."""
+def _is_id_collision(error: Mapping[str, Any]) -> bool:
+    """An upsert whose insert hit an existing ``_id``: two upserts raced (retrying as an
+    update is the documented fix) or the freshness filter missed. A duplicate on
+    another unique index is a real error."""
     return error.get("code") == 11000 and set(error.get("keyPattern") or {"_id": 1}) == {"_id"}
 
 
@@ -431,7 +446,7 @@ class NoteWriter:
             if self._down:
                 self._to_spool(units)
                 return
-        left = await self._write_with_retry(units, dedupe_stats=False)
+        left = await self._write_with_retry(units, replay=False)
         if left:
             self._to_spool(left)
 
@@ -447,7 +462,7 @@ class NoteWriter:
             if self._down:
                 self._to_spool(chunk)
                 continue
-            left = await self._write_with_retry(chunk, dedupe_stats=True)
+            left = await self._write_with_retry(chunk, replay=True)
             if left:
                 self._to_spool(left)
             stored += len(chunk) - len(left)
@@ -458,14 +473,14 @@ class NoteWriter:
         return stored
 
     async def _write_with_retry(
-        self, units: list[dict[str, Any]], *, dedupe_stats: bool
+        self, units: list[dict[str, Any]], *, replay: bool
     ) -> list[dict[str, Any]]:
         """Units left unstored after the retries (empty on success); marks the outage."""
         s = self.settings
         for attempt in range(s.retry_times + 1):
             try:
                 await self._ensure_schema()
-                await self._write_once(units, dedupe_stats=dedupe_stats or attempt > 0)
+                await self._write_once(units, replay=replay, dedupe_stats=replay or attempt > 0)
                 return []
             except PyMongoError as exc:
                 if not is_transient(exc):
@@ -500,32 +515,43 @@ class NoteWriter:
             str(error.get("errmsg", ""))[:300],
         )
 
-    async def _write_once(self, units: list[dict[str, Any]], *, dedupe_stats: bool) -> None:
-        notes = self.db[NOTES]
+    async def _bulk(self, ops: list[UpdateOne]) -> list[Mapping[str, Any]]:
+        """One unordered bulk on ``notes``; its write errors (the rest is applied)."""
+        try:
+            result = await self.db[NOTES].bulk_write(ops, ordered=False)
+            details, errors = result.bulk_api_result, []
+        except BulkWriteError as exc:
+            details = exc.details
+            errors = details.get("writeErrors", [])
+        self.stats.inc_value("storage/upserted", details.get("nUpserted", 0))
+        self.stats.inc_value("storage/modified", details.get("nModified", 0))
+        return errors
+
+    async def _write_once(
+        self, units: list[dict[str, Any]], *, replay: bool, dedupe_stats: bool
+    ) -> None:
         for wave in unique_waves(units):
-            ops = [UpdateOne({"_id": u["note_id"]}, note_update(u), upsert=True) for u in wave]
-            try:
-                result = await notes.bulk_write(ops, ordered=False)
-                details = result.bulk_api_result
-                errors: list[Mapping[str, Any]] = []
-            except BulkWriteError as exc:
-                details = exc.details
-                errors = details.get("writeErrors", [])
-            self.stats.inc_value("storage/upserted", details.get("nUpserted", 0))
-            self.stats.inc_value("storage/modified", details.get("nModified", 0))
-            retry = [e for e in errors if _is_upsert_race(e)]
+            ops: list[UpdateOne] = []
+            owners: list[dict[str, Any]] = []
+            for unit in wave:
+                for filter_, update, upsert in note_writes(unit, replay=replay):
+                    ops.append(UpdateOne(filter_, update, upsert=upsert))
+                    owners.append(unit)
+            errors = await self._bulk(ops)
+            collisions = [e for e in errors if _is_id_collision(e)]
             for err in errors:
-                if not _is_upsert_race(err):
-                    self._record_error(wave[err["index"]], err, "note")
-            if retry:
-                again = [ops[e["index"]] for e in retry]
-                try:
-                    result = await notes.bulk_write(again, ordered=False)
-                    self.stats.inc_value("storage/upserted", result.upserted_count)
-                    self.stats.inc_value("storage/modified", result.modified_count)
-                except BulkWriteError as exc:
-                    for err in exc.details.get("writeErrors", []):
-                        self._record_error(wave[retry[err["index"]]["index"]], err, "note")
+                if not _is_id_collision(err):
+                    self._record_error(owners[err["index"]], err, "note")
+            if not collisions:
+                continue
+            # Either two upserts raced (the retry is an update) or newer data is stored.
+            for err in await self._bulk([ops[e["index"]] for e in collisions]):
+                unit = owners[collisions[err["index"]]["index"]]
+                if _is_id_collision(err):
+                    self.stats.inc_value("storage/superseded")
+                    logger.info("note %s: newer data already stored, kept", unit["note_id"])
+                else:
+                    self._record_error(unit, err, "note")
         await self._insert_stats(units, dedupe=dedupe_stats)
 
     async def _insert_stats(self, units: list[dict[str, Any]], *, dedupe: bool) -> None:

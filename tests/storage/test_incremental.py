@@ -112,7 +112,12 @@ async def test_incremental_pipeline(mongo_uri, mongo_db_name, tmp_path: Path):
         "new",
     ]
     # Unchanged: files and enrichment reused; changed: files reused (same images), not enrichment.
-    assert unchanged.enrichment == {"status": "done", "backend": "gemini", "cache_key": "c0"}
+    assert unchanged.enrichment == {
+        "status": "done",
+        "backend": "gemini",
+        "cache_key": "c0",
+        "content_hash": content_hash(unchanged),
+    }
     assert [img.path for img in unchanged.images] == ["full/ab/0-0.jpg", "full/ab/0-1.jpg"]
     assert unchanged.images[1].bytes == 1001 and unchanged.images[0].status == "ok"
     assert stats_moved.enrichment is not None

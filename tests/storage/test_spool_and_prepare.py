@@ -15,6 +15,7 @@ from pipelines.spool import Spool, dumps_record, loads_record
 from pipelines.storage import (
     TRUNCATION_MARK,
     RejectedNote,
+    enrichment_filters,
     enrichment_rank,
     escape_key,
     prepare_unit,
@@ -131,27 +132,30 @@ def test_prepare_unit():
     assert info.value.reason == "document_too_large"
 
 
-@pytest.mark.parametrize(
-    ("enrichment", "rank"),
-    [
-        (None, 0),
-        ("junk", 0),
-        ({"status": "pending"}, 1),
-        ({"status": "deferred"}, 2),
-        ({"status": "failed"}, 2),
-        ({"status": "skipped"}, 2),
-        ({"status": "done", "backend": "local"}, 3),
-        ({"status": "done", "backend": "gemini"}, 4),
-    ],
-)
-def test_enrichment_rank_matches_the_server(enrichment, rank, mongo_sync):
-    """The Python rank and the aggregation expression used in updates agree."""
-    from pipelines.storage import ENRICHMENT_RANK_EXPR
+ENRICHMENTS = [
+    (None, 0),
+    ("junk", 0),
+    ({"status": "pending"}, 1),
+    ({"status": "odd"}, 1),
+    ({"status": "deferred"}, 2),
+    ({"status": "failed"}, 2),
+    ({"status": "skipped"}, 2),
+    ({"status": "done", "backend": "local"}, 3),
+    ({"status": "done", "backend": "gemini"}, 4),
+]
 
-    assert enrichment_rank(enrichment) == rank
-    mongo_sync.r.insert_one({"_id": 1, "enrichment": enrichment})
-    got = next(mongo_sync.r.aggregate([{"$project": {"rank": ENRICHMENT_RANK_EXPR}}]))
-    assert got["rank"] == rank
+
+def test_enrichment_filter_matches_the_rank(mongo_sync):
+    """The server-side filter lets a new enrichment in exactly when it ranks at least as
+    high as the stored one (or strictly higher, for replays)."""
+    assert [enrichment_rank(e) for e, _ in ENRICHMENTS] == [r for _, r in ENRICHMENTS]
+    missing = {"_id": "missing"}
+    docs = [missing] + [{"_id": i, "enrichment": e} for i, (e, _) in enumerate(ENRICHMENTS)]
+    mongo_sync.r.insert_many(docs)
+    ranks = {"missing": 0} | {i: r for i, (_, r) in enumerate(ENRICHMENTS)}
+    for max_rank in range(-1, 5):
+        found = {d["_id"] for q in enrichment_filters(max_rank) for d in mongo_sync.r.find(q)}
+        assert found == {k for k, r in ranks.items() if r <= max_rank}, max_rank
 
 
 def test_unique_waves():

@@ -120,16 +120,28 @@ async def test_enrichment_merge(mongo_uri, mongo_db_name, mongo_sync, tmp_path: 
     assert (await store(make_note(1, enrichment=gemini)))["result"]["summary"] == "模型摘要"
     # A local summary never overwrites a gemini one, a deferred result never a done one.
     kept = await store(make_note(1, enrichment=_enrichment("done", "local", "本地摘要")))
-    assert kept["backend"] == "gemini" and "stale" not in kept
+    assert kept["backend"] == "gemini"
+    assert (
+        kept["content_hash"]
+        == mongo_sync.notes.find_one({"_id": make_note(1).note_id})["content_hash"]
+    )
     kept = await store(make_note(1, enrichment=_enrichment("deferred", "none", "")))
     assert kept["status"] == "done" and kept["backend"] == "gemini"
     assert (await store(make_note(1, enrichment=None)))["backend"] == "gemini"
     # A newer gemini result replaces the older one.
     newer = await store(make_note(1, enrichment=_enrichment("done", "gemini", "新摘要", "c2")))
     assert newer["result"]["summary"] == "新摘要"
-    # Content changed while only a worse result is available: keep, but mark stale.
+    # Content changed while only a worse result is available: kept, and visibly stale.
     stale = await store(make_note(1, desc="全新正文", enrichment=_enrichment("failed", "none", "")))
-    assert stale["result"]["summary"] == "新摘要" and stale["stale"] is True
+    note = mongo_sync.notes.find_one({"_id": make_note(1).note_id})
+    assert stale["result"]["summary"] == "新摘要" and note["desc"] == "全新正文"
+    assert stale["content_hash"] != note["content_hash"]
+    assert (
+        mongo_sync.notes.count_documents(
+            {"$expr": {"$ne": ["$enrichment.content_hash", "$content_hash"]}}
+        )
+        == 1
+    )
     # Local (done) beats deferred; gemini then replaces local.
     await store(make_note(2, enrichment=_enrichment("deferred", "none", "")))
     assert (await store(make_note(2, enrichment=_enrichment("done", "local", "本地"))))[

@@ -1,0 +1,229 @@
+"""Storage write benchmark: batched pipeline writes vs one ``update_one`` per note.
+
+Starts the embedded server (``python -m pipelines.mongo serve``) on a temporary data
+directory, then in one run:
+
+1. stores N notes through :class:`MongoStoragePipeline` (unordered ``bulk_write`` of
+   ``MONGO_BATCH_SIZE`` notes + ``insert_many`` of their ``note_stats`` rows);
+2. stores the same N notes with one ``update_one`` (the same upsert pipeline) and one
+   ``insert_one`` per note, into another database of the same server;
+3. runs a 10,000-note pipeline run in a child process and reads its peak RSS.
+
+Prints notes/s for both, the speed-up (target: batched ≥ 5× faster), the peak RSS,
+writes ``bench/results/storage_writes.json`` and ends with a one-line verdict.
+
+    .venv/bin/python bench/storage_writes.py [--notes 2000] [--rss-notes 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pymongo import AsyncMongoClient  # noqa: E402
+from scrapy.utils.test import get_crawler  # noqa: E402
+
+from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser  # noqa: E402
+from pipelines.mongo import close_mongo  # noqa: E402
+from pipelines.storage import (  # noqa: E402
+    NOTE_STATS,
+    NOTES,
+    MongoStoragePipeline,
+    ensure_schema,
+    note_writes,
+    prepare_unit,
+)
+
+TARGET_SPEEDUP = 5.0
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def bench_note(i: int) -> NoteItem:
+    """A note of realistic size: ~600 characters of text, 4 images, tags, counts."""
+    note_id = f"{i:024x}"
+    return NoteItem(
+        note_id=note_id,
+        url=f"https://www.xiaohongshu.com/explore/{note_id}?xsec_token=AB{i}",
+        xsec_token=f"AB{i}",
+        title=f"周末露营装备清单 第{i}篇",
+        desc=("帐篷、睡袋、防潮垫、炉头和气罐都要提前检查。#露营[话题]# " * 12)[:600],
+        type="normal",
+        user=NoteUser(user_id=f"u{i % 97}", nickname=f"用户{i % 97}", avatar="https://x/a.jpg"),
+        tags=["露营", "户外", f"tag{i % 13}"],
+        published_at=T0 - timedelta(hours=i),
+        updated_at=T0 - timedelta(hours=i) + timedelta(minutes=5),
+        ip_location="浙江",
+        interact=NoteInteract(liked=i % 5000, collected=i % 700, comments=i % 90, shares=i % 30),
+        images=[
+            NoteImage(
+                url=f"http://sns-webpic-qc.xhscdn.com/202601010000/{i:032x}/spectrum/1040g{i:08x}{k}!nd_dft_wlteh_webp_3",
+                original_urls=[f"https://sns-img-bd.xhscdn.com/spectrum/1040g{i:08x}{k}"],
+                width=1080,
+                height=1440,
+            )
+            for k in range(4)
+        ],
+        video=None,
+        source="page",
+        fetched_at=T0,
+        found_via="keyword:露营",
+        change="new",
+        enrichment={
+            "status": "done",
+            "backend": "gemini",
+            "model": "gemini-2.5-flash-lite",
+            "result": {"summary": "装备清单与检查要点。", "key_points": ["帐篷", "睡袋"]},
+        },
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def batched_run(uri: str, database: str, n: int, spool: Path) -> float:
+    crawler = get_crawler(
+        settings_dict={
+            "MONGO_URI": uri,
+            "MONGO_DATABASE": database,
+            "MONGO_SPOOL_PATH": str(spool),
+        }
+    )
+    pipeline = MongoStoragePipeline.from_crawler(crawler)
+    await pipeline.open_spider()
+    items = [bench_note(i) for i in range(n)]
+    start = time.perf_counter()
+    for item in items:
+        await pipeline.process_item(item)
+    await pipeline.close_spider()
+    elapsed = time.perf_counter() - start
+    await close_mongo(crawler)
+    stored = crawler.stats.get_value("storage/upserted", 0)
+    if stored != n:
+        raise RuntimeError(f"batched run stored {stored} of {n} notes")
+    return elapsed
+
+
+async def single_run(uri: str, database: str, n: int) -> float:
+    client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True)
+    db = client[database]
+    await ensure_schema(db)
+    items = [bench_note(i) for i in range(n)]
+    start = time.perf_counter()
+    for item in items:  # the same per-note preparation as the pipeline, then one write each
+        unit = prepare_unit(item, crawled_at=T0, run_id="bench", max_chars=100_000)
+        for filter_, update, upsert in note_writes(unit):
+            await db[NOTES].update_one(filter_, update, upsert=upsert)
+        await db[NOTE_STATS].insert_one(dict(unit["stats"]))
+    elapsed = time.perf_counter() - start
+    count = await db[NOTES].count_documents({})
+    await client.close()
+    if count != n:
+        raise RuntimeError(f"single run stored {count} of {n} notes")
+    return elapsed
+
+
+def child_rss(uri: str, n: int, spool: Path) -> dict[str, Any]:
+    """Run an n-note pipeline run in a child process; its peak RSS in MiB."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", uri, "--rss-notes", str(n), "--spool", str(spool)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child_main(uri: str, n: int, spool: Path) -> None:
+    elapsed = asyncio.run(batched_run(uri, "bench_rss", n, spool))
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"notes": n, "seconds": elapsed, "peak_rss_mib": round(peak_kib / 1024, 1)}))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--notes", type=int, default=2000)
+    parser.add_argument("--rss-notes", type=int, default=10_000)
+    parser.add_argument("--child", metavar="URI")
+    parser.add_argument("--spool", type=Path)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args.child, args.rss_notes, args.spool)
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
+        port = free_port()
+        serve = ["serve", "--data", f"{tmp}/mongo", "--port", str(port)]
+        server = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.mongo", *serve],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            assert server.stdout is not None
+            line = server.stdout.readline()
+            uri = f"mongodb://127.0.0.1:{port}/"
+            if uri not in line:
+                raise RuntimeError(f"server did not start: {line!r}")
+            spool = Path(tmp) / "spool.jsonl"
+            batched_s = asyncio.run(batched_run(uri, "bench_batched", args.notes, spool))
+            single_s = asyncio.run(single_run(uri, "bench_single", args.notes))
+            rss = child_rss(uri, args.rss_notes, spool)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    batched_rate = args.notes / batched_s
+    single_rate = args.notes / single_s
+    speedup = batched_rate / single_rate
+    ok = speedup >= TARGET_SPEEDUP
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "server": "secantus (python -m pipelines.mongo serve), separate process",
+        "notes": args.notes,
+        "batched_notes_per_s": round(batched_rate, 1),
+        "update_one_notes_per_s": round(single_rate, 1),
+        "speedup": round(speedup, 2),
+        "target_speedup": TARGET_SPEEDUP,
+        "rss_run": {**rss, "notes_per_s": round(rss["notes"] / rss["seconds"], 1)},
+        "verdict": "pass" if ok else "fail",
+    }
+    out = ROOT / "bench" / "results" / "storage_writes.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    print(f"batched (bulk_write of 100): {batched_rate:8.1f} notes/s")
+    print(f"one update_one per note:     {single_rate:8.1f} notes/s")
+    print(
+        f"{rss['notes']}-note run: peak RSS {rss['peak_rss_mib']} MiB, {result['rss_run']['notes_per_s']} notes/s"
+    )
+    print(
+        f"{'PASS' if ok else 'FAIL'}: batched writes are {speedup:.1f}x faster than one "
+        f"update_one per note (target >= {TARGET_SPEEDUP:.0f}x); peak RSS "
+        f"{rss['peak_rss_mib']} MiB for {rss['notes']} notes"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
