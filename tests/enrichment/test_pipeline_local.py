@@ -63,7 +63,7 @@ async def test_reference_post_enriched_locally_then_served_from_the_cache(
 async def test_local_results_are_kept_by_crawls_and_upgraded_by_the_enrich_spider(
     local_settings, gemini_emulator, tmp_path
 ) -> None:
-    item = note_item(DATASET.note(2), tmp_path)
+    item = note_item(DATASET.note(2), tmp_path, images=[])  # text only: no OCR needed here
     async with pipeline_run(local_settings) as (pipeline, _):
         await pipeline.process_item(item)
     assert item.enrichment["backend"] == "local"
