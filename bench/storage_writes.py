@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
@@ -98,7 +99,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def batched_run(uri: str, database: str, n: int, spool: Path) -> float:
+class Meter:
+    """Wall time, this process's CPU time and the server process's CPU time of a block."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self._server = psutil.Process(server_pid) if server_pid else None
+        self.result: dict[str, float] = {}
+
+    def _server_cpu(self) -> float:
+        if self._server is None:
+            return 0.0
+        times = self._server.cpu_times()
+        return times.user + times.system
+
+    def __enter__(self) -> Meter:
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+        self._srv = self._server_cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.result = {
+            "seconds": time.perf_counter() - self._wall,
+            "client_cpu_s": time.process_time() - self._cpu,
+            "server_cpu_s": self._server_cpu() - self._srv,
+        }
+
+
+def summary(n: int, measured: dict[str, float]) -> dict[str, float]:
+    return {
+        "notes_per_s": round(n / measured["seconds"], 1),
+        "client_cpu_ms_per_note": round(1000 * measured["client_cpu_s"] / n, 2),
+        "server_cpu_ms_per_note": round(1000 * measured["server_cpu_s"] / n, 2),
+    }
+
+
+async def batched_run(uri: str, database: str, n: int, spool: Path, meter: Meter) -> None:
     crawler = get_crawler(
         settings_dict={
             "MONGO_URI": uri,
@@ -109,35 +145,31 @@ async def batched_run(uri: str, database: str, n: int, spool: Path) -> float:
     pipeline = MongoStoragePipeline.from_crawler(crawler)
     await pipeline.open_spider()
     items = [bench_note(i) for i in range(n)]
-    start = time.perf_counter()
-    for item in items:
-        await pipeline.process_item(item)
-    await pipeline.close_spider()
-    elapsed = time.perf_counter() - start
+    with meter:
+        for item in items:
+            await pipeline.process_item(item)
+        await pipeline.close_spider()
     await close_mongo(crawler)
     stored = crawler.stats.get_value("storage/upserted", 0)
     if stored != n:
         raise RuntimeError(f"batched run stored {stored} of {n} notes")
-    return elapsed
 
 
-async def single_run(uri: str, database: str, n: int) -> float:
+async def single_run(uri: str, database: str, n: int, meter: Meter) -> None:
     client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True)
     db = client[database]
     await ensure_schema(db)
     items = [bench_note(i) for i in range(n)]
-    start = time.perf_counter()
-    for item in items:  # the same per-note preparation as the pipeline, then one write each
-        unit = prepare_unit(item, crawled_at=T0, run_id="bench", max_chars=100_000)
-        for filter_, update, upsert in note_writes(unit):
-            await db[NOTES].update_one(filter_, update, upsert=upsert)
-        await db[NOTE_STATS].insert_one(dict(unit["stats"]))
-    elapsed = time.perf_counter() - start
+    with meter:
+        for item in items:  # the same per-note preparation as the pipeline, one write each
+            unit = prepare_unit(item, crawled_at=T0, run_id="bench", max_chars=100_000)
+            for filter_, update, upsert in note_writes(unit):
+                await db[NOTES].update_one(filter_, update, upsert=upsert)
+            await db[NOTE_STATS].insert_one(dict(unit["stats"]))
     count = await db[NOTES].count_documents({})
     await client.close()
     if count != n:
         raise RuntimeError(f"single run stored {count} of {n} notes")
-    return elapsed
 
 
 def child_rss(uri: str, n: int, spool: Path) -> dict[str, Any]:
@@ -153,9 +185,11 @@ def child_rss(uri: str, n: int, spool: Path) -> dict[str, Any]:
 
 
 def child_main(uri: str, n: int, spool: Path) -> None:
-    elapsed = asyncio.run(batched_run(uri, "bench_rss", n, spool))
+    meter = Meter(None)
+    asyncio.run(batched_run(uri, "bench_rss", n, spool, meter))
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"notes": n, "seconds": elapsed, "peak_rss_mib": round(peak_kib / 1024, 1)}))
+    result = {"notes": n, "seconds": round(meter.result["seconds"], 2)}
+    print(json.dumps({**result, "peak_rss_mib": round(peak_kib / 1024, 1)}))
 
 
 def main() -> int:
@@ -169,6 +203,7 @@ def main() -> int:
         child_main(args.child, args.rss_notes, args.spool)
         return 0
 
+    load_at_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
         port = free_port()
         serve = ["serve", "--data", f"{tmp}/mongo", "--port", str(port)]
@@ -186,24 +221,28 @@ def main() -> int:
             if uri not in line:
                 raise RuntimeError(f"server did not start: {line!r}")
             spool = Path(tmp) / "spool.jsonl"
-            batched_s = asyncio.run(batched_run(uri, "bench_batched", args.notes, spool))
-            single_s = asyncio.run(single_run(uri, "bench_single", args.notes))
+            batched, single = Meter(server.pid), Meter(server.pid)
+            asyncio.run(batched_run(uri, "bench_batched", args.notes, spool, batched))
+            asyncio.run(single_run(uri, "bench_single", args.notes, single))
             rss = child_rss(uri, args.rss_notes, spool)
         finally:
             server.terminate()
             server.wait(timeout=30)
 
-    batched_rate = args.notes / batched_s
-    single_rate = args.notes / single_s
-    speedup = batched_rate / single_rate
+    b, s1 = summary(args.notes, batched.result), summary(args.notes, single.result)
+    speedup = b["notes_per_s"] / s1["notes_per_s"]
     ok = speedup >= TARGET_SPEEDUP
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "server": "secantus (python -m pipelines.mongo serve), separate process",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_at_start": load_at_start,
+        },
+        "server": "secantus via python -m pipelines.mongo serve (separate process)",
         "notes": args.notes,
-        "batched_notes_per_s": round(batched_rate, 1),
-        "update_one_notes_per_s": round(single_rate, 1),
+        "batched": b,
+        "update_one": s1,
         "speedup": round(speedup, 2),
         "target_speedup": TARGET_SPEEDUP,
         "rss_run": {**rss, "notes_per_s": round(rss["notes"] / rss["seconds"], 1)},
@@ -212,15 +251,17 @@ def main() -> int:
     out = ROOT / "bench" / "results" / "storage_writes.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    print(f"batched (bulk_write of 100): {batched_rate:8.1f} notes/s")
-    print(f"one update_one per note:     {single_rate:8.1f} notes/s")
-    print(
-        f"{rss['notes']}-note run: peak RSS {rss['peak_rss_mib']} MiB, {result['rss_run']['notes_per_s']} notes/s"
-    )
+    for name, r in (("batched (bulk_write of 100)", b), ("one update_one per note", s1)):
+        print(
+            f"{name:28s} {r['notes_per_s']:8.1f} notes/s  server CPU "
+            f"{r['server_cpu_ms_per_note']:.2f} ms/note  client CPU "
+            f"{r['client_cpu_ms_per_note']:.2f} ms/note"
+        )
     print(
         f"{'PASS' if ok else 'FAIL'}: batched writes are {speedup:.1f}x faster than one "
         f"update_one per note (target >= {TARGET_SPEEDUP:.0f}x); peak RSS "
-        f"{rss['peak_rss_mib']} MiB for {rss['notes']} notes"
+        f"{rss['peak_rss_mib']} MiB for a {rss['notes']}-note run "
+        f"({result['rss_run']['notes_per_s']} notes/s)"
     )
     return 0 if ok else 1
 
