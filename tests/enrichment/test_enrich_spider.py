@@ -97,4 +97,7 @@ async def test_deferred_until_pacific_midnight_then_enriched_by_the_enrich_spide
         assert ocr == [img.text for img in spec.images]
     calls = generate_calls(emulator)
     assert [call.status for call in calls] == [200] * 4
+    # The key only ever appears as its fingerprint.
+    assert "key-a1" not in result.log and "key-a1" not in repr(docs)
+    assert all(d["enrichment"]["key_fp"].startswith("k:") for d in docs.values())
     assert "enrich/done': 4" in result.log
