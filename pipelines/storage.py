@@ -15,8 +15,9 @@ spool replays whatever the order the server applies them in (:func:`note_writes`
 - ``first_seen_at`` is the earliest crawl time ever seen;
 - ``enrichment`` is replaced only by one at least as good (:func:`enrichment_rank`:
   done+gemini 4 > done+other 3 > deferred/failed/skipped 2 > pending 1 > none 0; ties
-  go to the newer). It carries the ``content_hash`` it was made for: a kept result
-  whose ``enrichment.content_hash`` differs from the note's is stale.
+  go to the newer). It carries the ``content_hash`` it was made for; a kept ``done``
+  result made for other content gets ``enrichment.stale: true`` (the enrich spider's
+  backlog picks it up).
 
 Transient errors are retried with exponential backoff (``MONGO_RETRY_TIMES``); if the
 database stays down the units go to the fsync'd spool, later batches go straight to
@@ -259,6 +260,8 @@ def note_writes(unit: Mapping[str, Any], *, replay: bool = False) -> list[NoteWr
     2. The enrichment, on existing notes whose stored one is not better (for a
        replayed, older unit: strictly worse); one or two updates with disjoint filters.
        A fresh done+gemini result outranks everything: it goes into the upsert itself.
+    3. ``enrichment.stale: true`` on a kept ``done`` enrichment whose
+       ``enrichment.content_hash`` is not this unit's (the note changed since).
 
     Independent of their order, so an unordered bulk may apply them either way.
     """
@@ -288,6 +291,16 @@ def note_writes(unit: Mapping[str, Any], *, replay: bool = False) -> list[NoteWr
             writes.append(
                 ({"_id": note_id, **query}, {"$set": {"enrichment": unit["enrichment"]}}, False)
             )
+    if not best and not replay:
+        # A kept done result made for other content is flagged for the enrich backlog.
+        # Order-free: a write of the new enrichment (above) replaces the whole object,
+        # and once it is stored its content_hash equals this one, so this no longer matches.
+        stale_filter = {
+            "_id": note_id,
+            "enrichment.status": "done",
+            "enrichment.content_hash": {"$exists": True, "$ne": unit["content_hash"]},
+        }
+        writes.append((stale_filter, {"$set": {"enrichment.stale": True}}, False))
     return writes
 
 

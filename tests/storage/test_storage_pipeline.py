@@ -120,7 +120,7 @@ async def test_enrichment_merge(mongo_uri, mongo_db_name, mongo_sync, tmp_path: 
     assert (await store(make_note(1, enrichment=gemini)))["result"]["summary"] == "模型摘要"
     # A local summary never overwrites a gemini one, a deferred result never a done one.
     kept = await store(make_note(1, enrichment=_enrichment("done", "local", "本地摘要")))
-    assert kept["backend"] == "gemini"
+    assert kept["backend"] == "gemini" and "stale" not in kept
     assert (
         kept["content_hash"]
         == mongo_sync.notes.find_one({"_id": make_note(1).note_id})["content_hash"]
@@ -130,12 +130,12 @@ async def test_enrichment_merge(mongo_uri, mongo_db_name, mongo_sync, tmp_path: 
     assert (await store(make_note(1, enrichment=None)))["backend"] == "gemini"
     # A newer gemini result replaces the older one.
     newer = await store(make_note(1, enrichment=_enrichment("done", "gemini", "新摘要", "c2")))
-    assert newer["result"]["summary"] == "新摘要"
+    assert newer["result"]["summary"] == "新摘要" and "stale" not in newer
     # Content changed while only a worse result is available: kept, and visibly stale.
     stale = await store(make_note(1, desc="全新正文", enrichment=_enrichment("failed", "none", "")))
     note = mongo_sync.notes.find_one({"_id": make_note(1).note_id})
     assert stale["result"]["summary"] == "新摘要" and note["desc"] == "全新正文"
-    assert stale["content_hash"] != note["content_hash"]
+    assert stale["content_hash"] != note["content_hash"] and stale["stale"] is True
     assert (
         mongo_sync.notes.count_documents(
             {"$expr": {"$ne": ["$enrichment.content_hash", "$content_hash"]}}
@@ -148,6 +148,11 @@ async def test_enrichment_merge(mongo_uri, mongo_db_name, mongo_sync, tmp_path: 
         "backend"
     ] == "local"
     assert (await store(make_note(2, enrichment=gemini)))["backend"] == "gemini"
+    # A stale result is replaced by any result for the new content at least as good.
+    fresh = await store(
+        make_note(1, desc="全新正文", enrichment=_enrichment("done", "gemini", "新"))
+    )
+    assert fresh["result"]["summary"] == "新" and "stale" not in fresh
 
 
 async def test_hostile_note_does_not_break_batch(mongo_uri, mongo_db_name, mongo_sync, tmp_path):
