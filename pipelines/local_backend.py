@@ -26,6 +26,8 @@ from typing import Any
 
 from pipelines.enrich_schema import ImageReading, NoteEnrichment
 
+logger = logging.getLogger(__name__)
+
 LOCAL_VERSION = "local.v1"  # bump when the extraction rules change (cache key part)
 
 _SUMMARY_SENTENCES = 3
@@ -33,6 +35,7 @@ _SUMMARY_MAX_CHARS = 240
 _MAX_KEY_POINTS = 20
 _MAX_ADVICE = 10
 _MAX_TOPICS = 8
+_SCORING_KEYWORDS = 40  # jieba TF-IDF keywords that score sentences
 _CAPTION_MAX_CHARS = 40
 
 _TOPIC_MARKUP = re.compile(r"#([^#\[\]\n]{1,40})\[话题\]#")
@@ -159,7 +162,8 @@ def extractive_enrichment(
     image_sentences = [s for _, text in ocr_texts for s in split_sentences(text)]
     sentences = body_sentences + image_sentences
     full_text = "\n".join([title, *sentences])
-    weights = dict(_keywords(full_text, 40)) if full_text.strip() else {}
+    keywords = _keywords(full_text, _SCORING_KEYWORDS) if full_text.strip() else []
+    weights = dict(keywords)
 
     def score(sentence: str) -> float:
         hits = sum(weight for word, weight in weights.items() if word in sentence)
@@ -176,7 +180,7 @@ def extractive_enrichment(
     listed = [s for s in sentences if _NUMBERED.match(s) or _QUESTION.search(s)]
     key_points = _dedupe(listed or [sentences[i] for i in chosen], _MAX_KEY_POINTS)
     advice = _dedupe((s for s in sentences if _ADVICE.search(s)), _MAX_ADVICE)
-    topics = _dedupe([*tags, *(word for word, _ in _keywords(full_text, _MAX_TOPICS))], _MAX_TOPICS)
+    topics = _dedupe([*tags, *(word for word, _ in keywords)], _MAX_TOPICS)
 
     images = []
     for index, text in ocr_texts:
@@ -218,7 +222,7 @@ class LocalBackend:
             try:
                 text = await self.ocr(data)
             except Exception as exc:  # one unreadable image must not sink the note
-                logging.getLogger(__name__).warning("local OCR failed on image %d: %s", index, exc)
+                logger.warning("local OCR failed on image %d: %s", index, exc)
                 text = ""
             ocr_texts.append((index, text))
         loop = asyncio.get_running_loop()
