@@ -21,7 +21,8 @@ import pytest
 from crawler.items import NoteItem
 from crawler.parsing import errors
 from crawler.parsing.listing import parse_listing
-from crawler.parsing.notes import parse_note_page
+from crawler.parsing.notes import note_from_api_card, parse_note_page
+from crawler.parsing.signals import classify_response
 from crawler.parsing.state import DEFAULT_MAX_PAGE_BYTES
 from tests.parsing.samples import NOTE_01_ID, NOTE_01_URL, STATE_02B, real_text
 
@@ -274,3 +275,62 @@ def test_api_codes_outside_the_table() -> None:
         parse_note_page(b'{"code":123,"success":false,"msg":"new"}', NOTE_URL)
     with pytest.raises(errors.NoteNotFound, match="no note_card"):
         parse_note_page(b'{"code":0,"success":true,"msg":"","data":{"items":[]}}', NOTE_URL)
+
+
+def _random_json(rng: random.Random, depth: int = 0) -> object:
+    """Random JSON values biased towards the keys the parsers look at."""
+    keys = [
+        "code",
+        "msg",
+        "data",
+        "items",
+        "notes",
+        "note_card",
+        "id",
+        "model_type",
+        "xsec_token",
+        "display_title",
+        "type",
+        "image_list",
+        "info_list",
+        "url",
+        "video",
+        "media",
+        "stream",
+        "h264",
+        "master_url",
+        "user",
+        "user_id",
+        "interact_info",
+        "liked_count",
+        "time",
+        "tag_list",
+    ]
+    roll = rng.random()
+    if depth < 5 and roll < 0.35:
+        return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randint(0, 6))}
+    if depth < 5 and roll < 0.5:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
+    return rng.choice(
+        [0, -1, -100, 300012, 1.5, True, None, "", "note", "video", "1w+", "x/y!z", [], {}]
+    )
+
+
+def test_random_api_shapes_give_results_or_typed_errors() -> None:
+    """No KeyError/TypeError/AttributeError escapes from odd API answers."""
+    rng = random.Random(3)
+    outcomes: set[str] = set()
+    for _ in range(3000):
+        answer = _random_json(rng)
+        for parse in (
+            lambda a: parse_listing(a),  # type: ignore[arg-type]
+            lambda a: note_from_api_card(a, note_id=NOTE_ID, xsec_token=None, url=NOTE_URL),  # type: ignore[arg-type]
+            lambda a: parse_note_page(json.dumps(a), NOTE_URL),
+        ):
+            try:
+                parse(answer)
+                outcomes.add("ok")
+            except errors.ParseError as exc:
+                outcomes.add(exc.reason)
+        classify_response(200, {}, json.dumps(answer).encode())  # must not raise
+    assert "ok" in outcomes and "response_malformed" in outcomes
