@@ -538,7 +538,12 @@ class EnrichmentPipeline:
         previous = adapter.get("enrichment") or {}
         if self._keep_previous(previous, digest, family):
             self.stats.inc_value("enrich/cache_hits")
-            return None
+            # Storage flags ``stale`` from URL-level identities; the key just matched the
+            # exact bytes and text, so the flag no longer holds (and would keep the note
+            # in the `enrich` backlog forever).
+            return (
+                {k: v for k, v in previous.items() if k != "stale"} if "stale" in previous else None
+            )
         previous_key = split_cache_key(previous.get("cache_key") or "")
         same_content = previous_key is not None and previous_key[2] == digest
         attempts = int(previous.get("attempts") or 0) + 1 if same_content else 1

@@ -72,10 +72,13 @@ async def test_local_results_are_kept_by_crawls_and_upgraded_by_the_enrich_spide
         "GEMINI_API_KEYS": "proj-a:key-a1",
         "GEMINI_BASE_URL": gemini_emulator.base_url,
     }
-    # A normal crawl with Gemini configured keeps the local result of unchanged content…
+    # A normal crawl with Gemini configured keeps the local result of unchanged content
+    # (and clears a storage ``stale`` flag: the key matched the exact content)…
+    item.enrichment["stale"] = True
     async with pipeline_run(gemini, spider=SimpleNamespace(upgrade_local=False)) as (p, stats):
         await p.process_item(item)
     assert item.enrichment["backend"] == "local" and generate_calls(gemini_emulator) == []
+    assert "stale" not in item.enrichment
     assert stats.get_value("enrich/cache_hits") == 1
     # … `scrapy crawl enrich -a include_local=1` upgrades it.
     async with pipeline_run(gemini, spider=SimpleNamespace(upgrade_local=True)) as (p, _):
