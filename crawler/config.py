@@ -43,6 +43,7 @@ class CrawlConfig:
     discovery_wait: float  # seconds to wait for the page's next API answer after a scroll
     discovery_idle_rounds: int  # scrolls without a new answer before a listing is done
     discovery_max_reloads: int  # page reloads after a rejected signature or a captcha
+    max_page_bytes: int  # larger note pages are refused (PageTooLarge)
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> CrawlConfig:
@@ -62,6 +63,7 @@ class CrawlConfig:
             discovery_wait=settings.getfloat("DISCOVERY_WAIT", 5.0),
             discovery_idle_rounds=settings.getint("DISCOVERY_IDLE_ROUNDS", 3),
             discovery_max_reloads=settings.getint("DISCOVERY_MAX_RELOADS", 5),
+            max_page_bytes=settings.getint("XHS_MAX_PAGE_BYTES", 16 * 1024 * 1024),
         )
 
     @property

@@ -30,6 +30,7 @@ _ENV_NAMES = (
     "XHS_IMAGE_HOSTS",
     "CHROMIUM_PATH",
     "XHS_IMAGE_ORIGIN_TEMPLATES",
+    "XHS_MAX_PAGE_BYTES",
     "MEDIA_MAX_BYTES",
     "XHS_DOWNLOAD_VIDEOS",
     "GEMINI_LIMITS",
@@ -159,6 +160,8 @@ EXTENSIONS = {
 RUN_LEASE_ENABLED = True  # overlap guard: one run per spider + arguments at a time
 RUN_LEASE_TTL = 600.0  # seconds; renewed while running, so a crashed run frees it
 RUN_REPORT_DIR = "data/reports"  # HTML run report per run ("" to skip)
+XHS_MAX_PAGE_BYTES = 16 * 1024 * 1024  # larger note pages raise PageTooLarge
+
 # --- Media (pipelines/media.py) -------------------------------------------------------
 MEDIA_MAX_BYTES = 20 * 1024 * 1024  # per image; bigger bodies are cut off by the downloader
 MEDIA_MAX_VIDEO_BYTES = 200 * 1024 * 1024

@@ -24,7 +24,7 @@ from scrapy.http import Response
 
 from crawler.config import CrawlConfig
 from crawler.middlewares import FATAL_SIGNALS, stop_crawl
-from crawler.parsing.errors import ParseError
+from crawler.parsing.errors import ParseError, XsecTokenInvalid
 from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
 from crawler.parsing.notes import parse_note_page
 from crawler.parsing.signals import classify_response
@@ -172,7 +172,7 @@ class XhsSpider(scrapy.Spider):
         if 300 <= response.status < 400:
             location = response.headers.get("Location", b"").decode("latin-1")
             self.record_failure(
-                "xsec_token_invalid",
+                XsecTokenInvalid.reason,
                 response.url,
                 f"redirected to {location or 'the home page'}: missing or wrong xsec_token",
             )
@@ -186,6 +186,7 @@ class XhsSpider(scrapy.Spider):
                 response.url,
                 note_id=note_id,
                 original_templates=self.config.original_templates,
+                max_bytes=self.config.max_page_bytes,
             )
         except ParseError as exc:
             self.record_failure(exc.reason, response.url, str(exc))
@@ -252,7 +253,8 @@ class XhsSpider(scrapy.Spider):
 
     def _requests_from_profile(self, response: Response, found_via: str) -> list[scrapy.Request]:
         try:
-            refs = refs_from_profile_state(extract_initial_state(response.body))
+            state = extract_initial_state(response.body, max_bytes=self.config.max_page_bytes)
+            refs = refs_from_profile_state(state)
         except ParseError as exc:
             self.record_failure(exc.reason, response.url, str(exc))
             return []
