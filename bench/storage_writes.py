@@ -40,7 +40,7 @@ from pymongo import AsyncMongoClient  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
 from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser  # noqa: E402
-from pipelines.mongo import close_mongo  # noqa: E402
+from pipelines.mongo import close_mongo, utcnow  # noqa: E402
 from pipelines.storage import (  # noqa: E402
     NOTE_STATS,
     NOTES,
@@ -81,7 +81,7 @@ def bench_note(i: int) -> NoteItem:
         ],
         video=None,
         source="page",
-        fetched_at=T0,
+        fetched_at=None,  # stored with the pipeline's clock
         found_via="keyword:露营",
         change="new",
         enrichment={
@@ -162,7 +162,7 @@ async def single_run(uri: str, database: str, n: int, meter: Meter) -> None:
     items = [bench_note(i) for i in range(n)]
     with meter:
         for item in items:  # the same per-note preparation as the pipeline, one write each
-            unit = prepare_unit(item, crawled_at=T0, run_id="bench", max_chars=100_000)
+            unit = prepare_unit(item, now=utcnow(), run_id="bench", max_chars=100_000)
             for filter_, update, upsert in note_writes(unit):
                 await db[NOTES].update_one(filter_, update, upsert=upsert)
             await db[NOTE_STATS].insert_one(dict(unit["stats"]))

@@ -199,11 +199,30 @@ class RejectedNote(ValueError):
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """Aware UTC, cut to milliseconds: BSON keeps milliseconds, and values read back
+    must compare equal to the ones written (spool replay deduplication)."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def prepare_unit(item: Any, *, crawled_at: datetime, run_id: str, max_chars: int) -> dict[str, Any]:
-    """The storage unit (and spool record) for one item. Raises :class:`RejectedNote`."""
+def prepare_unit(
+    item: Any,
+    *,
+    now: datetime,
+    run_id: str,
+    max_chars: int,
+    run_started_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The storage unit (and spool record) for one item. Raises :class:`RejectedNote`.
+
+    The crawl time is the item's ``fetched_at`` (else ``now``). An item fetched before
+    this run started (a stored note passing through again, e.g. in the ``enrich``
+    spider) is not a new observation: it gets no ``note_stats`` row and does not move
+    ``last_crawled_at``.
+    """
+    fetched_at = ItemAdapter(item).get("fetched_at")
+    crawled_at = _as_utc(fetched_at or now)
+    observed = run_started_at is None or crawled_at >= _as_utc(run_started_at)
     data = dict(ItemAdapter(item))  # shallow: sanitize() converts nested dataclasses
     note_id = repair_text(str(data.pop("note_id")))
     change = data.pop("change", None)
@@ -214,7 +233,12 @@ def prepare_unit(item: Any, *, crawled_at: datetime, run_id: str, max_chars: int
     if isinstance(enrichment, dict):
         enrichment["content_hash"] = digest  # what the result describes (stale if ≠ note's)
     interact = fields.get("interact") or {}
-    crawled_at = _as_utc(crawled_at)
+    stats_row = {
+        "note_id": note_id,
+        "crawled_at": crawled_at,
+        "crawl_run_id": run_id,
+        **{k: interact.get(k) for k in COUNT_FIELDS},
+    }
     unit = {
         "type": "note",
         "v": UNIT_VERSION,
@@ -226,12 +250,7 @@ def prepare_unit(item: Any, *, crawled_at: datetime, run_id: str, max_chars: int
         "fields": fields,
         "enrichment": enrichment,
         "truncated": truncated,
-        "stats": {
-            "note_id": note_id,
-            "crawled_at": crawled_at,
-            "crawl_run_id": run_id,
-            **{k: interact.get(k) for k in COUNT_FIELDS},
-        },
+        "stats": stats_row if observed else None,
     }
     try:
         size = len(bson.encode({"fields": fields, "enrichment": enrichment}))
@@ -571,7 +590,7 @@ class NoteWriter:
         """One ``note_stats`` row per unit. After a failure or on replay some rows may
         already be stored: time-series collections have no unique key to lean on, so
         the (note_id, crawled_at) pairs already present are skipped."""
-        rows = [dict(u["stats"]) for u in units]
+        rows = [dict(u["stats"]) for u in units if u.get("stats")]
         if dedupe and rows:
             present = set()
             cursor = self.db[NOTE_STATS].find(
@@ -618,12 +637,14 @@ class MongoStoragePipeline:
         self._oldest = 0.0
         self._flush_lock = asyncio.Lock()
         self._flusher: asyncio.Task | None = None
+        self._opened_at: datetime | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> MongoStoragePipeline:
         return cls(crawler, MongoSettings.from_settings(crawler.settings))
 
     async def open_spider(self) -> None:
+        self._opened_at = self._clock()
         self._handle = await get_mongo(self.crawler)
         self.writer = NoteWriter(
             self._handle.db,
@@ -648,9 +669,10 @@ class MongoStoragePipeline:
         try:
             unit = prepare_unit(
                 item,
-                crawled_at=self._clock(),
+                now=self._clock(),
                 run_id=crawl_run_id(self.crawler),
                 max_chars=self.settings.max_string_chars,
+                run_started_at=self._opened_at,
             )
         except RejectedNote as exc:
             self.stats.inc_value(f"storage/errors/{exc.reason}")

@@ -42,7 +42,7 @@ def make_note(i: int, **overrides: Any) -> NoteItem:
         ],
         "video": None,
         "source": "page",
-        "fetched_at": T0,
+        "fetched_at": None,  # the pipeline's clock is the crawl time
         "found_via": "keyword:露营",
         "change": "new",
         "enrichment": None,

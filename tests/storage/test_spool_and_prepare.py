@@ -110,7 +110,7 @@ def test_sanitize():
 
 def test_prepare_unit():
     item = make_note(5, enrichment={"status": "done", "backend": "gemini"})
-    unit = prepare_unit(item, crawled_at=T0.replace(tzinfo=None), run_id="r1", max_chars=1000)
+    unit = prepare_unit(item, now=T0.replace(tzinfo=None), run_id="r1", max_chars=1000)
     assert unit["note_id"] == item.note_id and "note_id" not in unit["fields"]
     assert "enrichment" not in unit["fields"] and "change" not in unit["fields"]
     assert unit["crawled_at"] == T0 and unit["crawled_at"].tzinfo is not None
@@ -125,10 +125,17 @@ def test_prepare_unit():
     }
     assert unit["fields"]["images"][0]["status"] == "pending"
     assert loads_record(dumps_record(unit)) == unit
+    # The crawl time is fetched_at (to the millisecond); a note fetched before the run
+    # started is passing through again (enrich spider), not a new observation.
+    fetched = make_note(5, fetched_at=T0 + timedelta(microseconds=1500))
+    unit = prepare_unit(
+        fetched, now=T0 + timedelta(hours=1), run_id="r", max_chars=9, run_started_at=T0
+    )
+    assert unit["crawled_at"] == T0 + timedelta(milliseconds=1) and unit["stats"] is not None
+    unit = prepare_unit(fetched, now=T0, run_id="r", max_chars=9, run_started_at=T0 + timedelta(1))
+    assert unit["stats"] is None and unit["crawled_at"] == T0 + timedelta(milliseconds=1)
     with pytest.raises(RejectedNote) as info:
-        prepare_unit(
-            make_note(1, desc="x" * (16 << 20)), crawled_at=T0, run_id="r", max_chars=1 << 30
-        )
+        prepare_unit(make_note(1, desc="x" * (16 << 20)), now=T0, run_id="r", max_chars=1 << 30)
     assert info.value.reason == "document_too_large"
 
 
@@ -167,7 +174,7 @@ def test_unique_waves():
 def test_replay_cli(mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path):
     spool = Spool(tmp_path / "notes.jsonl")
     spool.append(
-        [prepare_unit(make_note(i), crawled_at=T0, run_id="r1", max_chars=1000) for i in range(3)]
+        [prepare_unit(make_note(i), now=T0, run_id="r1", max_chars=1000) for i in range(3)]
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MONGO_")}
     out = subprocess.run(

@@ -239,3 +239,22 @@ async def test_same_note_twice_in_one_batch(mongo_uri, mongo_db_name, mongo_sync
         await close_mongo(p.crawler)
     assert mongo_sync.notes.find_one({"_id": make_note(1).note_id})["title"] == "新"
     assert mongo_sync.note_stats.count_documents({}) == 2
+
+
+async def test_stored_note_passing_through_again(mongo_uri, mongo_db_name, mongo_sync, tmp_path):
+    """The enrich spider re-yields stored notes (fetched_at from the first crawl): the
+    enrichment is merged, but that is no new observation of the note."""
+    clock = Clock()
+    first = make_note(1, fetched_at=clock(), enrichment=_enrichment("deferred", "none", ""))
+    p1 = build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl", clock)
+    await run_pipeline(p1, [first])
+    clock.advance(86400)
+    again = make_note(
+        1, fetched_at=first.fetched_at, enrichment=_enrichment("done", "gemini", "摘要")
+    )
+    p2 = build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl", clock)
+    await run_pipeline(p2, [again])
+    doc = mongo_sync.notes.find_one({"_id": first.note_id})
+    assert doc["enrichment"]["status"] == "done"
+    assert doc["last_crawled_at"].replace(tzinfo=None) == first.fetched_at.replace(tzinfo=None)
+    assert mongo_sync.note_stats.count_documents({}) == 1
