@@ -40,6 +40,7 @@ import json
 import re
 import secrets
 import socket
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -50,7 +51,7 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from bench.common import CrawlRun, crawl_env, note_refs, run_crawl
+from bench.common import Check, CrawlRun, crawl_env, finish, note_refs, run_crawl
 from crawler.urls import note_id_from_url
 from sandbox.gemini import GeminiEmulator
 from sandbox.gemini.clock import next_pacific_midnight
@@ -589,9 +590,24 @@ def _check_emulator(report: ChaosReport, emulator: GeminiEmulator) -> None:
     report.require(len(invalid) <= 4, f"the invalid key was tried {len(invalid)} times")
 
 
+def checks_of(report: ChaosReport) -> list[Check]:
+    return [
+        Check(
+            "chaos run: every invariant holds (notes stored once, statuses with reasons, "
+            "paths inside the store, no secret written, deferred notes completed)",
+            "0 violated",
+            f"{len(report.failures)} violated; {report.figures.get('stored_notes')} notes "
+            f"stored, {report.figures.get('deferred_after_crawl')} deferred then completed",
+            not report.failures,
+        )
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--full", action="store_true", help="300 notes instead of 80")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_true", help="300 notes")
+    size.add_argument("--quick", action="store_true", help="80 notes (the default, as in CI)")
     parser.add_argument("--workdir", type=Path, help="keep the run's files here")
     args = parser.parse_args(argv)
     config = FULL if args.full else SHORT
@@ -599,19 +615,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.workdir:
         report = run_chaos(config, args.workdir)
     else:
-        import tempfile
-
         with tempfile.TemporaryDirectory(prefix="chaos-") as tmp:
             report = run_chaos(config, Path(tmp))
-    report.figures["wall_s"] = round(time.monotonic() - started, 1)
-    print(report.describe())
-    verdict = "PASS" if not report.failures else "FAIL"
-    print(
-        f"VERDICT: {verdict} chaos ({config.notes} notes): {len(report.failures)} violated "
-        f"invariants, {report.figures.get('stored_notes')} notes stored, "
-        f"{report.figures.get('deferred_after_crawl')} deferred then completed"
+    for failure in report.failures:
+        print(f"VIOLATED: {failure}")
+    return finish(
+        "chaos",
+        quick=not args.full,
+        started=started,
+        figures=report.figures,
+        checks=checks_of(report),
+        notes=[f"violated: {f}" for f in report.failures],
     )
-    return 0 if not report.failures else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,244 @@
+"""Run every benchmark (and the chaos run), then regenerate docs/benchmarks.md.
+
+``python -m bench.run_all`` (full sizes: about half an hour on 2 cores) or
+``python -m bench.run_all --quick``. Each benchmark runs in its own process, one after
+the other; its output is shown and its ``VERDICT:`` line kept. The document is built
+from bench/results/*.json (the figures, the machine) and bench/analysis.md (the
+hand-written reading of the figures: causes of missed targets), so it always shows
+what the last run measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS, ROOT, machine, result_path
+
+DOC = ROOT / "docs" / "benchmarks.md"
+ANALYSIS = ROOT / "bench" / "analysis.md"
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    title: str
+    full_args: tuple[str, ...] = ()
+    quick_args: tuple[str, ...] = ("--quick",)
+    ours: bool = True  # writes the common result format (bench.common.finish)
+
+
+BENCHES = (
+    Bench("requests_per_note", "Gemini requests per note"),
+    Bench("enrich_throughput", "Enrichment throughput"),
+    Bench("crawl_throughput", "Crawl throughput"),
+    Bench("memory", "Memory"),
+    Bench("retry_timing", "Retry timing after a 429"),
+    Bench("chaos", "Chaos run", full_args=("--full",), quick_args=()),
+    Bench(
+        "storage_writes",
+        "Storage writes",
+        quick_args=("--notes", "300", "--rss-notes", "2000"),
+        ours=False,
+    ),
+    Bench(
+        "emulator_rps", "Gemini emulator requests/s", quick_args=("--requests", "300"), ours=False
+    ),
+)
+
+
+@dataclass
+class Outcome:
+    bench: Bench
+    exit_status: int
+    seconds: float
+    verdict_line: str
+    result: dict[str, Any] | None
+
+
+def result_file(bench: Bench, quick: bool) -> Path:
+    """Where a benchmark leaves its result (others' benchmarks: always ``<name>.json``)."""
+    return result_path(bench.name, quick) if bench.ours else RESULTS / f"{bench.name}.json"
+
+
+def verdict_file(bench: Bench) -> Path:
+    """The last VERDICT line of a benchmark that does not write the common format."""
+    return RESULTS / f"{bench.name}.verdict.txt"
+
+
+def run_one(bench: Bench, quick: bool) -> Outcome:
+    """Run a benchmark, echoing its output; keep its VERDICT line and JSON result."""
+    if not (ROOT / "bench" / f"{bench.name}.py").exists():
+        return Outcome(bench, -1, 0.0, f"VERDICT: FAIL {bench.name}: not present", None)
+    command = [
+        sys.executable,
+        "-m",
+        f"bench.{bench.name}",
+        *(bench.quick_args if quick else bench.full_args),
+    ]
+    print(f"\n=== {' '.join(command[1:])}", flush=True)
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    verdict = ""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        if line.startswith("VERDICT:"):
+            verdict = line.strip()
+    status = proc.wait()
+    seconds = time.monotonic() - started
+    if not bench.ours and verdict:
+        verdict_file(bench).write_text(verdict + "\n")
+    result = None
+    path = result_file(bench, quick)
+    if path.exists() and path.stat().st_mtime >= time.time() - seconds - 1:
+        result = json.loads(path.read_text())
+    return Outcome(
+        bench,
+        status,
+        seconds,
+        verdict or f"VERDICT: FAIL {bench.name}: no verdict line (exit {status})",
+        result,
+    )
+
+
+def stored(bench: Bench, quick: bool) -> Outcome:
+    """A benchmark not run this time, from its last result file (if any)."""
+    path = result_file(bench, quick)
+    if not path.exists():
+        return Outcome(bench, -1, 0.0, f"VERDICT: FAIL {bench.name}: never run", None)
+    result = json.loads(path.read_text())
+    verdict = str(result.get("verdict", "?")).upper()
+    when = result.get("finished_at") or result.get("when") or "an earlier run"
+    line = f"VERDICT: {verdict} {bench.name}: stored result of {when}"
+    if verdict_file(bench).exists():
+        line = verdict_file(bench).read_text().strip()
+    return Outcome(
+        bench, 0 if verdict == "PASS" else 1, float(result.get("duration_s", 0)), line, result
+    )
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def summary_rows(outcomes: Sequence[Outcome]) -> list[str]:
+    rows = ["| benchmark | claim | target | measured | verdict |", "|---|---|---|---|---|"]
+    for o in outcomes:
+        checks = (o.result or {}).get("checks") if o.bench.ours else None
+        if checks:
+            for c in checks:
+                rows.append(
+                    f"| {o.bench.title} | {_cell(c['claim'])} | {_cell(c['target'])} | "
+                    f"{_cell(c['measured'])} | {'PASS' if c['passed'] else '**FAIL**'} |"
+                )
+        else:
+            verdict = o.verdict_line.removeprefix("VERDICT:").strip()
+            word, _, rest = verdict.partition(" ")
+            shown = "PASS" if word.upper() == "PASS" else "**FAIL**"
+            rows.append(
+                f"| {o.bench.title} | see its output | see its output | {_cell(rest)} | {shown} |"
+            )
+    return rows
+
+
+def machine_line(info: dict[str, Any]) -> str:
+    load = ", ".join(str(x) for x in info.get("load_average_at_start", []))
+    return (
+        f"{info.get('cpu_count')} × {info.get('cpu_model')}, {info.get('ram_gb')} GB RAM, "
+        f"Python {info.get('python')}, {info.get('platform')} (load average at start: {load})"
+    )
+
+
+def section(o: Outcome) -> list[str]:
+    module = __import__(f"bench.{o.bench.name}", fromlist=["__doc__"])
+    doc = (module.__doc__ or "").strip()
+    args = " ".join(o.bench.full_args)
+    lines = [
+        f"### {o.bench.title}",
+        "",
+        f"`python -m bench.{o.bench.name}{(' ' + args) if args else ''}` "
+        f"({o.seconds:.0f} s, exit status {o.exit_status})",
+        "",
+        doc,
+        "",
+    ]
+    result = o.result or {}
+    if o.bench.ours:
+        lines += [f"- {note}" for note in result.get("notes") or []]
+    if result:
+        figures = result.get("figures") if o.bench.ours else result
+        lines += [
+            "",
+            "<details><summary>figures</summary>",
+            "",
+            "```json",
+            json.dumps(figures, indent=1, ensure_ascii=False, default=str),
+            "```",
+            "",
+            "</details>",
+            "",
+        ]
+    lines += [f"`{o.verdict_line}`", ""]
+    return lines
+
+
+def render(outcomes: Sequence[Outcome], quick: bool, seconds: float, info: dict[str, Any]) -> str:
+    mode = "quick (`--quick`)" if quick else "full"
+    command = "python -m bench.run_all" + (" --quick" if quick else "")
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `bench/run_all.py` from `bench/results/*.json` and `bench/analysis.md`;",
+        "do not edit by hand. None of these is a unit test: they measure, print their figures",
+        "and a one-line verdict, and write `bench/results/<name>.json`.",
+        "",
+        f"- **Machine:** {machine_line(info)}",
+        f"- **Run:** {datetime.now(UTC).isoformat(timespec='minutes')}, {mode} sizes, "
+        f"{seconds / 60:.0f} min in all",
+        f"- **Reproduce:** `{command}` (each benchmark alone: `python -m bench.<name> [--quick]`; "
+        "the chaos run: `python -m bench.chaos [--full]`)",
+        "",
+        "## Summary",
+        "",
+        *summary_rows(outcomes),
+        "",
+    ]
+    if ANALYSIS.exists():
+        lines += [ANALYSIS.read_text().strip(), ""]
+    lines += ["## Details", ""]
+    for o in outcomes:
+        lines += section(o)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs of every benchmark")
+    parser.add_argument("--only", nargs="*", help="run only these benchmarks (names)")
+    args = parser.parse_args(argv)
+    info = machine()
+    started = time.monotonic()
+    outcomes = [
+        run_one(b, args.quick) if not args.only or b.name in args.only else stored(b, args.quick)
+        for b in BENCHES
+    ]
+    DOC.write_text(render(outcomes, args.quick, time.monotonic() - started, info))
+    print(f"\nwrote {DOC.relative_to(ROOT)}")
+    for o in outcomes:
+        print(o.verdict_line)
+    return 0 if all(o.exit_status == 0 for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
