@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from sandbox.imagetag import strip_height
+
 REFERENCE_INDEX = 7
 REFERENCE_NOTE_ID = "6734a1f2000000001b0358c3"
 REFERENCE_TITLE = "算法面经：字节豆包大模型11.13"
@@ -215,7 +217,17 @@ TOPICS: tuple[Topic, ...] = (
         core_tag="编程",
         tags=("编程", "Python", "算法", "数据结构", "LeetCode", "程序员", "后端开发", "计算机"),
         titles=("{x}刷题笔记", "程序员必会的{x}", "一图看懂{x}", "{x}常见坑总结"),
-        slots=("Python", "二分查找", "动态规划", "链表", "Git", "Linux命令", "SQL", "正则表达式"),
+        slots=(
+            "Python",
+            "二分查找",
+            "动态规划",
+            "链表",
+            "Git",
+            "Linux命令",
+            "SQL",
+            "正则表达式",
+            "JS的undefined",
+        ),
         descs=("自己整理的学习笔记，收藏慢慢看", "每天进步一点点", "代码都在图里了"),
         image_kinds=("code", "list", "qa_card"),
         video_rate=0.1,
@@ -631,8 +643,6 @@ def _text_picture(
 
 
 def _fit_height(height: int, layout: Layout, n_lines: int, width: int) -> int:
-    from sandbox.imagetag import strip_height
-
     needed = layout.top + n_lines * layout.line_height + layout.margin
     while needed + strip_height(width, height) > height:
         height += 120

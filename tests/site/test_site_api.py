@@ -177,7 +177,16 @@ def test_feed_api_checks_the_xsec_token(sandbox_site: SiteServer) -> None:
     assert wrong["code"] == 300017
 
 
-def test_error_rate_and_slow_and_control_over_http(make_site) -> None:
+def test_slow_rate_delays_answers(make_site) -> None:
+    site = make_site(notes=20, slow_rate=1.0, slow_seconds=0.3)
+    started = time.monotonic()
+    assert fetch(site.url + "/explore").status == 200
+    assert time.monotonic() - started >= 0.3  # a lower bound: the answer was held back
+    site.control(slow_rate=0)
+    assert site.knobs.slow_rate == 0
+
+
+def test_error_rate_and_control_over_http(make_site) -> None:
     site = make_site(notes=50, error_rate=1.0)
     note = site.dataset.note(0)
     url = f"{site.url}/explore/{note.note_id}?xsec_token={note.xsec_token}"

@@ -53,6 +53,17 @@ def test_note_page_state_has_the_real_shape(sandbox_site: SiteServer) -> None:
         assert (image["width"], image["height"]) == (spec.width, spec.height)
 
 
+def test_a_title_with_the_word_undefined_stays_a_string(sandbox_site: SiteServer) -> None:
+    ds = sandbox_site.dataset
+    index = next(
+        i for i in range(len(ds)) if "undefined" in ds.note(i).title and not ds.is_deleted(i)
+    )
+    raw, state = page_state(fetch(_note_url(sandbox_site, index)).text)
+    title = ds.note(index).title
+    assert f'"title":"{title}"' in raw
+    assert state["note"]["noteDetailMap"][ds.note(index).note_id]["note"]["title"] == title
+
+
 def test_note_page_meta_tags(sandbox_site: SiteServer) -> None:
     index = sandbox_site.dataset.reference_index
     truth = sandbox_site.dataset.note(index)
