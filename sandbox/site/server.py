@@ -6,7 +6,7 @@ tools use it from synchronous code::
     with SiteServer(seed=1, notes=200, port=0) as site:
         site.url, site.cdn_url, site.dataset
         site.control(captcha_threshold=5, captcha_window=60)
-        site.stats()  # {"note": {200: 3, 302: 1}, ...}
+        site.stats()  # {"note_200": 3, "note_ok": 3, "note_302": 1, "cdn_ok": 9, ...}
 
 Fault knobs are the same through ``control()``, ``POST /_sandbox/control`` and the CLI.
 """
@@ -109,8 +109,9 @@ def apply_knobs(knobs: Knobs, changes: dict[str, Any]) -> Knobs:
                 raise ValueError(f"{name} must be >= 0")
             updates[name] = float(value)
         elif name in ("captcha_threshold", "signature_version"):
-            if int(value) < 0:
-                raise ValueError(f"{name} must be >= 0")
+            floor = 1 if name == "signature_version" else 0
+            if int(value) < floor:
+                raise ValueError(f"{name} must be >= {floor}")
             updates[name] = int(value)
         elif name == "expire_cookies":
             updates[name] = bool(value)
@@ -202,7 +203,7 @@ class SandboxSite:
             return None
         headers = {
             "Verifytype": "102",
-            "Verifyuuid": str(uuid.UUID(int=self._rng.getrandbits(128))),
+            "Verifyuuid": str(uuid.uuid4()),
         }
         body = {"code": 461, "success": False, "msg": "安全验证", "data": {}}
         return web.Response(
@@ -217,6 +218,8 @@ class SandboxSite:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         route = request.match_info.route.name or "unknown"
+        if route.startswith("sandbox_"):  # the control plane is not site traffic
+            return await handler(request)
         try:
             response = await self._with_faults(request, route, handler)
         except web.HTTPException as exc:
@@ -231,7 +234,7 @@ class SandboxSite:
         route: str,
         handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
     ) -> web.StreamResponse:
-        if route.startswith("sandbox_") or route == "unknown":
+        if route == "unknown":
             return await handler(request)
         knobs = self._knobs
         if self._chance(knobs.slow_rate):
@@ -390,12 +393,19 @@ class SandboxSite:
             num = min(_POSTED_PAGE, max(1, int(request.query.get("num", _POSTED_PAGE))))
         except ValueError:
             num = _POSTED_PAGE
-        ids = [i for i in self.dataset.user_notes(user_id) if i not in self._knobs.deleted]
-        start = ids.index(cursor) + 1 if cursor in ids else 0
-        chunk = ids[start : start + num]
+        # The cursor is the last note id of the previous page; it is looked up among all
+        # the user's notes so that a note deleted meanwhile does not restart the paging.
+        owned = self.dataset.user_notes(user_id)
+        start = len(owned)
+        if not cursor:
+            start = 0
+        elif cursor in owned:
+            start = owned.index(cursor) + 1
+        rest = [i for i in owned[start:] if i not in self._knobs.deleted]
+        chunk = rest[:num]
         data = {
             "cursor": chunk[-1] if chunk else cursor,
-            "has_more": start + num < len(ids),
+            "has_more": len(rest) > num,
             "notes": [shapes.posted_item(self.dataset.note_by_id(i), self.urls) for i in chunk],
         }
         return _json({"code": 0, "success": True, "msg": "成功", "data": data})
@@ -437,7 +447,7 @@ class SandboxSite:
                 if not isinstance(changes, dict):
                     raise ValueError("the body must be a JSON object")
                 return _json(self.control(changes))
-            except ValueError as exc:
+            except (ValueError, TypeError) as exc:
                 return _json({"error": str(exc)}, status=400)
         return _json(self._knobs.as_dict())
 

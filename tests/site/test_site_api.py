@@ -162,6 +162,19 @@ def test_user_posted_cursor_paging(sandbox_site: SiteServer) -> None:
                   version=99).status == 406  # fmt: skip
 
 
+def test_user_posted_cursor_survives_a_deletion(make_site) -> None:
+    site = make_site()
+    ds = site.dataset
+    user_id = max(ds.users(), key=lambda u: len(ds.user_notes(u)))
+    owned = ds.user_notes(user_id)
+    base = f"/api/sns/web/v1/user_posted?num=30&user_id={user_id}&cursor="
+    first = signed(site, base).json()["data"]
+    site.control(deleted=[first["cursor"], owned[31]])
+    second = signed(site, base + first["cursor"]).json()["data"]
+    assert [n["note_id"] for n in second["notes"]] == [owned[30], *owned[32:60]]
+    assert signed(site, base + "6734a1f2000000001b0358ff").json()["data"]["notes"] == []
+
+
 def test_feed_api_checks_the_xsec_token(sandbox_site: SiteServer) -> None:
     ds = sandbox_site.dataset
     note = ds.note_by_id(REFERENCE_NOTE_ID)
