@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    cdn_port = args.port + 1 if args.cdn_port is None and args.port else (args.cdn_port or 0)
+    cdn_port = args.cdn_port
+    if cdn_port is None:
+        cdn_port = args.port + 1 if args.port else 0  # port 0: any free port for both
     server = SiteServer(
         seed=args.seed,
         notes=args.notes,
