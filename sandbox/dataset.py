@@ -22,7 +22,7 @@ import base64
 import hashlib
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from sandbox.imagetag import strip_height
@@ -418,6 +418,8 @@ class Layout:
 
 @dataclass(frozen=True)
 class NoteImageSpec:
+    """One picture of a note: CDN token, size, original format, and what is drawn."""
+
     index: int
     token: str
     width: int
@@ -438,6 +440,8 @@ class NoteImageSpec:
 
 @dataclass(frozen=True)
 class NoteUserSpec:
+    """The author of notes (``avatar_token`` is a CDN path)."""
+
     index: int
     user_id: str
     nickname: str
@@ -447,6 +451,8 @@ class NoteUserSpec:
 
 @dataclass(frozen=True)
 class NoteVideoSpec:
+    """CDN keys of a video note's body (origin key and h264 stream key)."""
+
     origin_video_key: str
     stream_key: str
     width: int
@@ -456,6 +462,13 @@ class NoteVideoSpec:
 
 @dataclass(frozen=True)
 class NoteSpec:
+    """One note with everything a correct crawler should extract from it.
+
+    ``interact`` holds the counts as the site shows them (``"1.2万"``, ``"10+"``),
+    ``interact_expected`` what a correct count parser returns for those strings, and
+    ``interact_exact`` the true values behind them.
+    """
+
     index: int
     note_id: str
     xsec_token: str
@@ -473,7 +486,7 @@ class NoteSpec:
     interact_exact: dict[str, int]  # the underlying true counts
     images: tuple[NoteImageSpec, ...]
     video: NoteVideoSpec | None = None
-    tag_ids: tuple[str, ...] = field(default=())
+    tag_ids: tuple[str, ...] = ()
 
 
 def _hash(*parts: object) -> int:

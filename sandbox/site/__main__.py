@@ -56,9 +56,10 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"sandbox site {server.url} (cdn {server.cdn_url}, seed {args.seed}, {args.notes} notes)"
         )
+        reference = server.dataset.note(server.dataset.reference_index)
         print(
-            f"reference note: {server.url}/explore/{server.dataset.note(server.dataset.reference_index).note_id}"
-            f"?xsec_token={server.dataset.note(server.dataset.reference_index).xsec_token}",
+            f"reference note: {server.url}/explore/{reference.note_id}"
+            f"?xsec_token={reference.xsec_token}",
             flush=True,
         )
         with contextlib.suppress(KeyboardInterrupt):
