@@ -175,10 +175,22 @@ class PeakRss:
 
 
 class StatsDump:
-    """Scrapy extension: writes the run's final stats as JSON to ``BENCH_STATS_PATH``."""
+    """Scrapy extension: writes the run's final stats as JSON to ``BENCH_STATS_PATH``.
+
+    Adds ``bench/window_s``: seconds from the first response to the last response or
+    scraped item, whichever is later (the steady part of the run, without start-up and
+    shutdown).
+    """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def _seen(self) -> None:
+        now = time.monotonic()
+        self.first = now if self.first is None else self.first
+        self.last = now
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StatsDump:
@@ -191,10 +203,14 @@ class StatsDump:
         ext = cls(path)
         ext.stats = crawler.stats
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(ext._seen, signal=signals.response_received)
+        crawler.signals.connect(ext._seen, signal=signals.item_scraped)
         return ext
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         data = {**self.stats.get_stats(), "finish_reason": reason}
+        if self.first is not None and self.last is not None:
+            data["bench/window_s"] = self.last - self.first
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(data, default=str, ensure_ascii=False, indent=1))
 
