@@ -578,23 +578,31 @@ class SiteServer:
     def start(self) -> SiteServer:
         if self._thread is not None:
             raise RuntimeError("already started")
-        sockets = (_bind(self.host, self._ports[0]), _bind(self.host, self._ports[1]))
-        self.port = sockets[0].getsockname()[1]
-        self.cdn_port = sockets[1].getsockname()[1]
+        site_sock = _bind(self.host, self._ports[0])
+        try:
+            cdn_sock = _bind(self.host, self._ports[1])
+        except OSError:
+            site_sock.close()
+            raise
+        self.port = site_sock.getsockname()[1]
+        self.cdn_port = cdn_sock.getsockname()[1]
         self._site.urls = shapes.Urls(self.url, self.cdn_url)
         loop = asyncio.new_event_loop()
-        self._loop = loop
         ready = threading.Event()
         failure: list[BaseException] = []
 
         async def startup() -> None:
-            for app, sock in zip(
-                (self._site.site_app(), self._site.cdn_app()), sockets, strict=True
-            ):
+            apps = ((self._site.site_app(), site_sock), (self._site.cdn_app(), cdn_sock))
+            for app, sock in apps:
                 runner = web.AppRunner(app, access_log=None)
                 await runner.setup()
-                await web.SockSite(runner, sock).start()
                 self._runners.append(runner)
+                await web.SockSite(runner, sock).start()
+
+        async def cleanup() -> None:
+            for runner in self._runners:
+                await runner.cleanup()
+            self._runners.clear()
 
         def run() -> None:
             asyncio.set_event_loop(loop)
@@ -602,35 +610,34 @@ class SiteServer:
                 loop.run_until_complete(startup())
             except BaseException as exc:  # reported to the starting thread
                 failure.append(exc)
-                ready.set()
-                return
+                loop.run_until_complete(cleanup())
             ready.set()
-            loop.run_forever()
+            if not failure:
+                loop.run_forever()
+                loop.run_until_complete(cleanup())
+            # Image rendering runs in the default executor: do not leave its threads.
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
+        self._loop = loop
         self._thread = threading.Thread(target=run, name="sandbox-site", daemon=True)
         self._thread.start()
         ready.wait()
         if failure:
             self._thread.join()
+            self._thread = self._loop = None
+            site_sock.close()
+            cdn_sock.close()
             raise failure[0]
         return self
 
     def stop(self) -> None:
+        """Close both servers and end the thread (idempotent)."""
         if self._thread is None or self._loop is None:
             return
-        loop = self._loop
-
-        async def shutdown() -> None:
-            for runner in self._runners:
-                await runner.cleanup()
-
-        if loop.is_running():
-            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(timeout=10)
-            loop.call_soon_threadsafe(loop.stop)
-        self._thread.join(timeout=10)
-        self._thread = None
-        self._runners.clear()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._thread = self._loop = None
 
     def __enter__(self) -> SiteServer:
         return self.start()
