@@ -33,6 +33,12 @@ _ENV_NAMES = (
     "XHS_MAX_PAGE_BYTES",
     "MEDIA_MAX_BYTES",
     "XHS_DOWNLOAD_VIDEOS",
+    "ENRICH_CONCURRENCY",
+    "ENRICH_MAX_IMAGES_PER_REQUEST",
+    "ENRICH_PROMPT",
+    "ENRICH_THINKING",
+    "ENRICH_RETRY_AFTER",
+    "ENRICH_MAX_ATTEMPTS",
     "GEMINI_LIMITS",
     "GEMINI_MAX_IN_FLIGHT",
     "GEMINI_TIMEOUT",
@@ -59,6 +65,17 @@ CHROMIUM_PATH = ""
 XHS_IMAGE_ORIGIN_TEMPLATES = (
     "https://sns-img-bd.xhscdn.com/{token},https://ci.xiaohongshu.com/{token}"
 )
+# --- Enrichment (pipelines/enrichment.py) ----------------------------------------------
+ENRICH_CONCURRENCY = 4  # notes enriched at once (own semaphore)
+# Images per Gemini request. 9 keeps XHS's common 3x3 grid in ONE request (daily quotas
+# count requests); bigger notes (up to 18 images) are split evenly, and a truncated
+# answer is retried with the batch halved.
+ENRICH_MAX_IMAGES_PER_REQUEST = 9
+ENRICH_PROMPT = ""  # template file; empty = pipelines/prompts/note_zh.v1.txt
+ENRICH_THINKING = False
+ENRICH_RETRY_AFTER = 3600  # seconds before a retryable failure is due again
+ENRICH_MAX_ATTEMPTS = 5
+
 # Client-side Gemini limits per model, also lowered by what 429s report.
 GEMINI_LIMITS = ""  # e.g. "gemini-2.5-flash-lite:rpm=15,tpm=250000,rpd=20;gemini-2.5-flash:rpd=20"
 GEMINI_MAX_IN_FLIGHT = 4  # requests in flight at once
