@@ -6,38 +6,13 @@ the settings freeze, so derived settings follow whatever the user set, wherever.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from scrapy.settings import BaseSettings
-
-from crawler.config import parse_cookie_header
 
 
 class XhsAddon:
     def update_settings(self, settings: BaseSettings) -> None:
-        self._browser_cookies(settings)
         self._distributed(settings)
         settings.set("FILES_STORE", settings.get("IMAGES_STORE"), priority="addon")
-
-    @staticmethod
-    def _browser_cookies(settings: BaseSettings) -> None:
-        """Give the browser context the login cookies (they never travel in requests,
-        so they never reach a JOBDIR queue or Redis)."""
-        cookies = parse_cookie_header(settings.get("XHS_COOKIES", ""))
-        host = urlsplit(settings.get("XHS_BASE_URL", "")).hostname
-        if not cookies or not host:
-            return
-        contexts = dict(settings.getdict("PLAYWRIGHT_CONTEXTS"))
-        default = dict(contexts.get("default", {}))
-        default["storage_state"] = {
-            "cookies": [
-                {"name": name, "value": value, "domain": host, "path": "/"}
-                for name, value in cookies.items()
-            ],
-            "origins": [],
-        }
-        contexts["default"] = default
-        settings.set("PLAYWRIGHT_CONTEXTS", contexts, priority="addon")
 
     @staticmethod
     def _distributed(settings: BaseSettings) -> None:

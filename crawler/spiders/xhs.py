@@ -38,6 +38,18 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
+# Login cookies for browser pages, by site host: kept in the process, never in requests,
+# so they never reach a JOBDIR queue or Redis (and no browser starts before it is needed).
+_BROWSER_COOKIES: dict[str, list[dict[str, str]]] = {}
+
+
+async def add_session_cookies(page: Any, request: scrapy.Request) -> None:
+    """scrapy-playwright page init callback: the session cookies, before navigation."""
+    cookies = _BROWSER_COOKIES.get(urlsplit(request.url).hostname or "")
+    if cookies:
+        await page.context.add_cookies(cookies)
+
+
 class SpiderArgumentError(ValueError):
     """A spider argument that cannot be used; the message names it."""
 
@@ -106,6 +118,11 @@ class XhsSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> XhsSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.config = CrawlConfig.from_settings(crawler.settings)
+        host = urlsplit(spider.config.base_url).hostname or ""
+        _BROWSER_COOKIES[host] = [
+            {"name": name, "value": value, "domain": host, "path": "/"}
+            for name, value in spider.config.cookies.items()
+        ]
         logger.info(
             "xhs: base %s, cookie fingerprint %s",
             spider.config.base_url,
@@ -216,6 +233,7 @@ class XhsSpider(scrapy.Spider):
                 "found_via": found_via,
                 "playwright": True,
                 "playwright_include_page": True,
+                "playwright_page_init_callback": "crawler.spiders.xhs.add_session_cookies",
                 "playwright_page_event_handlers": {"response": "capture_api_response"},
                 "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
             },
