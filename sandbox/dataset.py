@@ -616,6 +616,8 @@ def _user(seed: int, user_index: int) -> NoteUserSpec:
 
 def _interact(rng: random.Random) -> tuple[dict[str, str], dict[str, int], dict[str, int]]:
     liked = int(rng.paretovariate(0.9) * 20) - 20 + rng.randrange(0, 40)
+    if rng.random() < 0.025:  # a viral note
+        liked = rng.randrange(10_000, 300_000)
     liked = min(max(liked, 0), 2_000_000)
     exact = {
         "liked": liked,
@@ -625,7 +627,10 @@ def _interact(rng: random.Random) -> tuple[dict[str, str], dict[str, int], dict[
     }
     raw: dict[str, str] = {}
     for name, n in exact.items():
-        style = "plus" if name in ("comments", "shares") and rng.random() < 0.15 else "plain"
+        # Listings round big counts down to buckets ("1k+", "1w+"); small comment and
+        # share counts are often shown as "10+".
+        odds = 0.25 if n >= 1000 else (0.15 if name in ("comments", "shares") else 0.0)
+        style = "plus" if rng.random() < odds else "plain"
         raw[name] = format_count(n, style)
     return raw, {k: expected_count(v) for k, v in raw.items()}, exact
 
