@@ -94,7 +94,9 @@ class MongoSettings:
     retry_times: int = 3  # MONGO_RETRY_TIMES: retries of a batch on transient errors
     retry_backoff_s: float = 0.5  # MONGO_RETRY_BACKOFF: first delay, doubled each retry
     retry_backoff_max_s: float = 8.0  # MONGO_RETRY_BACKOFF_MAX
-    server_selection_timeout_ms: int = 5000  # MONGO_SERVER_SELECTION_TIMEOUT_MS
+    # MONGO_SERVER_SELECTION_TIMEOUT_MS; keep ≥ 1000: pymongo re-checks a lost server
+    # at most every 500 ms, a shorter wait misses a server that is back
+    server_selection_timeout_ms: int = 5000
     probe_interval_s: float = 10.0  # MONGO_PROBE_INTERVAL: re-check a down database
     max_string_chars: int = 100_000  # MONGO_MAX_STRING_CHARS: longer strings truncated
 

@@ -478,9 +478,24 @@ class NoteWriter:
             if self._down:
                 self._to_spool(units)
                 return
-        left = await self._write_with_retry(units, replay=False)
+        left = await self._store(units, replay=False)
         if left:
             self._to_spool(left)
+
+    async def _store(self, units: list[dict[str, Any]], *, replay: bool) -> list[dict[str, Any]]:
+        """:meth:`_write_with_retry`, with a refusal of the whole batch (not a write
+        error of one note: e.g. authorization) also leaving the units to the spool."""
+        try:
+            return await self._write_with_retry(units, replay=replay)
+        except PyMongoError as exc:
+            self.stats.inc_value(f"storage/errors/{error_reason(exc)}")
+            logger.error(
+                "MongoDB refused a batch of %d notes (%s: %s): kept in the spool",
+                len(units),
+                type(exc).__name__,
+                str(exc)[:300],
+            )
+            return units
 
     async def replay(self) -> int:
         """Store everything in the spool; units that fail again are spooled again."""
@@ -494,7 +509,7 @@ class NoteWriter:
             if self._down:
                 self._to_spool(chunk)
                 continue
-            left = await self._write_with_retry(chunk, replay=True)
+            left = await self._store(chunk, replay=True)
             if left:
                 self._to_spool(left)
             stored += len(chunk) - len(left)
@@ -616,6 +631,16 @@ class NoteWriter:
 
 
 class MongoStoragePipeline:
+    """Buffers units and hands full batches to one background writer task.
+
+    ``process_item`` returns once its note is buffered; it waits only when two batches
+    are already queued behind the one being written (backpressure), so preparing notes
+    overlaps with the database's work. Batches are written in order. ``flush()`` waits
+    until everything buffered is stored (or spooled); ``close_spider`` flushes.
+    """
+
+    MAX_QUEUED_BATCHES = 2
+
     def __init__(
         self,
         crawler: Any,
@@ -635,8 +660,10 @@ class MongoStoragePipeline:
         self.writer: NoteWriter | None = None
         self._buffer: list[dict[str, Any]] = []
         self._oldest = 0.0
-        self._flush_lock = asyncio.Lock()
-        self._flusher: asyncio.Task | None = None
+        self._queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue(
+            maxsize=self.MAX_QUEUED_BATCHES
+        )
+        self._tasks: list[asyncio.Task] = []
         self._opened_at: datetime | None = None
 
     @classmethod
@@ -654,14 +681,18 @@ class MongoStoragePipeline:
             sleep=self._sleep,
         )
         await self.writer.start()
-        self._flusher = asyncio.create_task(self._flush_periodically())
+        self._tasks = [
+            asyncio.create_task(self._write_batches()),
+            asyncio.create_task(self._flush_periodically()),
+        ]
 
     async def close_spider(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
-            self._flusher = None
-        await self.flush()
+        if self._tasks:
+            await self.flush()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
 
     async def process_item(self, item: Any) -> Any:
         change = ItemAdapter(item).get("change") or "unknown"
@@ -684,29 +715,43 @@ class MongoStoragePipeline:
             self._oldest = self._monotonic()
         self._buffer.append(unit)
         if len(self._buffer) >= self.settings.batch_size:
-            await self.flush()
+            await self._hand_over(everything=False)
         return item
 
+    async def _hand_over(self, *, everything: bool) -> None:
+        """Queue full batches (and with ``everything``, the remainder too), in order."""
+        size = self.settings.batch_size
+        while len(self._buffer) >= size or (everything and self._buffer):
+            units = self._buffer[:size]
+            del self._buffer[: len(units)]
+            self._oldest = self._monotonic()
+            await self._queue.put(units)
+
     async def flush(self) -> None:
-        """Write everything buffered (in order: one flush at a time)."""
-        async with self._flush_lock:
-            while self._buffer:
-                units = self._buffer[: self.settings.batch_size]
-                del self._buffer[: len(units)]
-                if self._buffer:
-                    self._oldest = self._monotonic()
-                assert self.writer is not None, "open_spider() not called"
+        """Store (or spool) everything buffered so far; returns when it is done."""
+        if not self._tasks:
+            raise RuntimeError("open_spider() not called")
+        await self._hand_over(everything=True)
+        await self._queue.join()
+
+    async def _write_batches(self) -> None:
+        assert self.writer is not None
+        while True:
+            units = await self._queue.get()
+            try:
                 await self.writer.write(units)
+            except Exception:  # e.g. the spool's disk is full: nowhere left to keep them
+                self.stats.inc_value("storage/errors/lost", len(units))
+                logger.exception("%d notes could be neither stored nor spooled", len(units))
+            finally:
+                self._queue.task_done()
 
     async def _flush_periodically(self) -> None:
         interval = self.settings.flush_interval_s
         while True:
             await asyncio.sleep(max(0.01, interval / 4))
             if self._buffer and self._monotonic() - self._oldest >= interval:
-                try:
-                    await self.flush()
-                except Exception:
-                    logger.exception("background flush failed; retried at the next flush")
+                await self._hand_over(everything=True)
 
 
 # --- CLI ----------------------------------------------------------------------------------

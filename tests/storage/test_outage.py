@@ -56,7 +56,7 @@ def restartable(tmp_path: Path) -> Iterator[RestartableServer]:
 OUTAGE_SETTINGS = {
     "MONGO_BATCH_SIZE": 20,
     "MONGO_RETRY_TIMES": 2,
-    "MONGO_SERVER_SELECTION_TIMEOUT_MS": 300,
+    "MONGO_SERVER_SELECTION_TIMEOUT_MS": 1000,  # > pymongo's 500 ms re-check interval
     "MONGO_PROBE_INTERVAL": 30,
 }
 
@@ -71,10 +71,12 @@ async def test_server_down_mid_crawl(restartable: RestartableServer, tmp_path: P
     try:
         for item in items[:80]:
             await p1.process_item(item)
+        await p1.flush()
         restartable.stop()
         for item in items[80:120]:  # 2 batches: the first retries then spools, the next spools
             clock.advance(1)
             await p1.process_item(item)
+        await p1.flush()
         stats = p1.crawler.stats.get_stats()
         assert stats["storage/spooled"] == 40 and stats["storage/retries"] == 2
         assert p1.writer is not None and p1.writer.down
@@ -83,6 +85,7 @@ async def test_server_down_mid_crawl(restartable: RestartableServer, tmp_path: P
         clock.advance(60)
         for item in items[120:160]:
             await p1.process_item(item)
+        await p1.flush()
         stats = p1.crawler.stats.get_stats()
         assert stats["storage/replayed"] == 40 and not p1.writer.down
         assert not Spool(spool_path).pending()
