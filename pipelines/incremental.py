@@ -14,7 +14,7 @@ For ``unchanged`` notes the stored enrichment is copied onto the item (when the 
 has none), so the enrichment pipeline can skip it. For ``changed`` and ``unchanged``
 notes the stored per-image file fields (path, model_path, sha256, mime, bytes, status,
 error) are copied onto still-``pending`` images that have the same identity (URL token),
-so the media pipeline can skip images it already stored.
+and likewise the video's, so the media pipeline can skip files it already stored.
 
 If the lookup fails (database down), the note is treated as ``changed`` (work is redone,
 never skipped wrongly) and ``incremental/errors/<reason>`` is counted; after a failure,
@@ -45,10 +45,12 @@ logger = logging.getLogger(__name__)
 Change = Literal["new", "changed", "unchanged"]
 COUNT_FIELDS = ("liked", "collected", "comments", "shares")
 IMAGE_FILE_FIELDS = ("path", "model_path", "sha256", "mime", "bytes", "status", "error")
+VIDEO_FILE_FIELDS = ("path", "sha256", "mime", "bytes", "status", "error")
 LOOKUP_PROJECTION = {
     "updated_at": 1,
     "interact": 1,
     "images": 1,
+    "video": 1,
     "enrichment": 1,
     "content_hash": 1,
 }
@@ -136,10 +138,8 @@ def classify_change(
 
 
 def reuse_stored(item: Any, stored: Mapping[str, Any], change: Change) -> int:
-    """Copy stored image file fields (and, if unchanged, the enrichment) onto the item.
-
-    Returns the number of images whose file fields were reused.
-    """
+    """Copy stored image/video file fields (and, if unchanged, the enrichment) onto
+    the item. Returns the number of media files whose fields were reused."""
     adapter = ItemAdapter(item)
     by_identity: dict[str, Mapping[str, Any]] = {}
     for img in stored.get("images") or []:
@@ -155,6 +155,17 @@ def reuse_stored(item: Any, stored: Mapping[str, Any], change: Change) -> int:
             continue
         for name in IMAGE_FILE_FIELDS:
             _set_field(img, name, old.get(name))
+        reused += 1
+    video, old_video = adapter.get("video"), stored.get("video")
+    if (
+        video is not None
+        and isinstance(old_video, Mapping)
+        and old_video.get("status") not in (None, "pending")
+        and _field(video, "status", "pending") == "pending"
+        and media_identity(_field(video, "url")) == media_identity(old_video.get("url"))
+    ):
+        for name in VIDEO_FILE_FIELDS:
+            _set_field(video, name, old_video.get(name))
         reused += 1
     if change == "unchanged" and adapter.get("enrichment") is None and stored.get("enrichment"):
         adapter["enrichment"] = dict(stored["enrichment"])
@@ -234,5 +245,5 @@ class IncrementalPipeline:
         if stored is not None:
             reused = reuse_stored(item, stored, decision.change)
             if reused:
-                self.stats.inc_value("incremental/images_reused", reused)
+                self.stats.inc_value("incremental/media_reused", reused)
         return item

@@ -25,6 +25,12 @@ the spool until a probe (every ``MONGO_PROBE_INTERVAL`` s) finds the database ba
 and the spool is replayed then, at the next start, or by
 ``python -m pipelines.storage replay``. Nothing is dropped: a unit Mongo refuses for
 itself (a write error) is counted in ``storage/errors/<reason>`` and logged.
+
+Stats: ``storage/upserted``, ``storage/modified`` (documents changed by updates,
+enrichment merges included), ``storage/spooled``, ``storage/replayed``,
+``storage/retries``, ``storage/superseded`` (newer data was already stored),
+``storage/truncated_notes``, ``storage/errors/<reason>``, and ``notes/<change>`` from
+the incremental verdict (``new``, ``changed``, ``unchanged``).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from scrapy.utils.test import get_crawler
 
+from crawler.items import NoteVideo
 from pipelines.incremental import (
     IncrementalPipeline,
     classify_change,
@@ -90,12 +91,15 @@ def _processed(i: int, **overrides):
         img.bytes = 1000 + k
         img.status = "ok"
     item.enrichment = {"status": "done", "backend": "gemini", "cache_key": f"c{i}"}
+    if item.video is not None:
+        item.video.path, item.video.status, item.video.bytes = f"video/{i}.mp4", "ok", 99
     return item
 
 
 async def test_incremental_pipeline(mongo_uri, mongo_db_name, tmp_path: Path):
     clock = Clock()
-    stored = [_processed(i) for i in range(4)]
+    video = NoteVideo(url="http://sns-video-qc.xhscdn.com/stream/1/110/259/01e5abc_259.mp4?sign=x")
+    stored = [_processed(i) for i in range(4)] + [_processed(5, type="video", video=video)]
     await run_pipeline(build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl", clock), stored)
 
     unchanged = make_note(0)
@@ -103,7 +107,13 @@ async def test_incremental_pipeline(mongo_uri, mongo_db_name, tmp_path: Path):
     stats_moved.interact.liked = 500
     changed = make_note(2, desc="作者改了正文")
     new = make_note(9)
-    pipe = await incremental(mongo_uri, mongo_db_name, [unchanged, stats_moved, changed, new])
+    moved_video = NoteVideo(url=video.url.replace("sign=x", "sign=y"))
+    video_note = make_note(5, type="video", video=moved_video)
+    pipe = await incremental(
+        mongo_uri, mongo_db_name, [unchanged, stats_moved, changed, new, video_note]
+    )
+    assert video_note.change == "unchanged"
+    assert (moved_video.path, moved_video.status, moved_video.bytes) == ("video/5.mp4", "ok", 99)
 
     assert [x.change for x in (unchanged, stats_moved, changed, new)] == [
         "unchanged",
@@ -124,7 +134,7 @@ async def test_incremental_pipeline(mongo_uri, mongo_db_name, tmp_path: Path):
     assert changed.enrichment is None and changed.images[0].status == "ok"
     assert new.enrichment is None and all(img.status == "pending" for img in new.images)
     stats = pipe.crawler.stats.get_stats()
-    assert stats["notes/stats_changed"] == 1 and stats["incremental/images_reused"] == 6
+    assert stats["notes/stats_changed"] == 1 and stats["incremental/media_reused"] == 9
 
 
 async def test_incremental_when_database_is_down(tmp_path: Path):
