@@ -1,10 +1,12 @@
 """Fault injection (chaos) run: one crawl of sandbox notes with every fault at once.
 
-``python -m bench.chaos`` (short: 80 notes, what CI runs through tests/chaos/) or
-``python -m bench.chaos --full`` (300 notes). Faults:
+``python -m bench.chaos`` (short: 80 notes by id, what CI runs through tests/chaos/) or
+``python -m bench.chaos --full`` (300 notes by id plus up to 40 found by keyword search
+in Chromium). Faults:
 
 - site: 10 % 5xx, 5 % responses slower than ``DOWNLOAD_TIMEOUT``, 2 % truncated
-  images, a captcha burst (HTTP 461 on nearly every request for a few seconds);
+  images, a captcha burst (HTTP 461 on nearly every request for a few seconds); in
+  full mode a signature rotation while the search page is being read;
 - Gemini emulator: per-minute 429s (scripted, with a retryDelay), per-day 429s (real
   daily quotas, sized so that about a third of the notes cannot be enriched on day
   one), 503 bursts and 3 % random 503s, 5 % truncated JSON answers, a retired model
@@ -55,7 +57,7 @@ from bench.common import Check, CrawlRun, crawl_env, finish, note_refs, run_craw
 from crawler.urls import note_id_from_url
 from sandbox.gemini import GeminiEmulator
 from sandbox.gemini.clock import next_pacific_midnight
-from sandbox.site import SiteServer
+from sandbox.site import DEFAULT_COOKIE, SiteServer
 
 DATABASE = "chaos"
 RETIRED_MODEL = "gemini-1.5-flash"
@@ -78,6 +80,10 @@ class ChaosConfig:
     gemini_invalid_json_rate: float = 0.05
     mongo_down_s: float = 5.0
     captcha_burst_s: float = 2.5
+    # Keyword discovery in Chromium alongside the note ids, with a signature rotation
+    # once the first signed search call was answered (None: note ids only).
+    discovery_keyword: str | None = None
+    discovery_notes: int = 0
 
     @property
     def daily_requests(self) -> int:
@@ -87,7 +93,7 @@ class ChaosConfig:
 
 
 SHORT = ChaosConfig(notes=80)
-FULL = ChaosConfig(notes=300)
+FULL = ChaosConfig(notes=300, discovery_keyword="大模型", discovery_notes=40)
 
 
 @dataclass
@@ -115,16 +121,24 @@ class Secrets:
     cookies: Mapping[str, str]  # cookie name → value
 
     @classmethod
-    def generate(cls) -> Secrets:
+    def generate(cls, *, sandbox_login: bool) -> Secrets:
+        """Random keys; random cookie values, or the sandbox's login cookie (the only one
+        its search pages accept) when discovery is used."""
+
         def key() -> str:
             return "AIzaSy" + secrets.token_urlsafe(24)[:33]
 
-        return cls(
-            keys={"alpha-1": key(), "alpha-2": key(), "beta-1": key(), "invalid": key()},
-            cookies={
+        cookies = (
+            dict(DEFAULT_COOKIE)
+            if sandbox_login
+            else {
                 "a1": "chaosA1" + secrets.token_hex(12),
                 "web_session": "chaosWS" + secrets.token_hex(12),
-            },
+            }
+        )
+        return cls(
+            keys={"alpha-1": key(), "alpha-2": key(), "beta-1": key(), "invalid": key()},
+            cookies=cookies,
         )
 
     @property
@@ -137,8 +151,12 @@ class Secrets:
         return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
 
     def needles(self) -> dict[str, bytes]:
+        """What to look for: each raw key, and each cookie value — as ``name=value`` when
+        the value is the sandbox's plain word "sandbox", which names modules and paths."""
         found = {f"key:{role}": raw.encode() for role, raw in self.keys.items()}
-        found.update({f"cookie:{name}": v.encode() for name, v in self.cookies.items()})
+        for name, value in self.cookies.items():
+            needle = f"{name}={value}" if value == DEFAULT_COOKIE.get(name) else value
+            found[f"cookie:{name}"] = needle.encode()
         return found
 
 
@@ -208,7 +226,8 @@ class FaultSchedule:
 
     Progress is the number of note pages the site answered; each fault fires once its
     share of the notes is reached: captcha burst at 20 %, a Gemini 503 + per-minute 429
-    burst at 35 %, the MongoDB restart at 50 %.
+    burst at 35 %, the MongoDB restart at 50 %; with discovery, the signature rotation as
+    soon as the site answered one signed search call.
     """
 
     def __init__(
@@ -244,6 +263,13 @@ class FaultSchedule:
                         {"outcome": "429_minute", "retry_delay": 1, "times": 2},
                     ]
                 )
+            if (
+                self.config.discovery_keyword
+                and "signature_rotation" not in self.fired
+                and self.site.stats().get("search_api_ok", 0) >= 1
+            ):
+                self.fired["signature_rotation"] = time.monotonic() - started
+                self.site.control(rotate_signature=True)
             if progress >= 0.5 and "mongo_restart" not in self.fired:
                 self.fired["mongo_restart"] = time.monotonic() - started
                 self.mongo.restart(self.config.mongo_down_s)
@@ -356,10 +382,13 @@ def _crawl_settings(config: ChaosConfig, work: Path) -> dict[str, str]:
 def run_chaos(config: ChaosConfig, work: Path) -> ChaosReport:
     """The whole run in ``work`` (created if needed); see the module docstring."""
     report = ChaosReport()
-    secret = Secrets.generate()
+    secret = Secrets.generate(sandbox_login=config.discovery_keyword is not None)
     store = work / "images"
     with (
-        SiteServer(seed=config.seed, notes=config.notes + 20, port=0) as site,
+        # Room past the requested ids, so that a keyword also finds notes not asked for.
+        SiteServer(
+            seed=config.seed, notes=config.notes + 20 + 10 * config.discovery_notes, port=0
+        ) as site,
         GeminiEmulator(config=emulator_config(config, secret.keys), port=0) as emulator,
         RestartableMongo(work / "mongo") as mongo,
     ):
@@ -380,10 +409,14 @@ def run_chaos(config: ChaosConfig, work: Path) -> ChaosReport:
             ENRICH_BACKEND="gemini",
         )
         notes = [site.dataset.note(i) for i in range(config.notes)]
+        crawl_args = {"note_ids": note_refs(notes)}
+        if config.discovery_keyword:
+            crawl_args["keywords"] = config.discovery_keyword
+            crawl_args["max_notes"] = str(config.notes + config.discovery_notes)
         schedule = FaultSchedule(config, site, emulator, mongo)
         crawl = run_crawl(
             "xhs",
-            {"note_ids": note_refs(notes)},
+            crawl_args,
             env,
             workdir=work,
             label="crawl",
@@ -444,6 +477,21 @@ def _check_crawl(
     live = {
         site.dataset.note(i).note_id for i in range(config.notes) if not site.dataset.is_deleted(i)
     }
+    found = set()
+    if config.discovery_keyword:
+        found = {
+            item["note_id"]
+            for item in crawl.items
+            if item.get("found_via") == f"keyword:{config.discovery_keyword}"
+        }
+        matching = set(site.dataset.search(config.discovery_keyword))
+        report.require(bool(found), "discovery found no note")
+        report.require(
+            found <= matching, f"discovered notes not matching: {sorted(found - matching)[:5]}"
+        )
+        report.require("signature_rejected" in crawl.log, "the signature rotation was not seen")
+        report.figures["discovered_notes"] = len(found)
+        live |= found
     gave_up = gave_up_note_ids(crawl.log)
     expected = live - gave_up
     docs = list(db.notes.find({}, {"images": 1, "enrichment": 1, "note_id": 1}))
@@ -519,8 +567,11 @@ def _check_crawl(
     )
     report.require(site_stats.get("cdn_truncated", 0) > 0, "no image was truncated")
     report.require(stats.get("antibot/captcha", 0) > 0, "no captcha was answered")
+    wanted = {"captcha_burst", "gemini_burst", "mongo_restart"}
+    if config.discovery_keyword:
+        wanted.add("signature_rotation")
     report.require(
-        set(schedule.fired) == {"captcha_burst", "gemini_burst", "mongo_restart"},
+        set(schedule.fired) == wanted,
         f"faults fired: {sorted(schedule.fired)}",
     )
     outage = sum(
