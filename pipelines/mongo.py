@@ -601,7 +601,11 @@ def serve(data_dir: str, host: str, port: int) -> int:
         where = f" at {info['uri']} (pid {info['pid']})" if info else ""
         print(f"{path} is already served by another process{where}")
         return 1
-    uri = server.start()
+    try:
+        uri = server.start()
+    except OSError as exc:
+        print(f"cannot listen on {host}:{port}: {exc}")
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -202,6 +202,24 @@ def test_serve_cli(tmp_path: Path):
             timeout=60,
         )
         assert second.returncode == 1 and f"127.0.0.1:{port}" in second.stdout
+        # Another directory on a port that is taken: a clear message, not a traceback.
+        taken = subprocess.run(
+            [
+                PYTHON,
+                "-m",
+                "pipelines.mongo",
+                "serve",
+                "--data",
+                str(tmp_path / "e"),
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert taken.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in taken.stdout
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
