@@ -3,7 +3,7 @@
 The Gemini emulator runs in its own process with a fixed latency of 1 s per request.
 
 1. No quota: ``ENRICH_CONCURRENCY`` = ``GEMINI_MAX_IN_FLIGHT`` = 1, 4, 16. The ideal is
-   ``concurrency / latency`` notes/s (each note here is one request: ≤ 8 images).
+   ``concurrency / latency`` notes/s (each note here fits one request).
 2. Under a per-minute limit (the emulator's project has ``rpm = 60``; the client is not
    told, it learns the limit from the 429s): 16 notes kept in flight for whole minutes;
    the ideal is ``RPM / 60`` requests/s. Counted: answers admitted by the emulator within
@@ -31,6 +31,7 @@ from typing import Any
 from scrapy.utils.test import get_crawler
 
 from bench.common import Check, EmulatorProcess, finish, mongo_server, parse_args
+from crawler import settings as project_settings
 from crawler.items import NoteImage, NoteInteract, NoteItem
 from pipelines.enrichment import EnrichmentPipeline
 from pipelines.imaging import downscale_for_model
@@ -44,6 +45,7 @@ RPM = 60
 API_KEY = "bench-throughput-key"
 MODEL = "gemini-2.5-flash-lite"
 TARGET_FRACTION = 0.8
+MAX_IMAGES = int(project_settings.ENRICH_MAX_IMAGES_PER_REQUEST)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class ModelCopy:
 
 
 def prepare_notes(store: Path, count: int, seed: int = 5) -> list[tuple[NoteSpec, list[ModelCopy]]]:
-    """The first ``count`` image notes with 1-8 images, their pictures rendered and
+    """The first ``count`` image notes that fit one request, their pictures rendered and
     written as the media pipeline's 1536 px model copies under ``store``."""
     dataset = Dataset(seed, 1000)
     prepared = []
@@ -61,7 +63,7 @@ def prepare_notes(store: Path, count: int, seed: int = 5) -> list[tuple[NoteSpec
         if len(prepared) == count:
             break
         spec = dataset.note(index)
-        if dataset.is_deleted(index) or not 1 <= len(spec.images) <= 8:
+        if dataset.is_deleted(index) or not 1 <= len(spec.images) <= MAX_IMAGES:
             continue
         copies = []
         for image in spec.images:
@@ -129,6 +131,7 @@ def pipeline_for(base_url: str, mongo_uri: str, database: str, concurrency: int,
             "GEMINI_MODELS": MODEL,
             "GEMINI_MAX_IN_FLIGHT": concurrency,
             "ENRICH_CONCURRENCY": concurrency,
+            "ENRICH_MAX_IMAGES_PER_REQUEST": MAX_IMAGES,
             "IMAGES_STORE": str(store),
             "MONGO_URI": mongo_uri,
             "MONGO_DATABASE": database,

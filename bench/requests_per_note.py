@@ -3,8 +3,9 @@
 One run, one sandbox dataset, one Gemini emulator (the real google-genai SDK over HTTP):
 
 1. ``scrapy crawl xhs -a note_ids=…`` with ``GEMINI_BASE_URL`` = the emulator: every
-   note's images and text go in one ``generateContent`` request (notes with more than
-   ``ENRICH_MAX_IMAGES_PER_REQUEST`` = 8 images are split evenly, by design).
+   note's images and text go in one ``generateContent`` request (a note with more than
+   ``ENRICH_MAX_IMAGES_PER_REQUEST`` images would be split evenly, by design; sandbox
+   notes have 1-9 images).
 2. The old script's strategy over the same notes and the same downloaded images: one
    OCR request per image, then one summary request per note (:func:`old_strategy`).
 3. The same crawl again (a re-crawl of unchanged notes): no request at all.
@@ -36,13 +37,15 @@ from bench.common import (
     run_crawl,
     tail,
 )
+from crawler import settings as project_settings
 from sandbox.gemini import GeminiEmulator
 from sandbox.site import SiteServer
 
 NAME = "requests_per_note"
 API_KEY = "bench-requests-key"
 MODEL = "gemini-2.5-flash-lite"
-MAX_IMAGES_PER_REQUEST = 8  # the pipeline's default ENRICH_MAX_IMAGES_PER_REQUEST
+# What the crawl below uses: the project's setting (an env var of the same name wins).
+MAX_IMAGES_PER_REQUEST = int(project_settings.ENRICH_MAX_IMAGES_PER_REQUEST)
 OLD_OCR_PROMPT = "请识别这张图片中的所有文字，按阅读顺序原样输出。"
 OLD_SUMMARY_PROMPT = (
     "下面是一篇小红书笔记的标题、正文和图片中识别出的文字。请用中文总结要点，并给出建议。\n"
@@ -153,10 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notes_enriched": enriched,
         "images_sent_total": sum(images),
         "images_per_note_mean": mean_images,
-        "notes_over_8_images": sum(1 for k in images if k > MAX_IMAGES_PER_REQUEST),
+        "max_images_per_request": MAX_IMAGES_PER_REQUEST,
+        "notes_over_limit": sum(1 for k in images if k > MAX_IMAGES_PER_REQUEST),
         "ours_requests": ours,
         "ours_requests_per_note": ours_per_note,
-        "ours_requests_per_note_up_to_8_images": (
+        "ours_requests_per_note_within_limit": (
             round(sum(small) / len(small), 3) if small else None
         ),
         "ours_requests_expected_with_split": split_expected,
@@ -170,10 +174,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks = [
         Check(
             "Gemini requests per enriched note (our pipeline)",
-            "≤ 1.0 (one per note; notes with > 8 images split by design)",
-            f"{ours_per_note} overall, "
-            f"{figures['ours_requests_per_note_up_to_8_images']} for notes with ≤ 8 images",
-            enriched == len(live) and all(r == 1 for r in small) and ours == split_expected,
+            f"≤ 1.0 (notes over {MAX_IMAGES_PER_REQUEST} images: split by design)",
+            f"{ours_per_note} ({ours} requests for {enriched} notes)",
+            enriched == len(live)
+            and all(r == 1 for r in small)
+            and ours == split_expected
+            and (ours_per_note <= 1.0 or figures["notes_over_limit"] > 0),
         ),
         Check(
             "Gemini requests per note (old strategy)",
@@ -184,11 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         Check("Gemini requests on a re-crawl", "0", str(recrawl), recrawl == 0),
     ]
     notes = []
-    if figures["notes_over_8_images"]:
+    if figures["notes_over_limit"]:
         notes.append(
-            f"{figures['notes_over_8_images']} note(s) had more than 8 images and were sent "
-            "as 2 requests (ENRICH_MAX_IMAGES_PER_REQUEST=8 keeps answers below the output "
-            "limit); every other note took exactly one request."
+            f"{figures['notes_over_limit']} note(s) had more than {MAX_IMAGES_PER_REQUEST} "
+            "images and were split over several requests (ENRICH_MAX_IMAGES_PER_REQUEST keeps "
+            "answers below the output limit); every other note took exactly one request."
         )
     return finish(
         NAME, quick=args.quick, started=started, figures=figures, checks=checks, notes=notes
