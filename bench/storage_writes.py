@@ -5,8 +5,9 @@ directory, then in one run:
 
 1. stores N notes through :class:`MongoStoragePipeline` (unordered ``bulk_write`` of
    ``MONGO_BATCH_SIZE`` notes + ``insert_many`` of their ``note_stats`` rows);
-2. stores the same N notes with one ``update_one`` (the same upsert pipeline) and one
-   ``insert_one`` per note, into another database of the same server;
+2. stores the same N notes with one ``update_one`` per write of :func:`note_writes` and
+   one ``insert_one`` per note, with the same journaled write concern, into another
+   database of the same server;
 3. runs a 10,000-note pipeline run in a child process and reads its peak RSS.
 
 Prints notes/s for both with the server's and the client's CPU time per note, the
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
-from pymongo import AsyncMongoClient  # noqa: E402
+from pymongo import AsyncMongoClient, WriteConcern  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
 from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser  # noqa: E402
@@ -162,7 +163,7 @@ async def batched_run(uri: str, database: str, n: int, spool: Path, meter: Meter
 
 async def single_run(uri: str, database: str, n: int, meter: Meter) -> None:
     client: AsyncMongoClient = AsyncMongoClient(uri, tz_aware=True)
-    db = client[database]
+    db = client.get_database(database, write_concern=WriteConcern(j=True))  # as storage
     await ensure_schema(db)
     with meter:
         for i in range(n):  # the same per-note preparation as the pipeline, one write each

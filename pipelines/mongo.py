@@ -10,11 +10,12 @@ the next one. A process that finds the lock held connects to the advertised serv
 instead of starting a second one (WiredTiger allows one owner per directory). Within one
 process, handles on the same directory share one server (reference counted).
 
-Caveat: an embedded server lives as long as the process that started it. A second crawl
-connected to the first crawl's server loses it when the first exits (its writes then go
-to the spool, replayed at its next start). For long-lived access run
-``python -m pipelines.mongo serve`` (also what analysts use with pymongo, mongosh or
-Compass) and every crawl connects to it.
+An embedded server lives as long as the process that started it. When it goes away
+(that crawl finished or crashed) while another process still uses it, the other
+process takes the directory over on the same address (:meth:`MongoHandle.take_over`,
+called by storage when writes fail) and its client reconnects. For long-lived access
+run ``python -m pipelines.mongo serve`` (also what analysts use with pymongo, mongosh
+or Compass); crawls then connect to it.
 
 Also here: :class:`MongoQuotaStateStore` (the Gemini client's persisted quota state) and
 the run lease (``acquire_lease`` / ``renew_lease`` / ``release_lease``) used as the
@@ -40,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -375,6 +376,7 @@ class MongoHandle:
         self._client: AsyncMongoClient | None = None
         self._db: AsyncDatabase | None = None
         self._owns_embedded = False
+        self._uri = ""  # the embedded server's address
         self._lock = asyncio.Lock()
 
     @property
@@ -404,6 +406,7 @@ class MongoHandle:
                     s.data_dir, host=s.embedded_host, port=s.embedded_port, wait_s=s.embedded_wait_s
                 )
                 self.uri_fingerprint = mask_uri(uri)
+                self._uri = uri
             self._client = AsyncMongoClient(
                 uri,
                 tz_aware=True,
@@ -419,6 +422,41 @@ class MongoHandle:
                 "embedded" if self.embedded else "MONGO_URI",
             )
             return self
+
+    async def take_over(self) -> bool:
+        """Keep an embedded database reachable after its serving process is gone.
+
+        For a handle on another process's embedded server: when that process has
+        exited (crashed or finished), serve the directory from this process on the same
+        address, so this client (and everything using it) reconnects without noticing.
+        ``True`` if the directory is now served from here. Called by storage when
+        writes fail; a no-op for ``MONGO_URI`` and for the owner itself.
+        """
+        if not self.embedded or self._owns_embedded or not self._uri:
+            return False
+        async with self._lock:
+            path = Path(self.settings.data_dir).resolve()
+            if _EMBEDDED.acquire_local(path) == self._uri:
+                self._owns_embedded = True  # another handle here already took over
+                return True
+            info = read_embedded_info(path)
+            if info and _pid_alive(info["pid"]):
+                return False  # the owner lives: a network hiccup, not a takeover
+            address = urlsplit(self._uri)
+            server = EmbeddedServer.try_acquire(path, address.hostname or "", address.port or 0)
+            if server is None:
+                return False  # another process took it over first
+            try:
+                await asyncio.to_thread(server.start)
+            except OSError as exc:  # the address is taken by something else
+                logger.error("cannot serve %s at %s again: %s", path, self._uri, exc)
+                return False
+            _EMBEDDED.register(server)
+            self._owns_embedded = True
+            logger.warning(
+                "the process serving %s is gone: serving it from here at %s", path, self._uri
+            )
+            return True
 
     async def close(self) -> None:
         async with self._lock:

@@ -155,3 +155,68 @@ async def test_replay_is_idempotent_for_units_already_stored(restartable, tmp_pa
         assert client.xhs.notes.find_one({"_id": make_note(0).note_id})["title"] == "更新的标题"
     finally:
         client.close()
+
+
+async def test_embedded_server_taken_over_when_its_process_dies(tmp_path: Path):
+    """A crawl using another process's embedded server keeps storing when that process
+    crashes: it serves the directory itself, on the same address."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from pipelines.mongo import EMBEDDED_JSON, get_mongo, read_embedded_info
+
+    data_dir, port = tmp_path / "mongo", free_port()
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipelines.mongo",
+            "serve",
+            "--data",
+            str(data_dir),
+            "--port",
+            str(port),
+        ],
+        cwd=Path(__file__).resolve().parents[2],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert f":{port}/" in owner.stdout.readline()
+        clock = Clock()
+        p = build_storage(
+            "",
+            "xhs",
+            tmp_path / "spool.jsonl",
+            clock,
+            MONGO_DATA_DIR=str(data_dir),
+            MONGO_BATCH_SIZE=10,
+            MONGO_SERVER_SELECTION_TIMEOUT_MS=1000,
+        )
+        await p.open_spider()
+        handle = await get_mongo(p.crawler)
+        assert handle.embedded and handle.uri_fingerprint == f"mongodb://127.0.0.1:{port}/"
+        for i in range(20):
+            await p.process_item(make_note(i))
+        await p.flush()
+        owner.send_signal(signal.SIGKILL)  # a crash: embedded.json stays behind
+        owner.wait()
+        for i in range(20, 40):
+            await p.process_item(make_note(i))
+        await p.flush()
+        stats = p.crawler.stats.get_stats()
+        assert stats["storage/embedded_takeover"] == 1 and "storage/spooled" not in stats
+        assert read_embedded_info(data_dir)["pid"] == os.getpid()
+        stored = {d["_id"] async for d in handle.db.notes.find({}, {"_id": 1})}
+        assert stored == {make_note(i).note_id for i in range(40)}  # journaled: none lost
+        assert len([r async for r in handle.db.note_stats.find({})]) == 40
+        await p.close_spider()
+        await close_mongo(p.crawler)
+        assert not (data_dir / EMBEDDED_JSON).exists()
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
