@@ -80,7 +80,9 @@ def test_reference_post_found_by_keyword_with_sandbox_images(
 def test_signature_rotation_mid_crawl_does_not_stop_discovery(
     make_site, mongo_uri, mongo_db_name, tmp_path
 ) -> None:
-    site = make_site()
+    # Every answer takes 0.6 s, so the page's next signed call is still in flight when
+    # the test rotates the signature after the first answer: it is then rejected (406).
+    site = make_site(slow_rate=1.0, slow_seconds=0.6)
     env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name,
                       ENRICH_BACKEND="off")  # fmt: skip
     command = [sys.executable, "-m", "scrapy", "crawl", "xhs", "-a", "keywords=大模型",
@@ -94,7 +96,7 @@ def test_signature_rotation_mid_crawl_does_not_stop_discovery(
     reader.start()
     deadline = time.monotonic() + 120
     while site.stats().get("search_api_ok", 0) < 1 and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.02)
     site.control(rotate_signature=True)
     assert process.wait(timeout=240) == 0
     reader.join(timeout=5)

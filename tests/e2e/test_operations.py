@@ -127,7 +127,9 @@ def test_two_redis_workers_share_one_queue(
                       ENRICH_BACKEND="off", REDIS_URL=redis_url, REDIS_RUN="t2w")  # fmt: skip
     ids = _note_ids(site, 500)
     live = _live_count(site, 500)
-    common = ["-s", "DOWNLOAD_DELAY=0", "-s", "AUTOTHROTTLE_ENABLED=False",
+    # A small delay makes the crawl last longer than an idle worker's 5 s poll of the
+    # shared queue (Scrapy's heartbeat), as any real crawl does.
+    common = ["-s", "DOWNLOAD_DELAY=0.05", "-s", "AUTOTHROTTLE_ENABLED=False",
               "-s", "DISTRIBUTED_IDLE_TIMEOUT=5", "-s", f"RUN_REPORT_DIR={tmp_path}",
               "-s", "ITEM_PIPELINES={\"pipelines.storage.MongoStoragePipeline\": 400}",
               "-s", "CONCURRENT_REQUESTS=4"]  # fmt: skip
