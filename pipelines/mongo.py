@@ -47,6 +47,8 @@ from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from pipelines.spool import pid_alive
+
 logger = logging.getLogger(__name__)
 
 EMBEDDED_JSON = "embedded.json"
@@ -156,16 +158,6 @@ def mask_uri(uri: str) -> str:
 
 
 # --- Embedded server ------------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 async def _reachable(uri: str, timeout_ms: int = 1500) -> bool:
@@ -340,7 +332,7 @@ async def ensure_embedded(
             _EMBEDDED.register(server)
             return uri, True
         info = read_embedded_info(path)
-        if info and _pid_alive(info["pid"]) and await _reachable(info["uri"]):
+        if info and pid_alive(info["pid"]) and await _reachable(info["uri"]):
             logger.info(
                 "using the embedded server of pid %d at %s for %s", info["pid"], info["uri"], path
             )
@@ -436,11 +428,15 @@ class MongoHandle:
             return False
         async with self._lock:
             path = Path(self.settings.data_dir).resolve()
-            if _EMBEDDED.acquire_local(path) == self._uri:
-                self._owns_embedded = True  # another handle here already took over
-                return True
+            local = _EMBEDDED.acquire_local(path)
+            if local is not None:
+                if local == self._uri:
+                    self._owns_embedded = True  # another handle here already took over
+                    return True
+                await release_embedded(path)  # served here, but not where we connect
+                return False
             info = read_embedded_info(path)
-            if info and _pid_alive(info["pid"]):
+            if info and pid_alive(info["pid"]):
                 return False  # the owner lives: a network hiccup, not a takeover
             address = urlsplit(self._uri)
             server = EmbeddedServer.try_acquire(path, address.hostname or "", address.port or 0)

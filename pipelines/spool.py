@@ -57,7 +57,8 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 probes without sending)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -119,7 +120,7 @@ class Spool:
         mine = []
         for path in sorted(self.path.parent.glob(f"{self.path.name}.replay-*")):
             pid = path.name.rsplit("-", 1)[-1]
-            if not pid.isdigit() or int(pid) == os.getpid() or not _pid_alive(int(pid)):
+            if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):
                 mine.append(path)
         return mine
 
