@@ -103,6 +103,7 @@ class Spool:
             return 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = "".join(lines).encode("utf-8")
+        created = not self.path.exists()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             view = memoryview(data)
@@ -111,6 +112,12 @@ class Spool:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if created:  # the new file's directory entry must survive a crash too
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
         return len(lines)
 
     def _claimed_files(self) -> list[Path]:
