@@ -46,7 +46,8 @@ _EXIT_BY_REASON = {
     "ip_blocked": EXIT_BLOCKED,
     "account_flagged": EXIT_BLOCKED,
 }
-_SECRET_ARG_HINTS = ("cookie", "token", "key", "secret", "password")
+_SECRET_ARG_NAMES = {"key", "token", "cookie", "cookies", "secret", "password"}
+_SECRET_ARG_SUFFIXES = ("_key", "_token", "_cookie", "_cookies", "_secret", "_password")
 
 
 def sum_prefix(stats: Mapping[str, Any], prefix: str) -> int:
@@ -66,13 +67,15 @@ def exit_status(finish_reason: str, stats: Mapping[str, Any]) -> int:
     return EXIT_OK
 
 
+def _looks_secret(name: str) -> bool:
+    name = name.lower()
+    return name in _SECRET_ARG_NAMES or name.endswith(_SECRET_ARG_SUFFIXES)
+
+
 def public_args(spider: Spider) -> dict[str, str]:
     """The spider's `-a` arguments, with anything secret-looking masked."""
     args = getattr(spider, "xhs_args", None) or {}
-    return {
-        k: ("***" if any(h in k.lower() for h in _SECRET_ARG_HINTS) else str(v)[:2000])
-        for k, v in args.items()
-    }
+    return {k: ("***" if _looks_secret(k) else str(v)[:2000]) for k, v in args.items()}
 
 
 def run_summary(stats: Mapping[str, Any]) -> dict[str, Any]:

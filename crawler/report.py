@@ -72,13 +72,21 @@ def _bar(
     title: str, pairs: list[tuple[str, int]] | dict[str, int], horizontal: bool = False
 ) -> go.Figure:
     items = list(pairs.items()) if isinstance(pairs, dict) else list(pairs)
-    labels = [str(k) for k, _ in items] or ["(none)"]
-    values = [v for _, v in items] or [0]
+    labels = [str(k) for k, _ in items]
+    values = [v for _, v in items]
     bar = go.Bar(y=labels, x=values, orientation="h") if horizontal else go.Bar(x=labels, y=values)
     fig = go.Figure(bar)
     fig.update_layout(title=title, height=360, margin={"l": 40, "r": 20, "t": 50, "b": 40})
+    # Labels are categories (days included): one readable bar each, no time-axis gaps.
+    category_axis = fig.update_yaxes if horizontal else fig.update_xaxes
+    category_axis(type="category")
     if horizontal:
         fig.update_yaxes(autorange="reversed")
+    if not items:
+        fig.add_annotation(text="none in this run", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper", font={"size": 16})  # fmt: skip
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
     return fig
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-# Real note ids are 24 hex digits; the sandbox follows the same form.
-_NOTE_PATH = re.compile(
-    r"^/(?:explore|discovery/item|user/profile/[0-9a-zA-Z]+)/([0-9a-fA-F]{24})/?$"
-)
+# Note pages: /explore/{id}, /discovery/item/{id}, /user/profile/{user}/{id}. Real ids
+# are 24 hex digits; paths are matched a little more loosely so odd ids still count as
+# notes, while `-a note_ids=` entries must be the real form.
+_NOTE_PATH = re.compile(r"/(?:explore|discovery/item|user/profile/[^/]+)/([0-9A-Za-z]{16,32})/?$")
 _NOTE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 
@@ -16,10 +16,25 @@ class BadNoteReference(ValueError):
     """A `-a urls=` or `-a note_ids=` entry that names no note."""
 
 
-def note_id_from_url(url: str) -> str | None:
-    """The note id of a note-page URL, or None for any other URL."""
-    match = _NOTE_PATH.match(urlsplit(url).path)
-    return match.group(1).lower() if match else None
+def note_id_from_url(url: str | None) -> str | None:
+    """The note id of a note-page URL, or None for any other (or unparsable) URL."""
+    if not url:
+        return None
+    try:
+        path = urlsplit(url).path
+    except ValueError:  # e.g. a stray "[" taken for an IPv6 host
+        return None
+    match = _NOTE_PATH.search(path)
+    return match.group(1) if match else None
+
+
+def site_base(url: str) -> str:
+    """`scheme://host[:port]` of `url`, or "" when it has none."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def parse_note_url(url: str) -> tuple[str, str | None, str | None]:
@@ -44,12 +59,15 @@ def parse_note_id_ref(ref: str) -> tuple[str, str | None]:
     return note_id.lower(), (token or None)
 
 
-def note_url(base_url: str, note_id: str, xsec_token: str | None, xsec_source: str | None) -> str:
-    """The note page URL on `base_url` carrying the listing's token."""
+def note_url(
+    base_url: str, note_id: str, xsec_token: str | None, xsec_source: str | None = None
+) -> str:
+    """The note page URL on `base_url` carrying the listing's token (and its source)."""
     query = {}
     if xsec_token:
         query["xsec_token"] = xsec_token
-        query["xsec_source"] = xsec_source or "pc_feed"
+        if xsec_source:
+            query["xsec_source"] = xsec_source
     suffix = f"?{urlencode(query)}" if query else ""
     return f"{base_url.rstrip('/')}/explore/{note_id}{suffix}"
 

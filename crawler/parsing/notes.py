@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from crawler.items import (
     NoteImage,
@@ -54,13 +54,12 @@ from crawler.parsing.state import (
     page_text,
     parse_state_literal,
 )
+from crawler.urls import note_id_from_url, note_url, site_base
 
 __all__ = [
     "DEFAULT_ORIGINAL_TEMPLATES",
-    "canonical_note_url",
     "note_from_api_card",
     "note_from_state",
-    "note_id_from_url",
     "parse_note_page",
 ]
 
@@ -68,7 +67,6 @@ VIDEO_ORIGIN_TEMPLATE = "https://sns-video-bd.xhscdn.com/{key}"
 VIDEO_CODECS = ("h264", "h265", "av1")
 OG_TITLE_SUFFIX = " - 小红书"
 
-_NOTE_PATH = re.compile(r"/(?:explore|discovery/item|user/profile/[^/]+)/([0-9A-Za-z]{16,32})/?$")
 _INLINE_TOPIC = re.compile(r"#([^#\[\]\n]{1,64})\[话题\]#")
 _META = re.compile(r"<meta\b([^>]*)>", re.I)
 _ATTRIBUTE = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
@@ -209,22 +207,6 @@ def note_from_api_card(
     )
 
 
-def note_id_from_url(url: str | None) -> str | None:
-    """The note id in a note page URL path (``/explore/{id}``, ``/discovery/item/{id}``)."""
-    if not url:
-        return None
-    match = _NOTE_PATH.search(split_url(url).path)
-    return match.group(1) if match else None
-
-
-def canonical_note_url(url: str, note_id: str, xsec_token: str | None) -> str:
-    """``{scheme}://{host}/explore/{note_id}?xsec_token=…`` on the host of ``url``."""
-    parts = split_url(url)
-    base = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-    query = f"?{urlencode({'xsec_token': xsec_token})}" if xsec_token else ""
-    return f"{base}/explore/{note_id}{query}"
-
-
 # --- the mapping shared by page state and API cards ------------------------------------
 
 
@@ -248,7 +230,7 @@ def _note_item(
     video = _video(video_data) if note_type == "video" and isinstance(video_data, Mapping) else None
     return NoteItem(
         note_id=note_id,
-        url=canonical_note_url(url, note_id, xsec_token),
+        url=note_url(site_base(url), note_id, xsec_token),
         xsec_token=xsec_token,
         title=_text(_get(note, "title")) or _text(_get(note, "displayTitle")) or "",
         desc=desc,
@@ -422,7 +404,7 @@ def _note_from_meta(
     token = _url_token(url)
     return NoteItem(
         note_id=note_id,
-        url=canonical_note_url(url, note_id, token),
+        url=note_url(site_base(url), note_id, token),
         xsec_token=token,
         title=title,
         desc=first.get("description", ""),

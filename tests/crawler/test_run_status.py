@@ -50,3 +50,19 @@ def test_run_summary_groups_stats() -> None:
         "media/too_large": 1,
         "enrich/blocked": 1,
     }
+
+
+def test_run_record_masks_secret_looking_arguments_only() -> None:
+    from types import SimpleNamespace
+
+    from crawler.extensions import public_args
+
+    spider = SimpleNamespace(
+        xhs_args={"keywords": "大模型", "api_key": "AIza-secret", "token": "t", "max_notes": 5}
+    )
+    assert public_args(spider) == {
+        "keywords": "大模型",
+        "api_key": "***",
+        "token": "***",
+        "max_notes": "5",
+    }

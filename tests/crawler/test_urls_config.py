@@ -13,7 +13,6 @@ from crawler.fingerprint import NoteFingerprinter, RedisNoteDupeFilter, note_fin
 from crawler.spiders.xhs import SpiderArgumentError, XhsSpider, parse_since
 from crawler.urls import (
     BadNoteReference,
-    note_id_from_url,
     note_url,
     parse_note_id_ref,
     parse_note_url,
@@ -26,7 +25,11 @@ NOTE = "685e9b3d00000000240089a5"
 def test_parse_note_url_keeps_token_and_source() -> None:
     url = f"https://www.xiaohongshu.com/explore/{NOTE}?xsec_token=ABC%3D&xsec_source=pc_search"
     assert parse_note_url(url) == (NOTE, "ABC=", "pc_search")
-    assert parse_note_url(f"https://www.xiaohongshu.com/discovery/item/{NOTE}") == (NOTE, None, None)
+    assert parse_note_url(f"https://www.xiaohongshu.com/discovery/item/{NOTE}") == (
+        NOTE,
+        None,
+        None,
+    )
 
 
 @pytest.mark.parametrize(

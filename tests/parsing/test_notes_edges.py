@@ -14,12 +14,11 @@ from crawler.parsing.errors import (
     XsecTokenInvalid,
 )
 from crawler.parsing.notes import (
-    canonical_note_url,
     note_from_api_card,
-    note_id_from_url,
     parse_note_page,
 )
 from crawler.parsing.state import extract_initial_state
+from crawler.urls import note_id_from_url, note_url, site_base
 from tests.parsing.samples import NOTE_01_URL, PAGE_01, real_bytes
 
 NOTE_ID = "0123456789abcdef01234567"
@@ -154,10 +153,10 @@ def test_note_ids_and_canonical_urls() -> None:
     )
     assert note_id_from_url("https://[broken/explore/" + NOTE_ID) is None
     assert note_id_from_url(None) is None
-    assert canonical_note_url("http://127.0.0.1:9/x?y", NOTE_ID, "A+B/C=") == (
+    assert note_url(site_base("http://127.0.0.1:9/x?y"), NOTE_ID, "A+B/C=") == (
         f"http://127.0.0.1:9/explore/{NOTE_ID}?xsec_token=A%2BB%2FC%3D"
     )
-    assert canonical_note_url("not a url", NOTE_ID, None) == f"/explore/{NOTE_ID}"
+    assert note_url(site_base("not a url"), NOTE_ID, None) == f"/explore/{NOTE_ID}"
 
 
 def test_ref_with_only_a_raw_value() -> None:
