@@ -521,7 +521,14 @@ class NoteWriter:
         if not self.spool.pending():
             return 0
         claimed = self.spool.claim()
-        units = [r for r in claimed.records if r.get("type") == "note"]
+        units: list[dict[str, Any]] = []
+        others: list[dict[str, Any]] = []
+        for record in claimed.records:
+            known = record.get("type") == "note" and record.get("v") == UNIT_VERSION
+            (units if known else others).append(record)
+        if others:  # written by another version: kept for it, never dropped
+            logger.warning("%d spool records of an unknown kind kept in the spool", len(others))
+            self.spool.append(others)
         stored = 0
         for start in range(0, len(units), self.settings.batch_size):
             chunk = units[start : start + self.settings.batch_size]

@@ -201,3 +201,30 @@ def test_replay_cli(mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path):
     assert mongo_sync.notes.count_documents({}) == 3 and not spool.pending()
     client: MongoClient = mongo_sync.client
     assert client[mongo_db_name].note_stats.count_documents({}) == 3
+
+
+def test_replay_keeps_records_it_does_not_know(mongo_uri, mongo_db_name, mongo_sync, tmp_path):
+    import asyncio
+
+    from pymongo import AsyncMongoClient
+
+    from pipelines.mongo import MongoSettings
+    from pipelines.storage import CounterStats, NoteWriter
+
+    spool = Spool(tmp_path / "notes.jsonl")
+    unit = prepare_unit(make_note(1), now=T0, run_id="r1", max_chars=1000)
+    spool.append([unit, {"type": "note", "v": 99, "note_id": "future"}, {"type": "other"}])
+
+    async def replay() -> int:
+        client: AsyncMongoClient = AsyncMongoClient(mongo_uri, tz_aware=True)
+        try:
+            settings = MongoSettings(uri=mongo_uri, database=mongo_db_name)
+            writer = NoteWriter(client[mongo_db_name], settings, CounterStats(), spool=spool)
+            return await writer.replay()
+        finally:
+            await client.close()
+
+    assert asyncio.run(replay()) == 1
+    assert mongo_sync.notes.count_documents({}) == 1
+    kept = spool.claim().records
+    assert kept == [{"type": "note", "v": 99, "note_id": "future"}, {"type": "other"}]
