@@ -100,6 +100,9 @@ class MongoSettings:
     # MONGO_SERVER_SELECTION_TIMEOUT_MS; keep ≥ 1000: pymongo re-checks a lost server
     # at most every 500 ms, a shorter wait misses a server that is back
     server_selection_timeout_ms: int = 5000
+    # MONGO_SOCKET_TIMEOUT_MS: a hung server must not hang the crawl's close; a
+    # timeout is retried, then the batch goes to the spool
+    socket_timeout_ms: int = 60_000
     probe_interval_s: float = 10.0  # MONGO_PROBE_INTERVAL: re-check a down database
     max_string_chars: int = 100_000  # MONGO_MAX_STRING_CHARS: longer strings truncated
 
@@ -124,6 +127,7 @@ class MongoSettings:
             server_selection_timeout_ms=int(
                 _get(settings, "MONGO_SERVER_SELECTION_TIMEOUT_MS", d.server_selection_timeout_ms)
             ),
+            socket_timeout_ms=int(_get(settings, "MONGO_SOCKET_TIMEOUT_MS", d.socket_timeout_ms)),
             probe_interval_s=float(_get(settings, "MONGO_PROBE_INTERVAL", d.probe_interval_s)),
             max_string_chars=max(
                 1, int(_get(settings, "MONGO_MAX_STRING_CHARS", d.max_string_chars))
@@ -404,6 +408,7 @@ class MongoHandle:
                 tz_aware=True,
                 serverSelectionTimeoutMS=s.server_selection_timeout_ms,
                 connectTimeoutMS=s.server_selection_timeout_ms,
+                socketTimeoutMS=s.socket_timeout_ms,
                 appname="xhs-crawler",
             )
             self._db = self._client[s.database]
