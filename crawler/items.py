@@ -33,37 +33,37 @@ class NoteInteract:
     raw: dict[str, str | None] = field(default_factory=dict)
 
 
+@dataclass(kw_only=True)
+class StoredFile:
+    """What the media pipeline records of a downloaded file (images, opt-in videos)."""
+
+    path: str | None = None  # relative to IMAGES_STORE, derived from the content hash
+    sha256: str | None = None
+    mime: str | None = None
+    bytes: int | None = None
+    status: Literal["pending", "ok", "failed", "skipped"] = "pending"
+    error: str | None = None
+
+
 @dataclass
-class NoteImage:
+class NoteImage(StoredFile):
     url: str
     original_urls: list[str] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
     live_photo: bool = False
-    # Filled by the media pipeline.
-    path: str | None = None  # relative to IMAGES_STORE, derived from the content hash
-    model_path: str | None = None  # downscaled JPEG copy sent to the model
-    sha256: str | None = None
-    mime: str | None = None
-    bytes: int | None = None
-    status: Literal["pending", "ok", "failed", "skipped"] = "pending"
-    error: str | None = None
+    model_path: str | None = None  # downscaled JPEG copy sent to the model (media pipeline)
 
 
 @dataclass
-class NoteVideo:
+class NoteVideo(StoredFile):
+    """The file fields are filled only when XHS_DOWNLOAD_VIDEOS is on."""
+
     url: str | None
     candidates: list[str] = field(default_factory=list)
     width: int | None = None
     height: int | None = None
     duration: float | None = None  # seconds
-    # Filled by the media pipeline when XHS_DOWNLOAD_VIDEOS is on.
-    path: str | None = None  # relative to IMAGES_STORE: video/ab/<sha256>.mp4
-    sha256: str | None = None
-    mime: str | None = None
-    bytes: int | None = None
-    status: Literal["pending", "ok", "failed", "skipped"] = "pending"
-    error: str | None = None
 
 
 @dataclass

@@ -90,7 +90,7 @@ class EnrichSettings:
 
     backend: Backend
     concurrency: int = 4
-    max_images_per_request: int = 8
+    max_images_per_request: int = 9
     prompt_path: str = ""
     files_store: str = "data/images"
     thinking: bool = False
@@ -105,7 +105,7 @@ class EnrichSettings:
                 settings.get("ENRICH_BACKEND", "auto"), gemini_configured=configured
             ),
             concurrency=max(1, settings.getint("ENRICH_CONCURRENCY", 4)),
-            max_images_per_request=max(1, settings.getint("ENRICH_MAX_IMAGES_PER_REQUEST", 8)),
+            max_images_per_request=max(1, settings.getint("ENRICH_MAX_IMAGES_PER_REQUEST", 9)),
             prompt_path=settings.get("ENRICH_PROMPT", "") or "",
             # Where the media pipeline stored images[i].path / model_path (same rule).
             files_store=str(
