@@ -22,8 +22,8 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,16 @@ def extensions_with_stats_dump() -> dict[str, int | None]:
     return {**EXTENSIONS, "bench.common.StatsDump": 900}
 
 
+# Item pipelines without media (and so without enrichment input): the incremental check
+# and Mongo storage only, as a JSON value for ``-s ITEM_PIPELINES=``.
+STORE_ONLY_PIPELINES = json.dumps(
+    {
+        "pipelines.incremental.IncrementalPipeline": 100,
+        "pipelines.storage.MongoStoragePipeline": 400,
+    }
+)
+
+
 def crawl_env(site: Any, **extra: str) -> dict[str, str]:
     """Environment of a crawl of the sandbox ``site``: nothing inherited that could point
     the crawl at a real service (Gemini, Mongo, Redis, XHS), the sandbox cookie and the
@@ -262,12 +272,18 @@ class CrawlRun:
     peak_rss_bytes: int = 0  # the process and its children (Chromium, when launched)
     peak_rss_main_bytes: int = 0  # the crawl process alone
     log_path: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def elapsed_s(self) -> float:
         """The crawl's own elapsed time (Scrapy's stat), else the wall time."""
         return float(self.stats.get("elapsed_time_seconds") or self.wall_s)
+
+
+def _reap(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a crawl that outlived its timeout or the caller's fault injection."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def note_refs(notes: Sequence[Any]) -> str:
@@ -334,23 +350,15 @@ def run_crawl(
         if feed:
             command += ["-O", f"{out}:jsonlines"]
     started = time.monotonic()
-    with log_path.open("wb") as log_file:
+    with log_path.open("wb") as log_file, ExitStack() as stack:
         proc = subprocess.Popen(
             command, cwd=cwd, env=dict(env), stdout=log_file, stderr=subprocess.STDOUT
         )
-        sampler = PeakRss(proc.pid) if measure_rss else None
-        try:
-            if sampler is not None:
-                sampler.__enter__()
-            if while_running is not None:
-                while_running(proc)
-            proc.wait(timeout=timeout)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if sampler is not None:
-                sampler.__exit__(None, None, None)
+        stack.callback(_reap, proc)
+        sampler = stack.enter_context(PeakRss(proc.pid)) if measure_rss else None
+        if while_running is not None:
+            while_running(proc)
+        proc.wait(timeout=timeout)
     wall = time.monotonic() - started
     items = []
     if feed and out.exists():
@@ -365,12 +373,6 @@ def run_crawl(
         peak_rss_bytes=sampler.peak if sampler is not None else 0,
         peak_rss_main_bytes=sampler.peak_main if sampler is not None else 0,
         log_path=log_path,
-    )
-
-
-def sum_prefix(stats: Mapping[str, Any], prefix: str) -> int:
-    return int(
-        sum(v for k, v in stats.items() if k.startswith(prefix) and isinstance(v, int | float))
     )
 
 

@@ -19,7 +19,6 @@ the media pipeline ON (every picture downloaded, sniffed, downscaled).
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from typing import Any
 
 from bench.common import (
     ROOT,
+    STORE_ONLY_PIPELINES,
     Check,
     CrawlRun,
     SiteProcess,
@@ -45,12 +45,6 @@ from crawler.urls import note_url
 NAME = "crawl_throughput"
 TARGET = 0.6
 CONCURRENCY = {"CONCURRENT_REQUESTS": "8", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}
-NO_MEDIA = json.dumps(
-    {
-        "pipelines.incremental.IncrementalPipeline": 100,
-        "pipelines.storage.MongoStoragePipeline": 400,
-    }
-)
 
 
 def pages_per_s(run: CrawlRun) -> float:
@@ -84,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     count = 200 if args.quick else 1000
     media_count = 40 if args.quick else 150
-    repeats = 1 if args.quick else 2
+    repeats = 1 if args.quick else 3
     started = time.monotonic()
     ours_runs: list[dict[str, Any]] = []
     bare_runs: list[dict[str, Any]] = []
@@ -121,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {**env, "MONGO_DATABASE": f"crawl{rep}"},
                 workdir=work,
                 label=f"ours{rep}",
-                settings={**CONCURRENCY, "ITEM_PIPELINES": NO_MEDIA},
+                settings={**CONCURRENCY, "ITEM_PIPELINES": STORE_ONLY_PIPELINES},
                 feed=False,
             )
             if ours.returncode != 0:

@@ -16,7 +16,6 @@ settings). ``python -m bench.memory [--quick]``.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    STORE_ONLY_PIPELINES,
     Check,
     CrawlRun,
     SiteProcess,
@@ -41,12 +41,6 @@ from bench.common import (
 
 NAME = "memory"
 TARGET_RATIO = 1.3
-NO_MEDIA = json.dumps(
-    {
-        "pipelines.incremental.IncrementalPipeline": 100,
-        "pipelines.storage.MongoStoragePipeline": 400,
-    }
-)
 
 
 def describe(run: CrawlRun, notes: int) -> dict[str, Any]:
@@ -82,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 env,
                 workdir=work,
                 label=f"crawl{size}",
-                settings={"ITEM_PIPELINES": NO_MEDIA},
+                settings={"ITEM_PIPELINES": STORE_ONLY_PIPELINES},
                 feed=False,
                 measure_rss=True,
                 use_runner=True,
