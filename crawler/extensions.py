@@ -119,6 +119,9 @@ def run_summary(stats: Mapping[str, Any]) -> dict[str, Any]:
             "modified": stats.get("storage/modified", 0),
             "spooled": stats.get("storage/spooled", 0),
             "replayed": stats.get("storage/replayed", 0),
+            "retries": stats.get("storage/retries", 0),
+            "superseded": stats.get("storage/superseded", 0),
+            "embedded_takeover": stats.get("storage/embedded_takeover", 0),
         },
         "antibot": by_prefix("antibot/"),
         "errors_by_reason": {

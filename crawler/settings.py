@@ -20,6 +20,10 @@ _ENV_NAMES = (
     "XHS_COOKIES",
     "MONGO_URI",
     "MONGO_DATABASE",
+    "MONGO_DATA_DIR",
+    "MONGO_SPOOL_PATH",
+    "MONGO_BATCH_SIZE",
+    "MONGO_FLUSH_INTERVAL",
     "GEMINI_API_KEYS",
     "GEMINI_API_KEY",
     "GEMINI_MODELS",
@@ -51,6 +55,10 @@ XHS_BASE_URL = "https://www.xiaohongshu.com"
 XHS_COOKIES = ""
 MONGO_URI = ""  # empty: embedded MongoDB-wire server under ./data/mongo
 MONGO_DATABASE = "xhs"
+MONGO_DATA_DIR = "data/mongo"  # the embedded server's WiredTiger files
+MONGO_SPOOL_PATH = "data/spool/notes.jsonl"  # notes wait here while MongoDB is down
+MONGO_BATCH_SIZE = 100  # notes per bulk_write
+MONGO_FLUSH_INTERVAL = 2.0  # seconds a note may wait in a batch
 GEMINI_API_KEYS = ""
 GEMINI_API_KEY = ""
 GEMINI_MODELS = "gemini-2.5-flash-lite,gemini-2.5-flash,gemini-3-flash-preview"

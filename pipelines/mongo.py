@@ -188,6 +188,27 @@ def read_embedded_info(data_dir: str | Path) -> dict[str, Any] | None:
     return info
 
 
+class _OplogMetaCloseNoise(logging.Filter):
+    """Drops one known-harmless ERROR of secantus 0.7.0b3 at every shutdown.
+
+    Its ``Storage.close()`` marks the storage closed *before* persisting the oplog
+    counters, so that persist always fails ("Storage is closed"). The counters are
+    only a hint: ``_load_oplog_meta`` recomputes them from the tables at the next open.
+    Any other close-time error still gets through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            record.getMessage() == "failed to persist oplog meta during close"
+            and isinstance(exc, RuntimeError)
+            and str(exc) == "Storage is closed"
+        )
+
+
+logging.getLogger("secantus.storage.close").addFilter(_OplogMetaCloseNoise())
+
+
 def stop_server(server: Any) -> None:
     """Stop a SecantusDBServer promptly.
 
