@@ -137,3 +137,20 @@ def test_expired_cookie_stops_quickly_with_clear_message(
     assert "cookie expired, refresh XHS_COOKIES" in result.log
     assert time.monotonic() - started < 90
     assert result.items == []
+
+
+def test_user_profile_discovery_reads_ssr_notes_then_scrolls(
+    sandbox_site, scrapy_crawl, mongo_uri, mongo_db_name
+) -> None:
+    user_id = sandbox_site.dataset.users()[0]
+    expected = sandbox_site.dataset.user_notes(user_id)
+    assert len(expected) > 30, "the profile must need cursor paging past the SSR notes"
+    env = sandbox_env(sandbox_site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name,
+                      ENRICH_BACKEND="off")  # fmt: skip
+    result = scrapy_crawl(
+        "xhs", {"users": user_id}, env, settings={"ITEM_PIPELINES": "{}", "DISCOVERY_WAIT": "3"}
+    )
+    assert result.returncode == 0, result.log[-4000:]
+    assert sorted(item["note_id"] for item in result.items) == sorted(expected)
+    assert {item["user"]["user_id"] for item in result.items} == {user_id}
+    assert {item["found_via"] for item in result.items} == {f"user:{user_id}"}
