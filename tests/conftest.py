@@ -6,9 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-
 pytest_plugins = sorted(
     f"tests.fixtures.{p.stem}"
     for p in (Path(__file__).parent / "fixtures").glob("*.py")
