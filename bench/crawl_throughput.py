@@ -12,13 +12,15 @@ Same run, same sandbox site (in its own process), same note pages, same concurre
 Rate = note pages answered / the steady window (first response to last response or
 scraped item); the whole-run rate (Scrapy's ``elapsed_time_seconds``: Chromium launch,
 MongoDB connection and the final flush included) and the start-up time are reported too. Full mode repeats the pair and keeps each side's best. Informational: the same
-crawl with no item pipeline at all (crawl + parse: isolates the storage cost), and with
-the media pipeline ON (every picture downloaded, sniffed, downscaled).
+crawl with no item pipeline at all (crawl + parse), with the incremental check alone and
+with storage alone (what each Mongo-backed stage costs per page), and with the media
+pipeline ON (every picture downloaded, sniffed, downscaled).
 ``python -m bench.crawl_throughput [--quick]``.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from collections.abc import Sequence
@@ -40,9 +42,12 @@ from bench.common import (
     run_crawl,
     tail,
 )
+from crawler.settings import ITEM_PIPELINES as DEFAULT_PIPELINES
 from crawler.urls import note_url
 
 NAME = "crawl_throughput"
+INCREMENTAL = "pipelines.incremental.IncrementalPipeline"
+STORAGE = "pipelines.storage.MongoStoragePipeline"
 TARGET = 0.6
 CONCURRENCY = {"CONCURRENT_REQUESTS": "8", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}
 
@@ -95,6 +100,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "\n".join(note_url(site.url, n.note_id, n.xsec_token, "pc_feed") for n in notes)
         )
         env = crawl_env(site, MONGO_URI=mongo.uri, ENRICH_BACKEND="off")
+
+        def ours(label: str, pipelines: str, subset: Sequence[Any] = notes) -> dict[str, Any]:
+            run = run_crawl(
+                "xhs",
+                {"note_ids": note_refs(subset)},
+                {**env, "MONGO_DATABASE": label},
+                workdir=work,
+                label=label,
+                settings={**CONCURRENCY, "ITEM_PIPELINES": pipelines},
+                feed=False,
+            )
+            if run.returncode != 0:
+                print(tail(run.log))
+            return describe(run)
+
         for rep in range(repeats):
             bare = run_crawl(
                 "bare",
@@ -109,48 +129,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             if bare.returncode != 0:
                 print(tail(bare.log))
             bare_runs.append(describe(bare))
-            ours = run_crawl(
-                "xhs",
-                {"note_ids": note_refs(notes)},
-                {**env, "MONGO_DATABASE": f"crawl{rep}"},
-                workdir=work,
-                label=f"ours{rep}",
-                settings={**CONCURRENCY, "ITEM_PIPELINES": STORE_ONLY_PIPELINES},
-                feed=False,
-            )
-            if ours.returncode != 0:
-                print(tail(ours.log))
-            ours_runs.append(describe(ours))
-            parse = run_crawl(
-                "xhs",
-                {"note_ids": note_refs(notes)},
-                {**env, "MONGO_DATABASE": f"parse{rep}"},
-                workdir=work,
-                label=f"parse{rep}",
-                settings={**CONCURRENCY, "ITEM_PIPELINES": "{}"},
-                feed=False,
-            )
-            parse_runs.append(describe(parse))
+            ours_runs.append(ours(f"ours{rep}", STORE_ONLY_PIPELINES))
+            parse_runs.append(ours(f"parse{rep}", "{}"))
             print(
                 f"round {rep}: bare {bare_runs[-1]}, ours {ours_runs[-1]}, "
                 f"parse only {parse_runs[-1]}",
                 flush=True,
             )
-        media = run_crawl(
-            "xhs",
-            {"note_ids": note_refs(notes[:media_count])},
-            {**env, "MONGO_DATABASE": "crawl_media"},
-            workdir=work,
-            label="media",
-            settings=CONCURRENCY,
-            feed=False,
-        )
-        media_figures = describe(media)
+        # Where the time goes: each Mongo-backed stage alone on top of parsing.
+        stages = {
+            "incremental_only": ours("incremental", json.dumps({INCREMENTAL: 100})),
+            "storage_only": ours("storage", json.dumps({STORAGE: 400})),
+        }
+        media_figures = ours("media", json.dumps(DEFAULT_PIPELINES), notes[:media_count])
 
     best_ours = max(r["pages_per_s"] for r in ours_runs)
     best_bare = max(r["pages_per_s"] for r in bare_runs)
     best_parse = max(r["pages_per_s"] for r in parse_runs)
     share = ratio(best_ours, best_bare)
+    stage_ms = {
+        name: round(1000 / run["pages_per_s"] - 1000 / best_parse, 2)
+        for name, run in stages.items()
+    }
     live = sum(1 for i in range(count) if not site.dataset.is_deleted(i))
     stored_ok = all(r["notes_stored"] == live and r["exit_status"] == 0 for r in ours_runs)
     figures = {
@@ -166,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parse_only": parse_runs,
         "parse_only_best_pages_per_s": best_parse,
         "parse_only_ratio": ratio(best_parse, best_bare),
+        "stages_alone": stages,
+        "stage_cost_ms_per_page_over_parse_only": stage_ms,
+        "parse_cost_ms_per_page_over_bare": round(1000 / best_parse - 1000 / best_bare, 2),
         "with_media_on": media_figures,
     }
     checks = [
@@ -179,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     notes_out = [
         f"crawl + parse without any pipeline (no storage): {best_parse} pages/s = "
         f"{ratio(best_parse, best_bare):.0%} of the bare spider",
+        "cost per page over parse-only, each stage alone: "
+        + ", ".join(f"{k} {v} ms" for k, v in stage_ms.items()),
         f"with the media pipeline on: {media_figures['notes_per_s']} notes/s "
         f"({media_figures['images_ok']} images for {media_figures['items']} notes)",
     ]
