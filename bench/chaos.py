@@ -9,7 +9,8 @@ in Chromium). Faults:
   full mode a signature rotation while the search page is being read;
 - Gemini emulator: per-minute 429s (scripted, with a retryDelay), per-day 429s (real
   daily quotas, sized so that about a third of the notes cannot be enriched on day
-  one), 503 bursts and 3 % random 503s, 5 % truncated JSON answers, a retired model
+  one), 503 bursts and 3 % random 503s, 5 % truncated JSON answers (cut short,
+  ``MAX_TOKENS``) and 2 % unparsable ones, a retired model
   first in ``GEMINI_MODELS``, an invalid key first in ``GEMINI_API_KEYS``;
 - MongoDB: the server (a MongoDB-wire secantus server on a fixed port and data
   directory, ``MONGO_URI`` pointing at it) is stopped and restarted mid-run.
@@ -77,7 +78,8 @@ class ChaosConfig:
     download_timeout: float = 2.0
     retry_times: int = 6
     gemini_503_rate: float = 0.03
-    gemini_invalid_json_rate: float = 0.05
+    gemini_truncated_json_rate: float = 0.05  # JSON cut short, finishReason MAX_TOKENS
+    gemini_invalid_json_rate: float = 0.02  # complete but unparsable (a trailing comma)
     mongo_down_s: float = 5.0
     captcha_burst_s: float = 2.5
     # Keyword discovery in Chromium alongside the note ids, with a signature rotation
@@ -170,7 +172,11 @@ def emulator_config(config: ChaosConfig, keys: Mapping[str, str]) -> dict[str, A
             "gamma": {"keys": [{"key": keys["invalid"], "status": "invalid"}]},
         },
         "latency": {"min": 0.0, "max": 0.05},
-        "rates": {"503": config.gemini_503_rate, "invalid_json": config.gemini_invalid_json_rate},
+        "rates": {
+            "503": config.gemini_503_rate,
+            "max_tokens": config.gemini_truncated_json_rate,
+            "invalid_json": config.gemini_invalid_json_rate,
+        },
         # The first calls: a 503 burst, then per-minute 429s with a short retryDelay.
         "script": [
             {"outcome": "503", "times": 3},
@@ -631,7 +637,7 @@ def _check_emulator(report: ChaosReport, emulator: GeminiEmulator) -> None:
     report.require(kinds.get("quota_per_day", 0) > 0, "no per-day 429")
     report.require(kinds.get("quota_per_minute", 0) > 0, "no per-minute 429")
     report.require(kinds.get("overloaded", 0) > 0, "no 503")
-    report.require(kinds.get("invalid_json", 0) > 0, "no truncated JSON answer")
+    report.require(kinds.get("max_tokens", 0) > 0, "no truncated JSON answer")
     report.require(
         all(r.model != RETIRED_MODEL for r in records if r.status == 200),
         "the retired model answered",
