@@ -128,7 +128,7 @@ class Secrets:
         its search pages accept) when discovery is used."""
 
         def key() -> str:
-            return "AIzaSy" + secrets.token_urlsafe(24)[:33]
+            return "AIzaSy" + secrets.token_urlsafe(25)[:33]
 
         cookies = (
             dict(DEFAULT_COOKIE)
@@ -293,7 +293,8 @@ def gave_up_note_ids(log: str) -> set[str]:
 
 
 def check_image_paths(notes: Iterable[Mapping[str, Any]], store: Path) -> list[str]:
-    """Stored paths that leave the store, are absolute, or name a missing file."""
+    """Stored paths that leave the store, are absolute or name a missing file, and any
+    symlink inside the store (a way out of it)."""
     root = store.resolve()
     problems = []
     for note in notes:
@@ -513,6 +514,7 @@ def _check_crawl(
         crawl_elapsed_s=round(crawl.elapsed_s, 1),
         statuses_after_crawl=dict(statuses),
         faults_fired_at_s={k: round(v, 1) for k, v in schedule.fired.items()},
+        mongo_restarts=schedule.mongo.restarts,
         site={
             k: v
             for k, v in sorted(site_stats.items())
