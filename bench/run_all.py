@@ -151,7 +151,10 @@ def stored(bench: Bench, quick: bool) -> Outcome:
     verdict = str(result.get("verdict", "?")).upper()
     when = result.get("finished_at") or result.get("when") or "an earlier run"
     line = f"VERDICT: {verdict} {bench.name}: stored result of {when}"
-    if verdict_file(bench).exists():
+    if bench.ours and result.get("checks"):
+        summary = "; ".join(f"{c['claim']}: {c['measured']}" for c in result["checks"])
+        line = f"VERDICT: {verdict} {bench.name}: {summary}"
+    elif verdict_file(bench).exists():
         line = verdict_file(bench).read_text().strip()
     return Outcome(
         bench, 0 if verdict == "PASS" else 1, float(result.get("duration_s", 0)), line, result
@@ -196,11 +199,11 @@ def section(o: Outcome) -> list[str]:
     module = __import__(f"bench.{o.bench.name}", fromlist=["__doc__"])
     doc = (module.__doc__ or "").strip()
     args = " ".join(o.bench.full_args)
+    took = f" ({o.seconds:.0f} s, exit status {o.exit_status})" if o.seconds else ""
     lines = [
         f"### {o.bench.title}",
         "",
-        f"`python -m bench.{o.bench.name}{(' ' + args) if args else ''}` "
-        f"({o.seconds:.0f} s, exit status {o.exit_status})",
+        f"`python -m bench.{o.bench.name}{(' ' + args) if args else ''}`{took}",
         "",
         doc,
         "",
