@@ -5,7 +5,9 @@
 the other; its output is shown and its ``VERDICT:`` line kept. The document is built
 from bench/results/*.json (the figures, the machine) and bench/analysis.md (the
 hand-written reading of the figures: causes of missed targets), so it always shows
-what the last run measured.
+what the last run measured. ``--render`` rebuilds the document without running anything.
+Caveat: bench/storage_writes.py and bench/emulator_rps.py (other owners) write the same
+``<name>.json`` in both modes, so a ``--quick`` run replaces their full figures.
 """
 
 from __future__ import annotations
@@ -78,9 +80,9 @@ def result_file(bench: Bench, quick: bool) -> Path:
     return result_path(bench.name, quick) if bench.ours else RESULTS / f"{bench.name}.json"
 
 
-def verdict_file(bench: Bench) -> Path:
+def verdict_file(bench: Bench, quick: bool) -> Path:
     """The last VERDICT line of a benchmark that does not write the common format."""
-    return RESULTS / f"{bench.name}.verdict.txt"
+    return RESULTS / (f"{bench.name}.quick.verdict.txt" if quick else f"{bench.name}.verdict.txt")
 
 
 def verdict_of(bench: Bench, line: str) -> str | None:
@@ -125,7 +127,7 @@ def run_one(bench: Bench, quick: bool) -> Outcome:
     status = proc.wait()
     seconds = time.monotonic() - started
     if not bench.ours and verdict:
-        verdict_file(bench).write_text(verdict + "\n")
+        verdict_file(bench, quick).write_text(verdict + "\n")
     result = None
     path = result_file(bench, quick)
     if path.exists() and path.stat().st_mtime >= time.time() - seconds - 1:
@@ -143,8 +145,8 @@ def stored(bench: Bench, quick: bool) -> Outcome:
     """A benchmark not run this time, from its last result file (if any)."""
     path = result_file(bench, quick)
     if not path.exists():
-        if not bench.ours and verdict_file(bench).exists():
-            line = verdict_file(bench).read_text().strip()
+        if not bench.ours and verdict_file(bench, quick).exists():
+            line = verdict_file(bench, quick).read_text().strip()
             return Outcome(bench, 0 if line.startswith("VERDICT: PASS") else 1, 0.0, line, None)
         return Outcome(bench, -1, 0.0, f"VERDICT: FAIL {bench.name}: never run", None)
     result = json.loads(path.read_text())
@@ -154,8 +156,8 @@ def stored(bench: Bench, quick: bool) -> Outcome:
     if bench.ours and result.get("checks"):
         summary = "; ".join(f"{c['claim']}: {c['measured']}" for c in result["checks"])
         line = f"VERDICT: {verdict} {bench.name}: {summary}"
-    elif verdict_file(bench).exists():
-        line = verdict_file(bench).read_text().strip()
+    elif verdict_file(bench, quick).exists():
+        line = verdict_file(bench, quick).read_text().strip()
     return Outcome(
         bench, 0 if verdict == "PASS" else 1, float(result.get("duration_s", 0)), line, result
     )
