@@ -48,7 +48,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ from pymongo import MongoClient
 
 from bench.common import Check, CrawlRun, crawl_env, finish, note_refs, run_crawl
 from crawler.urls import note_id_from_url
+from sandbox.faketime import shifted_clock_env
 from sandbox.gemini import GeminiEmulator
 from sandbox.gemini.clock import next_pacific_midnight
 from sandbox.site import DEFAULT_COOKIE, SiteServer
@@ -339,31 +340,6 @@ def mongo_dump(db: Any) -> bytes:
     return "\n".join(lines).encode()
 
 
-def age_crawler_state(db: Any, shift: timedelta) -> dict[str, int]:
-    """Move the crawler's stored future dates back by ``shift`` (and the Pacific quota
-    days by one), as if the crawler's clock had moved forward by ``shift``."""
-    moved = 0
-    for doc in db.notes.find(
-        {"enrichment.next_attempt_at": {"$ne": None}}, {"enrichment.next_attempt_at": 1}
-    ):
-        when = doc["enrichment"]["next_attempt_at"]
-        db.notes.update_one(
-            {"_id": doc["_id"]}, {"$set": {"enrichment.next_attempt_at": when - shift}}
-        )
-        moved += 1
-    states = 0
-    for doc in db.gemini_quota.find():
-        state = doc.get("state") or {}
-        for record in state.get("exhausted") or []:
-            until = datetime.fromisoformat(record["until"])
-            record["until"] = (until - shift).isoformat()
-        for record in state.get("day_counts") or []:
-            record["day"] = (date.fromisoformat(record["day"]) - timedelta(days=1)).isoformat()
-        db.gemini_quota.update_one({"_id": doc["_id"]}, {"$set": {"state": state}})
-        states += 1
-    return {"notes_moved": moved, "quota_states_moved": states}
-
-
 def enrichment_statuses(db: Any) -> Counter[str]:
     return Counter(
         (doc.get("enrichment") or {}).get("status", "none")
@@ -443,17 +419,18 @@ def run_chaos(config: ChaosConfig, work: Path) -> ChaosReport:
             now = emulator.clock.now()
             shift = next_pacific_midnight(now.timestamp()) - now + timedelta(minutes=1)
             emulator.clock.advance(shift.total_seconds())
-            aged = age_crawler_state(db, shift)
+            # The follow-up runs "the next day": its wall clock agrees with the emulator's.
+            ahead = (emulator.clock.now() - datetime.now(UTC)).total_seconds()
             follow = run_crawl(
                 "enrich",
                 {},
-                env,
+                shifted_clock_env(env, ahead),
                 workdir=work,
                 label="enrich",
                 settings=_crawl_settings(config, work),
                 timeout=900,
             )
-            _check_follow_up(report, follow, db, deferred_ids, aged)
+            _check_follow_up(report, follow, db, deferred_ids, clock_ahead_s=ahead)
             _check_emulator(report, emulator)
             leaks = scan_for_secrets(
                 secret.needles(),
@@ -603,7 +580,7 @@ def _check_crawl(
 
 
 def _check_follow_up(
-    report: ChaosReport, follow: CrawlRun, db: Any, deferred_ids: set[str], aged: Mapping[str, int]
+    report: ChaosReport, follow: CrawlRun, db: Any, deferred_ids: set[str], *, clock_ahead_s: float
 ) -> None:
     after = {d["_id"]: d.get("enrichment") or {} for d in db.notes.find({}, {"enrichment": 1})}
     statuses = Counter(e.get("status", "none") for e in after.values())
@@ -615,7 +592,7 @@ def _check_follow_up(
     ]
     report.figures.update(
         deferred_after_crawl=len(deferred_ids),
-        aged=dict(aged),
+        enrich_clock_ahead_s=round(clock_ahead_s),
         enrich_exit_status=follow.returncode,
         enrich_items=follow.stats.get("item_scraped_count", 0),
         statuses_after_enrich=dict(statuses),

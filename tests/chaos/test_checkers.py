@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.chaos import (
     Secrets,
-    age_crawler_state,
     check_image_paths,
     gave_up_note_ids,
-    mongo_dump,
     scan_for_secrets,
 )
 
@@ -79,31 +76,15 @@ def test_sandbox_login_cookie_is_searched_as_name_value() -> None:
     assert secret.cookie_header == "a1=sandbox; web_session=sandbox"
 
 
-def test_age_crawler_state_moves_stored_dates_back(mongo_sync) -> None:
-    due = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
-    mongo_sync.notes.insert_many(
-        [
-            {"_id": "deferred", "enrichment": {"status": "deferred", "next_attempt_at": due}},
-            {"_id": "done", "enrichment": {"status": "done", "next_attempt_at": None}},
-        ]
-    )
-    mongo_sync.gemini_quota.insert_one(
-        {
-            "_id": "state",
-            "state": {
-                "version": 1,
-                "exhausted": [
-                    {"project": "p", "model": "m", "until": due.isoformat(), "reason": "per_day"}
-                ],
-                "day_counts": [{"project": "p", "model": "m", "day": "2026-11-29", "count": 7}],
-            },
-        }
-    )
-    shift = timedelta(hours=17)
-    assert age_crawler_state(mongo_sync, shift) == {"notes_moved": 1, "quota_states_moved": 1}
-    moved = mongo_sync.notes.find_one({"_id": "deferred"})["enrichment"]["next_attempt_at"]
-    assert moved.replace(tzinfo=UTC) == due - shift
-    state = mongo_sync.gemini_quota.find_one({"_id": "state"})["state"]
-    assert datetime.fromisoformat(state["exhausted"][0]["until"]) == due - shift
-    assert state["day_counts"][0]["day"] == "2026-11-28"
-    assert b'"collection": "notes"' in mongo_dump(mongo_sync)
+def test_shifted_clock_env_runs_a_process_a_day_ahead() -> None:
+    """The chaos run's follow-up `scrapy crawl enrich` runs "the next day" this way."""
+    import subprocess
+    import sys
+
+    from sandbox.faketime import shifted_clock_env
+
+    env = shifted_clock_env({"PATH": "/usr/bin:/bin"}, 86400)
+    code = "import time, datetime; print(time.time())"
+    ahead = float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                 text=True, check=True).stdout)  # fmt: skip
+    assert 86390 < ahead - __import__("time").time() < 86410
