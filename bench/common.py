@@ -382,12 +382,34 @@ def tail(text: str, chars: int = 3000) -> str:
 
 @contextmanager
 def mongo_server(path: Path, port: int = 0) -> Iterator[Any]:
-    """A MongoDB-wire server (secantus) on ``path``; ``.uri`` for ``MONGO_URI``."""
-    from secantus import SecantusDBServer
+    """A MongoDB-wire server (secantus) on ``path`` in its own process, as a database
+    runs in production (in this process it would share the GIL with the sandbox site
+    and skew every figure); ``.uri`` for ``MONGO_URI``."""
+    import socket
+    from types import SimpleNamespace
 
     path.mkdir(parents=True, exist_ok=True)
-    with SecantusDBServer(port=port, storage_path=str(path)) as server:
-        yield server
+    if not port:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "pipelines.mongo", "serve", "--data", str(path),
+               "--port", str(port)]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the MongoDB-wire server did not start on {port}") from None
+                time.sleep(0.05)
+        yield SimpleNamespace(uri=f"mongodb://127.0.0.1:{port}/")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def mb(value: float) -> float:

@@ -188,61 +188,62 @@ def error_reason(exc: BaseException) -> str:
 
 
 class BatchedLookup:
-    """Coalesces concurrent point lookups by ``_id`` into one ``$in`` query.
+    """Coalesces concurrent point lookups by ``_id`` into ``$in`` queries.
 
-    Items reach the pipeline concurrently (one coroutine per scraped item), and a round
-    trip to the database costs far more than finding one more document in it. Waiting
-    up to ``window_s`` for the lookups of other items costs each note a few
-    milliseconds of latency and no throughput; a batch goes out at once when full.
+    Items reach the pipeline concurrently (one coroutine per scraped item). At most
+    ``max_in_flight`` queries run at a time: a lookup that finds a free slot goes out
+    at once (no added latency when the crawl is slow), and the lookups that arrive
+    while all slots are busy go out together, as one query, when one returns (one
+    round trip for many notes when the crawl is fast).
     """
 
     def __init__(
         self,
         fetch: Callable[[list[str]], Awaitable[list[Mapping[str, Any]]]],
         *,
-        window_s: float = 0.02,
-        max_batch: int = 100,
+        max_in_flight: int = 2,
+        max_batch: int = 200,
     ) -> None:
         self._fetch = fetch
-        self._window_s = window_s
+        self._max_in_flight = max_in_flight
         self._max_batch = max_batch
         self._pending: dict[str, list[asyncio.Future[Mapping[str, Any] | None]]] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def get(self, key: str) -> Mapping[str, Any] | None:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Mapping[str, Any] | None] = loop.create_future()
+        future: asyncio.Future[Mapping[str, Any] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._pending.setdefault(key, []).append(future)
-        if len(self._pending) >= self._max_batch:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self._window_s, self._flush)
+        if len(self._in_flight) < self._max_in_flight:
+            self._send()
         return await future
 
-    def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, {}
-        if batch:
-            task = asyncio.create_task(self._resolve(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def _send(self) -> None:
+        keys = list(self._pending)[: self._max_batch]
+        batch = {key: self._pending.pop(key) for key in keys}
+        task = asyncio.create_task(self._resolve(batch))
+        self._in_flight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        if self._pending and len(self._in_flight) < self._max_in_flight:
+            self._send()
 
     async def _resolve(self, batch: dict[str, list[asyncio.Future[Any]]]) -> None:
         try:
             found = {doc["_id"]: doc for doc in await self._fetch(list(batch))}
-        except Exception as exc:  # every waiter gets the database's error
+        except Exception as exc:  # every waiter of this batch gets the database's error
             for futures in batch.values():
                 for future in futures:
                     if not future.done():
                         future.set_exception(exc)
-            return
-        for key, futures in batch.items():
-            for future in futures:
-                if not future.done():
-                    future.set_result(found.get(key))
+        else:
+            for key, futures in batch.items():
+                for future in futures:
+                    if not future.done():
+                        future.set_result(found.get(key))
 
 
 class IncrementalPipeline:
