@@ -118,3 +118,18 @@ def test_spider_arguments_are_validated() -> None:
     spider = XhsSpider(keywords="大模型, 面经", max_notes="40")
     assert spider.keywords == ["大模型", "面经"]
     assert spider.xhs_args == {"keywords": "大模型, 面经", "max_notes": "40"}
+
+
+def test_bad_spider_argument_is_one_line_and_exit_status_2() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "scrapy", "crawl", "xhs", "-a", "max_notes=ten"],
+        cwd=root, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "max_notes= must be a whole number: 'ten'" in proc.stderr
+    assert "Traceback" not in proc.stderr
