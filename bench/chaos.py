@@ -270,13 +270,11 @@ class FaultSchedule:
                         {"outcome": "429_minute", "retry_delay": 1, "times": 2},
                     ]
                 )
-            if (
-                self.config.discovery_keyword
-                and "signature_rotation" not in self.fired
-                and self.site.stats().get("search_api_ok", 0) >= 1
-            ):
+            if self.config.discovery_keyword and "signature_rotation" not in self.fired:
+                # The site rotates right after the page's first answered search call, so
+                # the page's next call is signed by a script that is no longer valid.
                 self.fired["signature_rotation"] = time.monotonic() - started
-                self.site.control(rotate_signature=True)
+                self.site.control(rotate_after_calls=1)
             if progress >= 0.5 and "mongo_restart" not in self.fired:
                 self.fired["mongo_restart"] = time.monotonic() - started
                 self.mongo.restart(self.config.mongo_down_s)

@@ -62,7 +62,7 @@ class CrawlConfig:
             antibot_max_retries=settings.getint("ANTIBOT_MAX_RETRIES", 5),
             discovery_wait=settings.getfloat("DISCOVERY_WAIT", 5.0),
             discovery_idle_rounds=settings.getint("DISCOVERY_IDLE_ROUNDS", 3),
-            discovery_max_reloads=settings.getint("DISCOVERY_MAX_RELOADS", 5),
+            discovery_max_reloads=settings.getint("DISCOVERY_MAX_RELOADS", 8),
             max_page_bytes=settings.getint("XHS_MAX_PAGE_BYTES", 16 * 1024 * 1024),
         )
 

@@ -132,7 +132,7 @@ ANTIBOT_COOLDOWN = 60.0  # seconds without requests after a captcha (HTTP 461/47
 ANTIBOT_MAX_RETRIES = 5  # captcha retries per request
 DISCOVERY_WAIT = 5.0  # seconds to wait for a listing page's next API answer
 DISCOVERY_IDLE_ROUNDS = 3
-DISCOVERY_MAX_RELOADS = 5
+DISCOVERY_MAX_RELOADS = 8  # per listing: captchas, rotated signatures, 5xx
 
 # --- Async stack ----------------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

@@ -50,6 +50,14 @@ async def add_session_cookies(page: Any, request: scrapy.Request) -> None:
         await page.context.add_cookies(cookies)
 
 
+class ListingRetry(Exception):
+    """A listing answer after which the page must be loaded again."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class SpiderArgumentError(ValueError):
     """A spider argument that cannot be used; the message names it."""
 
@@ -245,8 +253,8 @@ class XhsSpider(scrapy.Spider):
             return
         try:
             body = await response.body()
-        except Exception:  # the page navigated away before the body was read
-            body = b""
+        except Exception:  # the page navigated away (a reload): that answer is moot
+            return
         queue = self._captures.setdefault(response.frame.page, asyncio.Queue())
         queue.put_nowait((response.status, body))
 
@@ -292,46 +300,65 @@ class XhsSpider(scrapy.Spider):
     async def _scroll_listing(
         self, page: Any, queue: asyncio.Queue[tuple[int, bytes]], found_via: str
     ) -> AsyncIterator[scrapy.Request]:
-        """Read the page's API answers and scroll for more until the end or max_notes."""
+        """Read the page's API answers and scroll for more until the end or max_notes.
+
+        Captchas, rotated signatures, 5xx, broken answers and a call that hangs make
+        the page load again (at most DISCOVERY_MAX_RELOADS times): the page's own
+        script may never call again after them. Notes seen twice are scheduled once.
+        """
         source = "pc_search" if found_via.startswith("keyword:") else "pc_user"
         idle_rounds = reloads = 0
+        more_expected = False  # the page's last answer said has_more
+
+        async def reload(kind: str, detail: str) -> bool:
+            nonlocal reloads
+            reloads += 1
+            if reloads > self.config.discovery_max_reloads:
+                self.record_failure(kind, found_via, f"listing gave up after reloads: {detail}")
+                return False
+            self.crawler.stats.inc_value(f"xhs/listing_reloads/{kind}")
+            if kind == "captcha":
+                await asyncio.sleep(self.config.antibot_cooldown)
+            logger.info("xhs: %s on %s, reloading the page", kind, found_via)
+            await page.reload(wait_until="domcontentloaded")
+            return True
+
         while self.budget_left():
             try:
                 status, body = await asyncio.wait_for(queue.get(), self.config.discovery_wait)
             except TimeoutError:
                 idle_rounds += 1
-                if idle_rounds >= self.config.discovery_idle_rounds:
+                if idle_rounds < self.config.discovery_idle_rounds:
+                    await self._scroll(page)
+                    continue
+                if not more_expected:
                     return  # the page stopped asking: nothing more to load
-                await self._scroll(page)
+                idle_rounds, more_expected = 0, False
+                if not await reload("stalled", "the page's last call got no answer"):
+                    return
                 continue
             idle_rounds = 0
             signal = classify_response(status, {}, body)
-            if signal is not None:
+            if signal is not None and signal.kind in FATAL_SIGNALS:
                 self.crawler.stats.inc_value(f"antibot/{signal.kind}")
-                if signal.kind in FATAL_SIGNALS:
-                    stop_crawl(self.crawler, signal.kind)
-                    return
-                if signal.kind in ("captcha", "signature_rejected"):
-                    reloads += 1
-                    if reloads > self.config.discovery_max_reloads:
-                        self.record_failure(signal.kind, found_via, "listing gave up after reloads")
-                        return
-                    if signal.kind == "captcha":
-                        await asyncio.sleep(self.config.antibot_cooldown)
-                    logger.info("xhs: %s on %s, reloading the page", signal.kind, found_via)
-                    await page.reload(wait_until="domcontentloaded")
-                    continue
+                stop_crawl(self.crawler, signal.kind)
+                return
             try:
+                if signal is not None:
+                    self.crawler.stats.inc_value(f"antibot/{signal.kind}")
+                    raise ListingRetry(signal.kind, signal.detail)
+                if status >= 500:
+                    raise ListingRetry(f"http_{status}", f"the listing API answered {status}")
                 data = json.loads(body)
                 refs = parse_listing(data)
-            except (ValueError, ParseError) as exc:
-                self.record_failure(
-                    getattr(exc, "reason", "listing_malformed"), found_via, str(exc)
-                )
+            except (ListingRetry, ValueError, ParseError) as exc:
+                if not await reload(getattr(exc, "reason", "listing_malformed"), str(exc)):
+                    return
                 continue
             for request in self._requests_for_refs(refs, found_via, source):
                 yield request
-            if not data.get("data", {}).get("has_more", False):
+            more_expected = bool(data.get("data", {}).get("has_more", False))
+            if not more_expected:
                 return
             await self._scroll(page)
 

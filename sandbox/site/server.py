@@ -72,6 +72,9 @@ class Knobs:
     captcha_threshold: int = 0
     captcha_window: float = 60.0
     signature_version: int = 1
+    # Rotate the signature right after this many more answered listing calls (0: off):
+    # the page's next call, signed by the script it already has, is then rejected.
+    rotate_after_calls: int = 0
     expire_cookies: bool = False
     deleted: frozenset[str] = frozenset()
 
@@ -108,7 +111,7 @@ def apply_knobs(knobs: Knobs, changes: dict[str, Any]) -> Knobs:
             if float(value) < 0:
                 raise ValueError(f"{name} must be >= 0")
             updates[name] = float(value)
-        elif name in ("captcha_threshold", "signature_version"):
+        elif name in ("captcha_threshold", "signature_version", "rotate_after_calls"):
             floor = 1 if name == "signature_version" else 0
             if int(value) < floor:
                 raise ValueError(f"{name} must be >= {floor}")
@@ -163,6 +166,17 @@ class SandboxSite:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return dict(self._stats)
+
+    def _listing_answered(self) -> None:
+        """Counts an answered listing call down toward a pending rotation."""
+        with self._lock:
+            left = self._knobs.rotate_after_calls
+            if left:
+                self._knobs = dataclasses.replace(
+                    self._knobs,
+                    rotate_after_calls=left - 1,
+                    signature_version=self._knobs.signature_version + (left == 1),
+                )
 
     def reset_stats(self) -> None:
         with self._lock:
@@ -357,6 +371,7 @@ class SandboxSite:
         if items:
             items.insert(min(5, len(items)), self._query_item(keyword, page))
         data = {"has_more": page * size < len(ids), "items": items}
+        self._listing_answered()
         return _json({"code": 0, "success": True, "msg": "成功", "data": data})
 
     def _search_order(self, keyword: str, sort: str, note_type: object) -> list[str]:
@@ -408,6 +423,7 @@ class SandboxSite:
             "has_more": len(rest) > num,
             "notes": [shapes.posted_item(self.dataset.note_by_id(i), self.urls) for i in chunk],
         }
+        self._listing_answered()
         return _json({"code": 0, "success": True, "msg": "成功", "data": data})
 
     async def feed_api(self, request: web.Request) -> web.Response:

@@ -8,16 +8,13 @@ site and the embedded MongoDB-wire server.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from tests.fixtures.crawl import ROOT, sandbox_env
+from tests.fixtures.crawl import sandbox_env
 
 pytestmark = pytest.mark.slow
 
@@ -78,32 +75,22 @@ def test_reference_post_found_by_keyword_with_sandbox_images(
 
 
 def test_signature_rotation_mid_crawl_does_not_stop_discovery(
-    make_site, mongo_uri, mongo_db_name, tmp_path
+    make_site, scrapy_crawl, mongo_uri, mongo_db_name
 ) -> None:
-    # Every answer takes 0.6 s, so the page's next signed call is still in flight when
-    # the test rotates the signature after the first answer: it is then rejected (406).
-    site = make_site(slow_rate=1.0, slow_seconds=0.6)
+    site = make_site()
+    # The site rotates its signature right after answering the page's first search call:
+    # the page's next call, signed by the script it loaded, is rejected with HTTP 406.
+    site.control(rotate_after_calls=1)
     env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name,
                       ENRICH_BACKEND="off")  # fmt: skip
-    command = [sys.executable, "-m", "scrapy", "crawl", "xhs", "-a", "keywords=大模型",
-               "-a", "max_notes=60", "-s", "DOWNLOAD_DELAY=0", "-s", "DISCOVERY_WAIT=3",
-               "-s", f"IMAGES_STORE={tmp_path / 'images'}", "-s", "ITEM_PIPELINES={}",
-               "-s", f"RUN_REPORT_DIR={tmp_path}", "-O", f"{tmp_path / 'out.jsonl'}:jsonlines"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    log: list[str] = []
-    reader = threading.Thread(target=lambda: log.extend(process.stdout), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 120
-    while site.stats().get("search_api_ok", 0) < 1 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    site.control(rotate_signature=True)
-    assert process.wait(timeout=240) == 0
-    reader.join(timeout=5)
-    text = "".join(log)
-    items = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert len({item["note_id"] for item in items}) == 60, text[-4000:]
-    assert "signature_rejected" in text, "the rotation was not seen: test proves nothing"
+    result = scrapy_crawl(
+        "xhs", {"keywords": "大模型", "max_notes": "60"}, env, settings={"ITEM_PIPELINES": "{}"}
+    )
+    assert result.returncode == 0, result.log[-4000:]
+    assert site.knobs.signature_version == 2
+    assert site.stats().get("search_api_signature_rejected", 0) >= 1, "no 406: proves nothing"
+    assert "signature_rejected on keyword:大模型, reloading the page" in result.log
+    assert len({item["note_id"] for item in result.items}) == 60, result.log[-4000:]
 
 
 def test_captcha_threshold_backs_off_and_finishes(

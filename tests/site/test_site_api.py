@@ -134,6 +134,18 @@ def test_rotation_rejects_the_old_signature_and_serves_the_new_script(make_site)
     assert 'var V = "2"' in page and signing.signing_script(site.dataset.seed, 2) in page
 
 
+def test_rotation_after_n_answered_listing_calls(make_site) -> None:
+    site = make_site(notes=50)
+    site.control(rotate_after_calls=2)
+    assert signed(site, SEARCH, _query("大模型"), version=1).status == 200
+    assert site.knobs.signature_version == 1
+    assert signed(site, SEARCH, _query("大模型"), version=1).status == 200
+    assert site.knobs.signature_version == 2  # rotated right after the second answer
+    assert signed(site, SEARCH, _query("大模型"), version=1).status == 406
+    assert signed(site, SEARCH, _query("大模型"), version=2).status == 200
+    assert site.knobs.signature_version == 2  # once only
+
+
 def test_user_posted_cursor_paging(sandbox_site: SiteServer) -> None:
     ds = sandbox_site.dataset
     user_id = max(ds.users(), key=lambda u: len(ds.user_notes(u)))
