@@ -420,36 +420,27 @@ def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("inf")
 
 
-class EmulatorProcess:
-    """The Gemini emulator in its own process (``python -m sandbox.gemini``), so that its
-    CPU work (decoding every image it is sent) does not share a GIL with the client
-    being measured. ``config`` is written to a TOML file; the log and knobs go over HTTP.
-    """
+class _ServerProcess:
+    """A sandbox server in a child process: started by the subclass's ``__enter__``
+    (which reads its URL line), stopped by ``stop_signal``, driven over HTTP."""
 
-    def __init__(self, config_toml: str, workdir: Path) -> None:
-        self.config_path = workdir / f"emulator-{id(self)}.toml"
-        self.config_path.write_text(config_toml)
-        self.base_url = ""
+    stop_signal = 15  # SIGTERM
+
+    def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
 
-    def __enter__(self) -> EmulatorProcess:
-        command = [sys.executable, "-m", "sandbox.gemini", "--port", "0",
-                   "--config", str(self.config_path)]  # fmt: skip
+    def _start(self, command: list[str]) -> str:
+        """Start ``command``; the first line it prints (the one with its URL)."""
         self._proc = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
         )
         assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if "http://" not in line:
-            self.__exit__(None, None, None)
-            raise RuntimeError(f"the emulator did not start: {line!r}")
-        self.base_url = line[line.index("http://") :].strip()
-        return self
+        return self._proc.stdout.readline()
 
     def __exit__(self, *exc_info: object) -> None:
         if self._proc is None:
             return
-        self._proc.send_signal(2)  # SIGINT: prints its summary and exits
+        self._proc.send_signal(self.stop_signal)
         try:
             self._proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
@@ -457,15 +448,42 @@ class EmulatorProcess:
             self._proc.communicate()
         self._proc = None
 
-    def _call(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    def _post(self, url: str, body: Mapping[str, Any] | None = None) -> Any:
         import urllib.request
 
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(
-            self.base_url + path, data=data, headers={"Content-Type": "application/json"}
+            url, data=data, headers={"Content-Type": "application/json"}
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
+
+
+class EmulatorProcess(_ServerProcess):
+    """The Gemini emulator in its own process (``python -m sandbox.gemini``), so that its
+    CPU work (decoding every image it is sent) does not share a GIL with the client
+    being measured. ``config`` is written to a TOML file; the log and knobs go over HTTP.
+    """
+
+    stop_signal = 2  # SIGINT: it prints its summary and exits
+
+    def __init__(self, config_toml: str, workdir: Path) -> None:
+        super().__init__()
+        self.config_path = workdir / f"emulator-{id(self)}.toml"
+        self.config_path.write_text(config_toml)
+        self.base_url = ""
+
+    def __enter__(self) -> EmulatorProcess:
+        line = self._start([sys.executable, "-m", "sandbox.gemini", "--port", "0",
+                            "--config", str(self.config_path)])  # fmt: skip
+        if "http://" not in line:
+            self.__exit__(None, None, None)
+            raise RuntimeError(f"the emulator did not start: {line!r}")
+        self.base_url = line[line.index("http://") :].strip()
+        return self
+
+    def _call(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        return self._post(self.base_url + path, body)
 
     def requests(self) -> list[dict[str, Any]]:
         """The request log (records as JSON: ``time`` ISO, ``method``, ``status`` …)."""
@@ -475,7 +493,7 @@ class EmulatorProcess:
         return self._call("/_emulator/control", knobs)
 
 
-class SiteProcess:
+class SiteProcess(_ServerProcess):
     """The sandbox site in its own process (``python -m sandbox.site``), so that page
     rendering does not compete for a GIL with anything measured in this process. Same
     attributes the benchmarks use from ``SiteServer``: ``url``, ``cdn_url``,
@@ -488,16 +506,11 @@ class SiteProcess:
         self.notes = notes
         self.dataset = Dataset(seed, notes)
         self.url = self.cdn_url = ""
-        self._proc: subprocess.Popen[str] | None = None
+        super().__init__()
 
     def __enter__(self) -> SiteProcess:
-        command = [sys.executable, "-m", "sandbox.site", "--port", "0", "--seed",
-                   str(self.seed), "--notes", str(self.notes)]  # fmt: skip
-        self._proc = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
+        line = self._start([sys.executable, "-m", "sandbox.site", "--port", "0", "--seed",
+                            str(self.seed), "--notes", str(self.notes)])  # fmt: skip
         words = line.replace("(", " ").replace(",", " ").split()
         urls = [w for w in words if w.startswith("http://")]
         if len(urls) < 2:
@@ -506,26 +519,8 @@ class SiteProcess:
         self.url, self.cdn_url = urls[0], urls[1]
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.communicate()
-        self._proc = None
-
     def _call(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.url + path, data=data, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
+        return self._post(self.url + path, body)
 
     def stats(self) -> dict[str, int]:
         return self._call("/_sandbox/stats")
