@@ -30,12 +30,13 @@ from typing import Any
 
 import psutil
 
+from sandbox.crawlenv import crawl_env as sandbox_crawl_env
+from sandbox.crawlenv import isolated_environ
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-SANDBOX_COOKIES = "a1=sandbox; web_session=sandbox"
 # One `-a` value may not exceed the kernel's MAX_ARG_STRLEN (128 KiB); stay well below.
 MAX_CLI_ARG = 100_000
-_CLEARED_ENV_PREFIXES = ("GEMINI_", "MONGO_", "REDIS_", "XHS_", "ENRICH_", "GOOGLE_")
 
 
 # --- machine and results ------------------------------------------------------------------
@@ -233,18 +234,8 @@ STORE_ONLY_PIPELINES = json.dumps(
 
 
 def crawl_env(site: Any, **extra: str) -> dict[str, str]:
-    """Environment of a crawl of the sandbox ``site``: nothing inherited that could point
-    the crawl at a real service (Gemini, Mongo, Redis, XHS), the sandbox cookie and the
-    sandbox CDN as the original-image origin."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_CLEARED_ENV_PREFIXES)}
-    env.update(
-        XHS_BASE_URL=site.url,
-        XHS_COOKIES=SANDBOX_COOKIES,
-        XHS_IMAGE_ORIGIN_TEMPLATES=f"{site.cdn_url}/{{token}}",
-        PYTHONPATH=str(ROOT),
-    )
-    env.update(extra)
-    return env
+    """Environment of a crawl of the sandbox ``site``, isolated from any real service."""
+    return sandbox_crawl_env(site, isolated_environ(), PYTHONPATH=str(ROOT), **extra)
 
 
 def fast_settings(workdir: Path) -> dict[str, str]:

@@ -18,22 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.mongo import MongoSettings, close_databases, open_database
+from sandbox.crawlenv import crawl_env
 from sandbox.site import SiteServer
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_COOKIES = "a1=sandbox; web_session=sandbox"
-
-
-def crawl_env(site: SiteServer, gemini_url: str | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        XHS_BASE_URL=site.url,
-        XHS_COOKIES=DEMO_COOKIES,
-        XHS_IMAGE_ORIGIN_TEMPLATES=f"{site.cdn_url}/{{token}}",
-    )
-    if gemini_url:
-        env.update(GEMINI_BASE_URL=gemini_url, GEMINI_API_KEYS="demo:sandbox-demo-key")
-    return env
 
 
 def run_crawl(args: argparse.Namespace, env: dict[str, str]) -> int:
@@ -155,9 +143,17 @@ def main(argv: list[str] | None = None) -> int:
 
             with GeminiEmulator(port=0) as emulator:
                 print(f"demo: Gemini emulator at {emulator.base_url}", flush=True)
-                status = run_crawl(args, crawl_env(site, emulator.base_url))
+                status = run_crawl(
+                    args,
+                    crawl_env(
+                        site,
+                        os.environ,
+                        GEMINI_BASE_URL=emulator.base_url,
+                        GEMINI_API_KEYS="demo:sandbox-demo-key",
+                    ),
+                )
         else:
-            status = run_crawl(args, crawl_env(site, None))
+            status = run_crawl(args, crawl_env(site, os.environ))
     print_summary(asyncio.run(summarize()))
     return status
 
