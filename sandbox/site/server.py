@@ -349,13 +349,19 @@ class SandboxSite:
         )
         return _html(pages.profile_page(user_id, user.nickname, state, self._signing_script()))
 
-    async def search_api(self, request: web.Request) -> web.Response:
-        body = await request.text()
+    def _api_refusal(self, request: web.Request, body: str) -> web.Response | None:
+        """What the real API answers an unsigned call (406) or one without a session."""
         if not self._signed(request, body):
             return _json(SIGNATURE_REJECTED, status=406)
         if not self._logged_in(request):
             request[OUTCOME] = "login_required"
             return _json(LOGIN_EXPIRED)
+        return None
+
+    async def search_api(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        if (refusal := self._api_refusal(request, body)) is not None:
+            return refusal
         try:
             query = json.loads(body)
             keyword = str(query["keyword"])
@@ -397,11 +403,8 @@ class SandboxSite:
         return shapes.query_item(kind, request_id, picked, "AB" + secrets.token_urlsafe(48) + "=")
 
     async def user_posted_api(self, request: web.Request) -> web.Response:
-        if not self._signed(request, ""):
-            return _json(SIGNATURE_REJECTED, status=406)
-        if not self._logged_in(request):
-            request[OUTCOME] = "login_required"
-            return _json(LOGIN_EXPIRED)
+        if (refusal := self._api_refusal(request, "")) is not None:
+            return refusal
         user_id = request.query.get("user_id", "")
         cursor = request.query.get("cursor", "")
         try:
@@ -428,11 +431,8 @@ class SandboxSite:
 
     async def feed_api(self, request: web.Request) -> web.Response:
         body = await request.text()
-        if not self._signed(request, body):
-            return _json(SIGNATURE_REJECTED, status=406)
-        if not self._logged_in(request):
-            request[OUTCOME] = "login_required"
-            return _json(LOGIN_EXPIRED)
+        if (refusal := self._api_refusal(request, body)) is not None:
+            return refusal
         try:
             query = json.loads(body)
             note_id = str(query["source_note_id"])
