@@ -160,6 +160,11 @@ class XhsSpider(scrapy.Spider):
             if request is not None:
                 yield request
         base = self.config.base_url
+        if (self.keywords or self.users) and not self.config.cookies:
+            logger.warning(
+                "xhs: search and profile pages need a login: set XHS_COOKIES "
+                "(e.g. 'a1=…; web_session=…' from a logged-in browser)"
+            )
         for keyword in self.keywords:
             url = f"{base}/search_result?keyword={quote(keyword)}&source=web_search_result_notes"
             yield self.listing_request(url, f"keyword:{keyword}")
