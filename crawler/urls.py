@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 # Note pages: /explore/{id}, /discovery/item/{id}, /user/profile/{user}/{id}. Real ids
@@ -26,6 +27,18 @@ def note_id_from_url(url: str | None) -> str | None:
         return None
     match = _NOTE_PATH.search(path)
     return match.group(1) if match else None
+
+
+def note_created_at(note_id: str) -> datetime | None:
+    """When a note was created, read from its id, or None for an id of another form.
+
+    XHS note ids are MongoDB ObjectIds: the first 4 bytes are the creation time in UTC
+    seconds (685e9b3d… is 2025-06-27, the day that note was published). Discovery uses
+    it to skip notes older than `since=` without fetching their pages.
+    """
+    if not _NOTE_ID.match(note_id):
+        return None
+    return datetime.fromtimestamp(int(note_id[:8], 16), UTC)
 
 
 def site_base(url: str) -> str:

@@ -29,7 +29,14 @@ from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile
 from crawler.parsing.notes import parse_note_page
 from crawler.parsing.signals import classify_response
 from crawler.parsing.state import extract_initial_state
-from crawler.urls import BadNoteReference, note_url, parse_note_id_ref, parse_note_url, split_arg
+from crawler.urls import (
+    BadNoteReference,
+    note_created_at,
+    note_url,
+    parse_note_id_ref,
+    parse_note_url,
+    split_arg,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +303,10 @@ class XhsSpider(scrapy.Spider):
     ) -> list[scrapy.Request]:
         requests = []
         for ref in refs:
+            created = note_created_at(ref.note_id)
+            if self.published_since and created and created < self.published_since:
+                self.crawler.stats.inc_value("xhs/skipped_older_than_since")
+                continue
             request = self.note_request(ref.note_id, ref.xsec_token, source, found_via=found_via)
             if request is not None:
                 requests.append(request)

@@ -133,3 +133,25 @@ def test_bad_spider_argument_is_one_line_and_exit_status_2() -> None:
     assert proc.returncode == 2
     assert "max_notes= must be a whole number: 'ten'" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_note_creation_time_is_read_from_the_id() -> None:
+    from crawler.urls import note_created_at
+
+    # the real 2025 page (tests/data/xhs-real/01_…): published 2025-06-27
+    assert note_created_at(NOTE) == datetime(2025, 6, 27, 13, 23, 9, tzinfo=UTC)
+    assert note_created_at("not-an-object-id") is None
+
+
+def test_discovery_skips_listed_notes_older_than_since() -> None:
+    from scrapy.utils.test import get_crawler
+
+    from crawler.parsing.listing import ListingRef
+
+    crawler = get_crawler(XhsSpider, {"XHS_BASE_URL": "http://127.0.0.1:9"})
+    spider = XhsSpider.from_crawler(crawler, since="2025-01-01")
+    old = ListingRef("5f0000000000000000000001", "t1", "2020", "normal", "search")
+    new = ListingRef(NOTE, "t2", "2025", "normal", "search")
+    requests = spider._requests_for_refs([old, new], "keyword:x", "pc_search")
+    assert [r.meta["note_id"] for r in requests] == [NOTE]
+    assert crawler.stats.get_value("xhs/skipped_older_than_since") == 1
