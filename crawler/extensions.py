@@ -29,6 +29,7 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.extensions.logstats import LogStats
 from scrapy.statscollectors import StatsCollector
 
+from crawler.report import write_run_report
 from pipelines.mongo import acquire_lease, crawl_run_id, get_mongo, release_lease, renew_lease
 
 logger = logging.getLogger(__name__)
@@ -289,8 +290,6 @@ class RunExtension:
             with contextlib.suppress(Exception):
                 await release_lease(self._db, self.lease_name, self.owner)
         if self.report_dir:
-            from crawler.report import write_run_report
-
             try:
                 path = await write_run_report(self._db, self.run_id, Path(self.report_dir))
                 logger.info("Run report: %s", path)

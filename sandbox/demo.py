@@ -38,7 +38,8 @@ def run_crawl(args: argparse.Namespace, env: dict[str, str]) -> int:
     return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
 
 
-async def summarize(run_id_hint: str | None = None) -> dict[str, Any]:
+async def summarize() -> dict[str, Any]:
+    """The latest run's record and what the database holds now."""
     from scrapy.utils.project import get_project_settings
 
     os.chdir(ROOT)
