@@ -6,9 +6,13 @@ fields, its enrichment, bookkeeping (crawled_at, run id, content hash) and its
 ``MONGO_BATCH_SIZE`` units are waiting or the oldest has waited ``MONGO_FLUSH_INTERVAL``
 seconds, and on close.
 
-Per note, ``notes`` gets plain updates (no read, no aggregation pipeline: secantus
-runs those about 7× slower), built so the merge rules hold for concurrent writers and
-spool replays whatever the order the server applies them in (:func:`note_writes`):
+A note the incremental check found ``new`` is inserted whole (:func:`new_note_document`:
+what the upserts below would create; an insert costs the server about a third of an
+upsert). If it was stored meanwhile (another process, a retried batch) the insert
+collides on ``_id`` and the note gets the updates below instead. Every other note gets
+plain updates (no read, no aggregation pipeline: secantus runs those about 7× slower),
+built so the merge rules hold for concurrent writers and spool replays whatever the
+order the server applies them in (:func:`note_writes`):
 
 - the latest fields are written only if this unit is at least as recent as the stored
   ``last_crawled_at`` (a replayed old unit never overwrites newer data);
@@ -26,7 +30,7 @@ and the spool is replayed then, at the next start, or by
 ``python -m pipelines.storage replay``. Nothing is dropped: a unit Mongo refuses for
 itself (a write error) is counted in ``storage/errors/<reason>`` and logged.
 
-Stats: ``storage/upserted``, ``storage/modified`` (documents changed by updates,
+Stats: ``storage/upserted`` (note documents created), ``storage/modified`` (documents changed by updates,
 enrichment merges included), ``storage/spooled``, ``storage/replayed``,
 ``storage/retries``, ``storage/superseded`` (newer data was already stored),
 ``storage/truncated_notes``, ``storage/errors/<reason>``, and ``notes/<change>`` from
@@ -47,7 +51,7 @@ from typing import Any, Protocol
 
 import bson
 from itemadapter import ItemAdapter
-from pymongo import UpdateOne, WriteConcern
+from pymongo import InsertOne, UpdateOne, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     AutoReconnect,
@@ -272,6 +276,36 @@ def prepare_unit(
 
 
 NoteWrite = tuple[dict[str, Any], dict[str, Any], bool]  # (filter, update, upsert)
+NoteOp = InsertOne | UpdateOne
+
+
+def _latest_fields(unit: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields a unit sets on its note: the scraped ones plus the crawl bookkeeping."""
+    return {
+        **unit["fields"],
+        "last_crawled_at": unit["crawled_at"],
+        "crawl_run_id": unit["run_id"],
+        "content_hash": unit["content_hash"],
+        "last_change": unit["change"],
+        "truncated_fields": unit["truncated"],
+        "schema_version": SCHEMA_VERSION,
+    }
+
+
+def insertable(unit: Mapping[str, Any], *, replay: bool) -> bool:
+    """Whether a unit is written with one insert: its note was not stored when the
+    incremental check looked (a spooled unit may be stale: it is always merged)."""
+    return unit.get("change") == "new" and not replay
+
+
+def new_note_document(unit: Mapping[str, Any]) -> dict[str, Any]:
+    """The note document :func:`note_writes` would create when nothing is stored."""
+    return {
+        "_id": unit["note_id"],
+        **_latest_fields(unit),
+        "first_seen_at": unit["crawled_at"],
+        "enrichment": unit["enrichment"],
+    }
 
 
 def note_writes(unit: Mapping[str, Any], *, replay: bool = False) -> list[NoteWrite]:
@@ -292,15 +326,7 @@ def note_writes(unit: Mapping[str, Any], *, replay: bool = False) -> list[NoteWr
     """
     t = unit["crawled_at"]
     note_id = unit["note_id"]
-    latest = {
-        **unit["fields"],
-        "last_crawled_at": t,
-        "crawl_run_id": unit["run_id"],
-        "content_hash": unit["content_hash"],
-        "last_change": unit["change"],
-        "truncated_fields": unit["truncated"],
-        "schema_version": SCHEMA_VERSION,
-    }
+    latest = _latest_fields(unit)
     rank = enrichment_rank(unit["enrichment"])
     best = rank == 4 and not replay  # nothing outranks it: no conditional write needed
     update: dict[str, Any] = {"$set": latest, "$min": {"first_seen_at": t}}
@@ -591,8 +617,12 @@ class NoteWriter:
             str(error.get("errmsg", ""))[:300],
         )
 
-    async def _bulk(self, ops: list[UpdateOne], *, journaled: bool) -> list[Mapping[str, Any]]:
-        """One unordered bulk on ``notes``; its write errors (the rest is applied)."""
+    async def _bulk(
+        self, ops: list[NoteOp], owners: list[dict[str, Any]], *, journaled: bool
+    ) -> list[tuple[NoteOp, dict[str, Any]]]:
+        """One unordered bulk on ``notes`` (``owners[i]`` is the unit of ``ops[i]``).
+        Write errors other than an ``_id`` collision are recorded; the colliding
+        operations are returned with their units (the rest is applied)."""
         notes = self._notes_journaled if journaled else self._notes
         try:
             result = await notes.bulk_write(ops, ordered=False)
@@ -600,9 +630,17 @@ class NoteWriter:
         except BulkWriteError as exc:
             details = exc.details
             errors = details.get("writeErrors", [])
-        self.stats.inc_value("storage/upserted", details.get("nUpserted", 0))
+        created = details.get("nUpserted", 0) + details.get("nInserted", 0)
+        self.stats.inc_value("storage/upserted", created)
         self.stats.inc_value("storage/modified", details.get("nModified", 0))
-        return errors
+        collisions = []
+        for err in errors:
+            op, unit = ops[err["index"]], owners[err["index"]]
+            if _is_id_collision(err):
+                collisions.append((op, unit))
+            else:
+                self._record_error(unit, err, "note")
+        return collisions
 
     async def _write_once(
         self, units: list[dict[str, Any]], *, replay: bool, dedupe_stats: bool
@@ -611,27 +649,44 @@ class NoteWriter:
         # may write nothing (no rows, or all already present), the notes bulk is journaled.
         journaled = dedupe_stats or not any(u.get("stats") for u in units)
         for wave in unique_waves(units):
-            ops: list[UpdateOne] = []
+            ops: list[NoteOp] = []
             owners: list[dict[str, Any]] = []
             for unit in wave:
+                if insertable(unit, replay=replay):
+                    ops.append(InsertOne(new_note_document(unit)))
+                    owners.append(unit)
+                    continue
                 for filter_, update, upsert in note_writes(unit, replay=replay):
                     ops.append(UpdateOne(filter_, update, upsert=upsert))
                     owners.append(unit)
-            errors = await self._bulk(ops, journaled=journaled)
-            collisions = [e for e in errors if _is_id_collision(e)]
-            for err in errors:
-                if not _is_id_collision(err):
-                    self._record_error(owners[err["index"]], err, "note")
+            collisions = await self._bulk(ops, owners, journaled=journaled)
             if not collisions:
                 continue
-            # Either two upserts raced (the retry is an update) or newer data is stored.
-            for err in await self._bulk([ops[e["index"]] for e in collisions], journaled=journaled):
-                unit = owners[collisions[err["index"]]["index"]]
-                if _is_id_collision(err):
-                    self.stats.inc_value("storage/superseded")
-                    logger.info("note %s: newer data already stored, kept", unit["note_id"])
+            # An insert collided: the note was stored meanwhile, merge it with updates.
+            # An upsert collided: either two upserts raced (the retry is an update) or
+            # newer data is stored; an update that collides again is superseded.
+            ops, owners = [], []
+            for op, unit in collisions:
+                if isinstance(op, InsertOne):
+                    for filter_, update, upsert in note_writes(unit, replay=replay):
+                        ops.append(UpdateOne(filter_, update, upsert=upsert))
+                        owners.append(unit)
                 else:
-                    self._record_error(unit, err, "note")
+                    ops.append(op)
+                    owners.append(unit)
+            superseded = [unit for _, unit in await self._bulk(ops, owners, journaled=journaled)]
+            for unit in superseded:
+                self.stats.inc_value("storage/superseded")
+                logger.info("note %s: newer data already stored, kept", unit["note_id"])
+            if superseded:  # still an earlier sighting of the note
+                ops = [
+                    UpdateOne(
+                        {"_id": u["note_id"], "first_seen_at": {"$gt": u["crawled_at"]}},
+                        {"$set": {"first_seen_at": u["crawled_at"]}},
+                    )
+                    for u in superseded
+                ]
+                await self._bulk(ops, superseded, journaled=journaled)
         await self._insert_stats(units, dedupe=dedupe_stats)
 
     async def _insert_stats(self, units: list[dict[str, Any]], *, dedupe: bool) -> None:

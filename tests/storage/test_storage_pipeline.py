@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,10 @@ async def run_pipeline(pipeline: MongoStoragePipeline, items: list) -> None:
         await close_mongo(pipeline.crawler)
 
 
-async def test_same_notes_twice(mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path):
+# "new" the second time: the incremental check's answer was stale (another process
+# stored the notes meanwhile): the inserts collide and the notes are merged instead.
+@pytest.mark.parametrize("second", ["unchanged", "new"])
+async def test_same_notes_twice(mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path, second):
     clock = Clock()
     first = clock()
     p1 = build_storage(
@@ -34,7 +38,7 @@ async def test_same_notes_twice(mongo_uri, mongo_db_name, mongo_sync, tmp_path: 
     p2 = build_storage(
         mongo_uri, mongo_db_name, tmp_path / "spool.jsonl", clock, MONGO_BATCH_SIZE=20
     )
-    await run_pipeline(p2, [make_note(i, change="unchanged") for i in range(50)])
+    await run_pipeline(p2, [make_note(i, change=second) for i in range(50)])
 
     assert mongo_sync.notes.count_documents({}) == 50
     assert mongo_sync.note_stats.count_documents({}) == 100
@@ -44,13 +48,13 @@ async def test_same_notes_twice(mongo_uri, mongo_db_name, mongo_sync, tmp_path: 
     assert doc["title"] == "笔记 3" and doc["user"]["user_id"] == "u3"
     assert doc["interact"]["liked"] == 3 and doc["schema_version"] == 1
     assert doc["content_hash"].startswith("sha256:") and doc["crawl_run_id"] == "run-test"
-    assert doc["last_change"] == "unchanged"
+    assert doc["last_change"] == second
     rows = list(mongo_sync.note_stats.find({"note_id": doc["_id"]}).sort("crawled_at", 1))
     assert [r["liked"] for r in rows] == [3, 3] and rows[0]["crawled_at"] < rows[1]["crawled_at"]
     s1, s2 = p1.crawler.stats.get_stats(), p2.crawler.stats.get_stats()
     assert s1["storage/upserted"] == 50 and s1["notes/new"] == 50
     assert s2.get("storage/upserted", 0) == 0 and s2["storage/modified"] == 50
-    assert s2["notes/unchanged"] == 50
+    assert s2[f"notes/{second}"] == 50 and "storage/superseded" not in s2
     assert not (tmp_path / "spool.jsonl").exists()
 
 
@@ -107,12 +111,16 @@ def _enrichment(status: str, backend: str, summary: str, cache_key: str = "c1") 
     }
 
 
-async def test_enrichment_merge(mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path):
+# "new": each note is inserted, collides with the stored one and is merged (a stale
+# incremental answer); "changed": the merge updates directly.
+@pytest.mark.parametrize("change", ["new", "changed"])
+async def test_enrichment_merge(mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path, change):
     clock = Clock()
     spool = tmp_path / "spool.jsonl"
 
     async def store(item) -> dict:
         clock.advance(60)
+        item.change = change
         await run_pipeline(build_storage(mongo_uri, mongo_db_name, spool, clock), [item])
         return mongo_sync.notes.find_one({"_id": item.note_id})["enrichment"]
 
@@ -211,7 +219,7 @@ async def test_transient_error_is_retried(mongo_uri, mongo_db_name, mongo_sync, 
         "configureFailPoint",
         "failCommand",
         mode={"times": 2},  # pymongo retries once by itself
-        data={"failCommands": ["update"], "closeConnection": True},
+        data={"failCommands": ["insert", "update"], "closeConnection": True},
     )
     try:
         for i in range(3):
@@ -258,3 +266,24 @@ async def test_stored_note_passing_through_again(mongo_uri, mongo_db_name, mongo
     assert doc["enrichment"]["status"] == "done"
     assert doc["last_crawled_at"].replace(tzinfo=None) == first.fetched_at.replace(tzinfo=None)
     assert mongo_sync.note_stats.count_documents({}) == 1
+
+
+@pytest.mark.parametrize("change", ["new", "changed"])
+async def test_older_data_never_overwrites_newer(
+    mongo_uri, mongo_db_name, mongo_sync, tmp_path, change
+):
+    """A unit fetched before the stored one (a slow worker, a late replay) is superseded:
+    the newer fields stay, first_seen_at moves back to the earlier sighting."""
+    clock = Clock()
+    newer = make_note(1, title="新", fetched_at=clock() + timedelta(minutes=5))
+    older = make_note(1, title="旧", fetched_at=clock(), change=change)
+    await run_pipeline(build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl"), [newer])
+    p = build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl")
+    await run_pipeline(p, [older])
+    doc = mongo_sync.notes.find_one({"_id": newer.note_id})
+    assert doc["title"] == "新"
+    assert doc["last_crawled_at"].replace(tzinfo=None) == newer.fetched_at.replace(tzinfo=None)
+    assert doc["first_seen_at"].replace(tzinfo=None) == older.fetched_at.replace(tzinfo=None)
+    stats = p.crawler.stats.get_stats()
+    assert stats["storage/superseded"] == 1 and not stats.get("storage/upserted")
+    assert mongo_sync.note_stats.count_documents({}) == 2
