@@ -49,7 +49,7 @@ NAME = "crawl_throughput"
 INCREMENTAL = "pipelines.incremental.IncrementalPipeline"
 STORAGE = "pipelines.storage.MongoStoragePipeline"
 TARGET = 0.6
-CONCURRENCY = {"CONCURRENT_REQUESTS": "8", "CONCURRENT_REQUESTS_PER_DOMAIN": "8"}
+CONCURRENCY = {"CONCURRENT_REQUESTS": "8", "CONCURRENT_REQUESTS_PER_DOMAIN": "8", "CONCURRENT_ITEMS": "8"}
 
 
 def pages_per_s(run: CrawlRun) -> float:

@@ -19,6 +19,8 @@ and likewise the video's, so the media pipeline can skip files it already stored
 If the lookup fails (database down), the note is treated as ``changed`` (work is redone,
 never skipped wrongly) and ``incremental/errors/<reason>`` is counted; after a failure,
 lookups pause for ``MONGO_PROBE_INTERVAL`` seconds instead of waiting on every item.
+Lookups are coalesced (:class:`BatchedLookup`); ``incremental/lookup_queries`` counts
+the queries sent.
 """
 
 from __future__ import annotations
@@ -271,6 +273,7 @@ class IncrementalPipeline:
 
     async def _fetch(self, note_ids: list[str]) -> list[Mapping[str, Any]]:
         assert self._handle is not None, "open_spider() not called"
+        self.stats.inc_value("incremental/lookup_queries")
         timeout_s = max(0.5, self.settings.server_selection_timeout_ms / 1000)
         with pymongo.timeout(timeout_s):
             cursor = self._handle.db.notes.find({"_id": {"$in": note_ids}}, LOOKUP_PROJECTION)
