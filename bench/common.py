@@ -180,16 +180,16 @@ class StatsDump:
 
     Adds ``bench/window_s``: seconds from the first response to the last response or
     scraped item, whichever is later (the steady part of the run, without start-up and
-    shutdown).
+    shutdown), and ``bench/window_cpu_s``: the crawl process's CPU time in that window.
     """
 
     def __init__(self, path: str) -> None:
         self.path = Path(path)
-        self.first: float | None = None
-        self.last: float | None = None
+        self.first: tuple[float, float] | None = None  # (monotonic, process CPU)
+        self.last: tuple[float, float] | None = None
 
     def _seen(self) -> None:
-        now = time.monotonic()
+        now = (time.monotonic(), time.process_time())
         self.first = now if self.first is None else self.first
         self.last = now
 
@@ -211,7 +211,8 @@ class StatsDump:
     def spider_closed(self, spider: Any, reason: str) -> None:
         data = {**self.stats.get_stats(), "finish_reason": reason}
         if self.first is not None and self.last is not None:
-            data["bench/window_s"] = self.last - self.first
+            data["bench/window_s"] = self.last[0] - self.first[0]
+            data["bench/window_cpu_s"] = self.last[1] - self.first[1]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(data, default=str, ensure_ascii=False, indent=1))
 

@@ -189,6 +189,7 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "scrapy.extensions.logstats.LogStats": None,
     "crawler.extensions.XhsLogStats": 0,
+    "crawler.extensions.FreezeStartupHeap": 10,
     "crawler.extensions.RunExtension": 500,
 }
 RUN_LEASE_ENABLED = True  # overlap guard: one run per spider + arguments at a time

@@ -43,6 +43,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -123,9 +124,26 @@ def repair_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=4096)  # the same few dozen field names, note after note
 def escape_key(key: Any) -> str:
     """Field names safe for MongoDB: ``$``/``.``/NUL become ＄/．/U+FFFD."""
     return repair_text(str(key)).translate(_KEY_ESCAPES)
+
+
+# Where a value sits, built only as far as needed: (parent, key) links, joined with
+# dots when a string has to be cut (see _dotted); a path string per value cost more
+# than the rest of the sanitizing.
+_Where = tuple[Any, str | int] | str | None
+
+
+def _dotted(where: _Where) -> str:
+    parts: list[str] = []
+    while isinstance(where, tuple):
+        where, key = where
+        parts.append(str(key))
+    if where:
+        parts.append(where)
+    return ".".join(reversed(parts)) or "<value>"
 
 
 def sanitize(value: Any, max_chars: int, path: str = "", truncated: list[str] | None = None) -> Any:
@@ -137,35 +155,49 @@ def sanitize(value: Any, max_chars: int, path: str = "", truncated: list[str] | 
     sorted into lists, dataclasses and other items turned into dicts, unknown types
     stringified.
     """
-    if truncated is None:
-        truncated = []
-    if isinstance(value, str):
+    return _clean(value, max_chars, path or None, [] if truncated is None else truncated)
+
+
+def _clean(value: Any, max_chars: int, where: _Where, truncated: list[str]) -> Any:
+    kind = type(value)
+    if kind is str:
         value = repair_text(value)
         if len(value) > max_chars:
-            truncated.append(path or "<value>")
+            truncated.append(_dotted(where))
             value = value[:max_chars] + TRUNCATION_MARK
         return value
-    if value is None or isinstance(value, bool | float | datetime):
+    if value is None or kind is bool or kind is float or kind is datetime:
         return value
-    if isinstance(value, int):
+    if kind is int:
         return value if -_INT64 <= value < _INT64 else str(value)
-    if isinstance(value, Mapping):
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
         out = {}
         for k, v in value.items():
             key = escape_key(k)
-            out[key] = sanitize(v, max_chars, f"{path}.{key}" if path else key, truncated)
+            out[key] = _clean(v, max_chars, (where, key), truncated)
         return out
-    if isinstance(value, list | tuple):
-        return [sanitize(v, max_chars, f"{path}.{i}", truncated) for i, v in enumerate(value)]
+    if kind is list or isinstance(value, list | tuple):
+        return [_clean(v, max_chars, (where, i), truncated) for i, v in enumerate(value)]
+    if isinstance(value, str):  # str subclasses
+        return _clean(str(value), max_chars, where, truncated)
+    if isinstance(value, bool | float | datetime):
+        return value
+    if isinstance(value, int):
+        return _clean(int(value), max_chars, where, truncated)
     if isinstance(value, set | frozenset):
-        return sanitize(sorted(value, key=str), max_chars, path, truncated)
+        return _clean(sorted(value, key=str), max_chars, where, truncated)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         # Direct field access: ItemAdapter.asdict() costs ~3× the whole sanitizing.
-        data = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        return sanitize(data, max_chars, path, truncated)
+        data = {name: getattr(value, name) for name in _field_names(kind)}
+        return _clean(data, max_chars, where, truncated)
     if ItemAdapter.is_item(value):
-        return sanitize(ItemAdapter(value).asdict(), max_chars, path, truncated)
-    return sanitize(str(value), max_chars, path, truncated)
+        return _clean(ItemAdapter(value).asdict(), max_chars, where, truncated)
+    return _clean(str(value), max_chars, where, truncated)
+
+
+@functools.lru_cache(maxsize=256)
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def enrichment_rank(enrichment: Any) -> int:
