@@ -192,46 +192,64 @@ def error_reason(exc: BaseException) -> str:
 class BatchedLookup:
     """Coalesces concurrent point lookups by ``_id`` into ``$in`` queries.
 
-    Items reach the pipeline concurrently (one coroutine per scraped item). At most
-    ``max_in_flight`` queries run at a time: a lookup that finds a free slot goes out
-    at once (no added latency when the crawl is slow), and the lookups that arrive
-    while all slots are busy go out together, as one query, when one returns (one
-    round trip for many notes when the crawl is fast).
+    Items reach the pipeline concurrently (one coroutine per scraped item). Lookups
+    wait until ``batch`` of them are pending or the oldest has waited ``max_wait_s``,
+    then go out together as one query; at most ``max_in_flight`` queries run at a time.
+
+    A query costs about the same client and server CPU for one id as for fifty
+    (measured on the embedded server: 0.3 + 0.26 ms against 0.007 + 0.01 ms per id),
+    and a fast crawl made one query per two or three notes without the wait. The
+    wait adds at most ``max_wait_s`` to a note's time in the pipeline, where it runs
+    concurrently with every other note; nothing waits for it but that note.
     """
 
     def __init__(
         self,
         fetch: Callable[[list[str]], Awaitable[list[Mapping[str, Any]]]],
         *,
+        batch: int = 32,
+        max_wait_s: float = 0.05,
         max_in_flight: int = 2,
         max_batch: int = 200,
     ) -> None:
         self._fetch = fetch
+        self._max_batch = max(1, max_batch)
+        self._batch = min(max(1, batch), self._max_batch)
+        self._max_wait_s = max_wait_s
         self._max_in_flight = max_in_flight
-        self._max_batch = max_batch
-        self._pending: dict[str, list[asyncio.Future[Mapping[str, Any] | None]]] = {}
+        # note id → (loop time of its first lookup, the futures waiting for it)
+        self._pending: dict[str, tuple[float, list[asyncio.Future[Any]]]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._timer: asyncio.TimerHandle | None = None
 
     async def get(self, key: str) -> Mapping[str, Any] | None:
-        future: asyncio.Future[Mapping[str, Any] | None] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._pending.setdefault(key, []).append(future)
-        if len(self._in_flight) < self._max_in_flight:
-            self._send()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Mapping[str, Any] | None] = loop.create_future()
+        self._pending.setdefault(key, (loop.time(), []))[1].append(future)
+        self._maybe_send()
         return await future
 
-    def _send(self) -> None:
-        keys = list(self._pending)[: self._max_batch]
-        batch = {key: self._pending.pop(key) for key in keys}
-        task = asyncio.create_task(self._resolve(batch))
-        self._in_flight.add(task)
-        task.add_done_callback(self._done)
+    def _maybe_send(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending and len(self._in_flight) < self._max_in_flight:
+            due = next(iter(self._pending.values()))[0] + self._max_wait_s
+            if len(self._pending) < self._batch and loop.time() < due:
+                if self._timer is None:
+                    self._timer = loop.call_at(due, self._timer_fired)
+                return
+            keys = list(self._pending)[: self._max_batch]
+            batch = {key: self._pending.pop(key)[1] for key in keys}
+            task = asyncio.create_task(self._resolve(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._done)
+
+    def _timer_fired(self) -> None:
+        self._timer = None
+        self._maybe_send()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        if self._pending and len(self._in_flight) < self._max_in_flight:
-            self._send()
+        self._maybe_send()
 
     async def _resolve(self, batch: dict[str, list[asyncio.Future[Any]]]) -> None:
         try:

@@ -9,22 +9,47 @@ import pytest
 from pipelines.incremental import BatchedLookup
 
 
-async def test_lookups_arriving_while_busy_share_one_query() -> None:
-    queries: list[list[str]] = []
-
+def recording_fetch(queries: list[list[str]], delay: float = 0.0):
     async def fetch(ids: list[str]) -> list[dict]:
-        queries.append(sorted(ids))
-        await asyncio.sleep(0.01)
+        queries.append(list(ids))
+        await asyncio.sleep(delay)
         return [{"_id": i, "n": int(i)} for i in ids if i != "3"]
 
-    lookup = BatchedLookup(fetch, max_in_flight=1)
+    return fetch
+
+
+async def test_lookups_wait_for_a_batch_and_share_one_query() -> None:
+    queries: list[list[str]] = []
+    lookup = BatchedLookup(recording_fetch(queries), batch=4, max_wait_s=30)
+    waiters = [asyncio.create_task(lookup.get(k)) for k in ["1", "2", "3"]]
+    await asyncio.sleep(0.01)
+    assert queries == []  # three of four: still waiting
+    waiters.append(asyncio.create_task(lookup.get("2")))  # the same id joins its twin
+    waiters.append(asyncio.create_task(lookup.get("4")))  # the fourth id: sent at once
+    results = await asyncio.wait_for(asyncio.gather(*waiters), timeout=5)
+    assert queries == [["1", "2", "3", "4"]]
+    assert [r and r["n"] for r in results] == [1, 2, None, 2, 4]
+
+
+async def test_a_lone_lookup_goes_out_after_the_wait() -> None:
+    queries: list[list[str]] = []
+    lookup = BatchedLookup(recording_fetch(queries), batch=32, max_wait_s=0.05)
+    loop = asyncio.get_running_loop()
+    asked = loop.time()
+    assert (await lookup.get("7"))["n"] == 7
+    assert queries == [["7"]] and 0.045 <= loop.time() - asked < 1
+
+
+async def test_lookups_arriving_while_busy_share_one_query() -> None:
+    queries: list[list[str]] = []
+    lookup = BatchedLookup(recording_fetch(queries, delay=0.01), batch=1, max_in_flight=1)
     results = await asyncio.gather(*(lookup.get(k) for k in ["1", "2", "3", "2"]))
     # the first goes out at once; the others waited for it and went out together
     assert queries == [["1"], ["2", "3"]]
     assert results == [{"_id": "1", "n": 1}, {"_id": "2", "n": 2}, None, {"_id": "2", "n": 2}]
 
 
-async def test_idle_lookups_go_out_at_once_up_to_the_in_flight_limit() -> None:
+async def test_in_flight_limit_and_max_batch() -> None:
     started: list[list[str]] = []
     release = asyncio.Event()
 
@@ -33,10 +58,10 @@ async def test_idle_lookups_go_out_at_once_up_to_the_in_flight_limit() -> None:
         await release.wait()
         return []
 
-    lookup = BatchedLookup(fetch, max_in_flight=2, max_batch=2)
+    lookup = BatchedLookup(fetch, batch=1, max_in_flight=2, max_batch=2)
     waiters = [asyncio.create_task(lookup.get(str(i))) for i in range(6)]
     await asyncio.sleep(0.01)
-    assert started == [["0"], ["1"]]  # two queries in flight, no waiting window
+    assert started == [["0"], ["1"]]  # two queries in flight
     release.set()
     assert await asyncio.gather(*waiters) == [None] * 6
     assert sorted(len(ids) for ids in started) == [1, 1, 2, 2]  # the rest, max_batch each
@@ -46,7 +71,7 @@ async def test_a_database_error_reaches_every_waiter_of_its_batch() -> None:
     async def fetch(ids: list[str]) -> list[dict]:
         raise ConnectionError("database down")
 
-    lookup = BatchedLookup(fetch)
+    lookup = BatchedLookup(fetch, max_wait_s=0.01)
     results = await asyncio.gather(*(lookup.get(str(i)) for i in range(3)), return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results)
     with pytest.raises(ConnectionError, match="database down"):
