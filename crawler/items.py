@@ -88,5 +88,7 @@ class NoteItem:
     found_via: str | None = None
     # Set by the incremental check before media/enrichment: "new" | "changed" | "unchanged".
     change: str | None = None
+    # Set by the incremental check too: pipelines.incremental.content_hash of the note.
+    content_hash: str | None = None
     # Filled by the enrichment pipeline (see docs/schema.md for the shape).
     enrichment: dict[str, Any] | None = None

@@ -138,7 +138,7 @@ class NoteInput:
     images: tuple[ModelImage, ...]
 
 
-def content_hash(note: NoteInput) -> str:
+def model_input_hash(note: NoteInput) -> str:
     """Hash of what the model sees: the text fields and each image's sha256, in order."""
     payload = json.dumps(
         {
@@ -533,7 +533,7 @@ class EnrichmentPipeline:
             self.stats.inc_value("enrich/image_unreadable", unreadable)
         family = GEMINI_FAMILY if self.settings.backend == "gemini" else LOCAL_FAMILY
         version = self.prompt.version if family == GEMINI_FAMILY else LOCAL_VERSION
-        digest = content_hash(note)
+        digest = model_input_hash(note)
         key = make_cache_key(version, family, digest)
         previous = adapter.get("enrichment") or {}
         if self._keep_previous(previous, digest, family):

@@ -319,9 +319,10 @@ class IncrementalPipeline:
             adapter["change"] = "changed"
             return item
         interact = adapter.get("interact")
+        digest = adapter["content_hash"] = content_hash(item)
         decision = classify_change(
             stored,
-            content_hash=content_hash(item),
+            content_hash=digest,
             updated_at=adapter.get("updated_at"),
             counts={k: _field(interact, k) for k in COUNT_FIELDS},
         )

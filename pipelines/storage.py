@@ -262,16 +262,16 @@ def prepare_unit(
     spider) is not a new observation: it gets no ``note_stats`` row and does not move
     ``last_crawled_at``.
     """
-    fetched_at = ItemAdapter(item).get("fetched_at")
-    crawled_at = _as_utc(fetched_at or now)
-    observed = run_started_at is None or crawled_at >= _as_utc(run_started_at)
     data = dict(ItemAdapter(item))  # shallow: sanitize() converts nested dataclasses
+    crawled_at = _as_utc(data.get("fetched_at") or now)
+    observed = run_started_at is None or crawled_at >= _as_utc(run_started_at)
     note_id = repair_text(str(data.pop("note_id")))
     change = data.pop("change", None)
+    # The incremental check's hash when it ran (the same function of the same content).
+    digest = data.pop("content_hash", None) or content_hash(item)
     truncated: list[str] = []
     enrichment = sanitize(data.pop("enrichment", None), max_chars, "enrichment", truncated)
     fields = sanitize(data, max_chars, "", truncated)
-    digest = content_hash(item)
     if isinstance(enrichment, dict):
         enrichment["content_hash"] = digest  # what the result describes (stale if ≠ note's)
     interact = fields.get("interact") or {}
