@@ -1,7 +1,8 @@
 """Crawl throughput: notes/s for crawl + parse + store vs a bare Scrapy spider.
 
 Same run, same sandbox site (in its own process), same note pages, same concurrency
-(``CONCURRENT_REQUESTS`` = ``CONCURRENT_REQUESTS_PER_DOMAIN`` = 8, no delay):
+(``CONCURRENT_REQUESTS`` = ``CONCURRENT_REQUESTS_PER_DOMAIN`` = ``CONCURRENT_ITEMS`` = 8,
+no delay):
 
 - ours: ``scrapy crawl xhs -a note_ids=…`` with ``ENRICH_BACKEND=off`` and the media
   pipeline OFF (pipelines: incremental check + Mongo storage), into a MongoDB-wire
@@ -11,10 +12,13 @@ Same run, same sandbox site (in its own process), same note pages, same concurre
 
 Rate = note pages answered / the steady window (first response to last response or
 scraped item); the whole-run rate (Scrapy's ``elapsed_time_seconds``: Chromium launch,
-MongoDB connection and the final flush included) and the start-up time are reported too. Full mode repeats the pair and keeps each side's best. Informational: the same
-crawl with no item pipeline at all (crawl + parse), with the incremental check alone and
-with storage alone (what each Mongo-backed stage costs per page), and with the media
-pipeline ON (every picture downloaded, sniffed, downscaled).
+MongoDB connection and the final flush included) and the start-up time are reported
+too. Full mode repeats the pair five times, interleaved, and keeps each side's best;
+the crawl process's CPU time per page in the window is reported too (less sensitive to
+load). Informational: the same crawl with no item pipeline at all (crawl + parse), with
+the incremental check alone and with storage alone (what each Mongo-backed stage costs
+per page), and with the media pipeline ON (every picture downloaded, sniffed,
+downscaled).
 ``python -m bench.crawl_throughput [--quick]``.
 """
 
@@ -49,7 +53,11 @@ NAME = "crawl_throughput"
 INCREMENTAL = "pipelines.incremental.IncrementalPipeline"
 STORAGE = "pipelines.storage.MongoStoragePipeline"
 TARGET = 0.6
-CONCURRENCY = {"CONCURRENT_REQUESTS": "8", "CONCURRENT_REQUESTS_PER_DOMAIN": "8", "CONCURRENT_ITEMS": "8"}
+CONCURRENCY = {
+    "CONCURRENT_REQUESTS": "8",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
+    "CONCURRENT_ITEMS": "8",
+}
 
 
 def pages_per_s(run: CrawlRun) -> float:
@@ -76,14 +84,23 @@ def describe(run: CrawlRun) -> dict[str, Any]:
             run.stats.get("response_received_count", 0) / run.elapsed_s, 2
         ),
         "notes_per_s": round(run.stats.get("item_scraped_count", 0) / run.elapsed_s, 2),
+        "crawl_cpu_ms_per_page": cpu_ms_per_page(run),
     }
+
+
+def cpu_ms_per_page(run: CrawlRun) -> float:
+    """The crawl process's CPU time per page in the steady window: what the crawl itself
+    costs, less sensitive than pages/s to what else the machine runs."""
+    pages = run.stats.get("response_received_count", 0)
+    cpu = run.stats.get("bench/window_cpu_s")
+    return round(1000 * float(cpu) / pages, 3) if pages and cpu is not None else 0.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     count = 200 if args.quick else 1000
     media_count = 40 if args.quick else 150
-    repeats = 1 if args.quick else 3
+    repeats = 1 if args.quick else 5
     started = time.monotonic()
     ours_runs: list[dict[str, Any]] = []
     bare_runs: list[dict[str, Any]] = []
@@ -146,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     best_ours = max(r["pages_per_s"] for r in ours_runs)
     best_bare = max(r["pages_per_s"] for r in bare_runs)
     best_parse = max(r["pages_per_s"] for r in parse_runs)
+    cpu_ours = min(r["crawl_cpu_ms_per_page"] for r in ours_runs)
+    cpu_bare = min(r["crawl_cpu_ms_per_page"] for r in bare_runs)
     share = ratio(best_ours, best_bare)
     stage_ms = {
         name: round(1000 / run["pages_per_s"] - 1000 / best_parse, 2)
@@ -169,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "stages_alone": stages,
         "stage_cost_ms_per_page_over_parse_only": stage_ms,
         "parse_cost_ms_per_page_over_bare": round(1000 / best_parse - 1000 / best_bare, 2),
+        "crawl_cpu_ms_per_page_best": {"ours": cpu_ours, "bare": cpu_bare},
+        "crawl_cpu_ratio": ratio(cpu_bare, cpu_ours),
         "with_media_on": media_figures,
     }
     checks = [
@@ -180,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     ]
     notes_out = [
+        f"crawl process CPU per page (least of the rounds): ours {cpu_ours} ms, bare "
+        f"{cpu_bare} ms: the bare spider's share is {ratio(cpu_bare, cpu_ours):.0%}",
         f"crawl + parse without any pipeline (no storage): {best_parse} pages/s = "
         f"{ratio(best_parse, best_bare):.0%} of the bare spider",
         "cost per page over parse-only, each stage alone: "
