@@ -21,10 +21,10 @@ from pipelines.enrichment import (
     align_images,
     build_parts,
     client_stats,
-    content_hash,
     enrichment_record,
     make_cache_key,
     merge_batches,
+    model_input_hash,
     plan_batches,
     resolve_backend,
     split_cache_key,
@@ -86,7 +86,7 @@ def test_plan_batches_splits_evenly_at_most_eight(count: int, sizes: list[int]) 
     assert [img.index for b in batches for img in b] == list(range(count))
 
 
-def test_content_hash_covers_text_and_every_image() -> None:
+def test_model_input_hash_covers_text_and_every_image() -> None:
     base = NoteInput(title="t", desc="d", tags=("a",), images=(image(0, b"1"), image(1, b"2")))
     variants = [
         NoteInput(title="t2", desc="d", tags=("a",), images=base.images),
@@ -95,9 +95,9 @@ def test_content_hash_covers_text_and_every_image() -> None:
         NoteInput(title="t", desc="d", tags=("a",), images=(image(0, b"1"), image(1, b"3"))),
         NoteInput(title="t", desc="d", tags=("a",), images=(image(0, b"1"),)),
     ]
-    digest = content_hash(base)
-    assert digest == content_hash(NoteInput(**vars(base)))
-    assert all(content_hash(v) != digest for v in variants)
+    digest = model_input_hash(base)
+    assert digest == model_input_hash(NoteInput(**vars(base)))
+    assert all(model_input_hash(v) != digest for v in variants)
 
 
 def test_cache_key_round_trip() -> None:
