@@ -52,7 +52,7 @@ BENCHES = (
         "Storage writes",
         quick_args=("--notes", "300", "--rss-notes", "2000"),
         ours=False,
-        claim="batched upserts vs one update_one per note (same server, same run)",
+        claim="batched writes vs one update_one per note (same server, same run)",
         target="batched ≥ 5× faster",
     ),
     Bench(
