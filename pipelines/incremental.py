@@ -82,11 +82,17 @@ def media_identity(url: str | None) -> str | None:
     return name or url
 
 
+def as_adapter(item: Any) -> ItemAdapter:
+    """``item`` wrapped in an ItemAdapter, or the adapter itself (one per pipeline call:
+    wrapping a dataclass item reads its fields each time)."""
+    return item if isinstance(item, ItemAdapter) else ItemAdapter(item)
+
+
 def content_hash(item: Any) -> str:
     """``sha256:<hex>`` of the note's content: title, desc, tags (as a set), the ordered
     image identities and the video identity. Counts, tokens and fetch times are left
     out on purpose: they change without the content changing."""
-    adapter = ItemAdapter(item)
+    adapter = as_adapter(item)
     video = adapter.get("video")
     payload = {
         "title": adapter.get("title") or "",
@@ -143,7 +149,7 @@ def classify_change(
 def reuse_stored(item: Any, stored: Mapping[str, Any], change: Change) -> int:
     """Copy stored image/video file fields (and, if unchanged, the enrichment) onto
     the item. Returns the number of media files whose fields were reused."""
-    adapter = ItemAdapter(item)
+    adapter = as_adapter(item)
     by_identity: dict[str, Mapping[str, Any]] = {}
     for img in stored.get("images") or []:
         ident = media_identity(img.get("url")) if isinstance(img, Mapping) else None
@@ -319,7 +325,7 @@ class IncrementalPipeline:
             adapter["change"] = "changed"
             return item
         interact = adapter.get("interact")
-        digest = adapter["content_hash"] = content_hash(item)
+        digest = adapter["content_hash"] = content_hash(adapter)
         decision = classify_change(
             stored,
             content_hash=digest,
@@ -330,7 +336,7 @@ class IncrementalPipeline:
         if decision.stats_changed:
             self.stats.inc_value("notes/stats_changed")
         if stored is not None:
-            reused = reuse_stored(item, stored, decision.change)
+            reused = reuse_stored(adapter, stored, decision.change)
             if reused:
                 self.stats.inc_value("incremental/media_reused", reused)
         return item

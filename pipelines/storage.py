@@ -66,7 +66,13 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
-from pipelines.incremental import COUNT_FIELDS, content_hash, error_reason, snake_case
+from pipelines.incremental import (
+    COUNT_FIELDS,
+    as_adapter,
+    content_hash,
+    error_reason,
+    snake_case,
+)
 from pipelines.mongo import (
     Clock,
     MongoHandle,
@@ -158,6 +164,25 @@ def sanitize(value: Any, max_chars: int, path: str = "", truncated: list[str] | 
     return _clean(value, max_chars, path or None, [] if truncated is None else truncated)
 
 
+_AS_IS = frozenset({type(None), bool, float, datetime})
+
+
+def _kept(value: Any, max_chars: int) -> bool:
+    """Whether a scalar can be stored as it is. The loops of :func:`_clean` check this
+    before recursing: most values of a note are such scalars, and the check costs a
+    fraction of a recursive call."""
+    kind = type(value)
+    return (
+        kind in _AS_IS
+        or (kind is int and -_INT64 <= value < _INT64)
+        or (
+            kind is str
+            and len(value) <= max_chars
+            and (value.isascii() or repair_text(value) is value)
+        )
+    )
+
+
 def _clean(value: Any, max_chars: int, where: _Where, truncated: list[str]) -> Any:
     kind = type(value)
     if kind is str:
@@ -174,10 +199,13 @@ def _clean(value: Any, max_chars: int, where: _Where, truncated: list[str]) -> A
         out = {}
         for k, v in value.items():
             key = escape_key(k)
-            out[key] = _clean(v, max_chars, (where, key), truncated)
+            out[key] = v if _kept(v, max_chars) else _clean(v, max_chars, (where, key), truncated)
         return out
     if kind is list or isinstance(value, list | tuple):
-        return [_clean(v, max_chars, (where, i), truncated) for i, v in enumerate(value)]
+        return [
+            v if _kept(v, max_chars) else _clean(v, max_chars, (where, i), truncated)
+            for i, v in enumerate(value)
+        ]
     if isinstance(value, str):  # str subclasses
         return _clean(str(value), max_chars, where, truncated)
     if isinstance(value, bool | float | datetime):
@@ -262,13 +290,14 @@ def prepare_unit(
     spider) is not a new observation: it gets no ``note_stats`` row and does not move
     ``last_crawled_at``.
     """
-    data = dict(ItemAdapter(item))  # shallow: sanitize() converts nested dataclasses
+    adapter = as_adapter(item)
+    data = dict(adapter)  # shallow: sanitize() converts nested dataclasses
     crawled_at = _as_utc(data.get("fetched_at") or now)
     observed = run_started_at is None or crawled_at >= _as_utc(run_started_at)
     note_id = repair_text(str(data.pop("note_id")))
     change = data.pop("change", None)
     # The incremental check's hash when it ran (the same function of the same content).
-    digest = data.pop("content_hash", None) or content_hash(item)
+    digest = data.pop("content_hash", None) or content_hash(adapter)
     truncated: list[str] = []
     enrichment = sanitize(data.pop("enrichment", None), max_chars, "enrichment", truncated)
     fields = sanitize(data, max_chars, "", truncated)
@@ -816,11 +845,12 @@ class MongoStoragePipeline:
         self._tasks = []
 
     async def process_item(self, item: Any) -> Any:
-        change = ItemAdapter(item).get("change") or "unknown"
+        adapter = ItemAdapter(item)
+        change = adapter.get("change") or "unknown"
         self.stats.inc_value(f"notes/{change}")
         try:
             unit = prepare_unit(
-                item,
+                adapter,
                 now=self._clock(),
                 run_id=crawl_run_id(self.crawler),
                 max_chars=self.settings.max_string_chars,

@@ -95,6 +95,8 @@ def test_sanitize():
         "when": T0,
         "n": None,
         "f": 1.5,
+        "s": ["ok", "a\ud800b", -(1 << 64), True],
+        "t": "z\udfff",
     }
     out = sanitize(value, 10, "", truncated)
     assert out == {
@@ -104,6 +106,8 @@ def test_sanitize():
         "when": T0,
         "n": None,
         "f": 1.5,
+        "s": ["ok", "a\ufffdb", str(-(1 << 64)), True],
+        "t": "z\ufffd",
     }
     assert truncated == ["a．b.0"]
 
