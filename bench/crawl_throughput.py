@@ -13,7 +13,8 @@ no delay):
 Rate = note pages answered / the steady window (first response to last response or
 scraped item); the whole-run rate (Scrapy's ``elapsed_time_seconds``: Chromium launch,
 MongoDB connection and the final flush included) and the start-up time are reported
-too. Full mode repeats the pair five times, interleaved, and keeps each side's best;
+too. Full mode repeats the pair seven times, interleaved, and keeps each side's best
+(the median of the rounds' own ratios is reported too);
 the crawl process's CPU time per page in the window is reported too (less sensitive to
 load). Informational: the same crawl with no item pipeline at all (crawl + parse), with
 the incremental check alone and with storage alone (what each Mongo-backed stage costs
@@ -25,6 +26,7 @@ downscaled).
 from __future__ import annotations
 
 import json
+import statistics
 import tempfile
 import time
 from collections.abc import Sequence
@@ -100,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     count = 200 if args.quick else 1000
     media_count = 40 if args.quick else 150
-    repeats = 1 if args.quick else 5
+    repeats = 1 if args.quick else 7
     started = time.monotonic()
     ours_runs: list[dict[str, Any]] = []
     bare_runs: list[dict[str, Any]] = []
@@ -166,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu_ours = min(r["crawl_cpu_ms_per_page"] for r in ours_runs)
     cpu_bare = min(r["crawl_cpu_ms_per_page"] for r in bare_runs)
     share = ratio(best_ours, best_bare)
+    paired = statistics.median(
+        ratio(o["pages_per_s"], b["pages_per_s"]) for o, b in zip(ours_runs, bare_runs, strict=True)
+    )
     stage_ms = {
         name: round(1000 / run["pages_per_s"] - 1000 / best_parse, 2)
         for name, run in stages.items()
@@ -182,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "ours_best_pages_per_s": best_ours,
         "bare_best_pages_per_s": best_bare,
         "ratio": share,
+        "median_round_ratio": round(paired, 3),
         "parse_only": parse_runs,
         "parse_only_best_pages_per_s": best_parse,
         "parse_only_ratio": ratio(best_parse, best_bare),
@@ -201,6 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     ]
     notes_out = [
+        f"median of the rounds' own ratios (ours / bare of the same round): {paired:.0%}",
         f"crawl process CPU per page (least of the rounds): ours {cpu_ours} ms, bare "
         f"{cpu_bare} ms: the bare spider's share is {ratio(cpu_bare, cpu_ours):.0%}",
         f"crawl + parse without any pipeline (no storage): {best_parse} pages/s = "
