@@ -189,9 +189,10 @@ ITEM_PIPELINES = {
 EXTENSIONS = {
     "scrapy.extensions.logstats.LogStats": None,
     "crawler.extensions.XhsLogStats": 0,
-    "crawler.extensions.FreezeStartupHeap": 10,
+    "crawler.extensions.CollectorTuning": 10,
     "crawler.extensions.RunExtension": 500,
 }
+GC_GEN0_THRESHOLD = 10_000  # allocations between young-generation collections (0: Python's)
 RUN_LEASE_ENABLED = True  # overlap guard: one run per spider + arguments at a time
 RUN_LEASE_TTL = 600.0  # seconds; renewed while running, so a crashed run frees it
 RUN_REPORT_DIR = "data/reports"  # HTML run report per run ("" to skip)
