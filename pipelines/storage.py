@@ -168,8 +168,8 @@ _AS_IS = frozenset({type(None), bool, float, datetime})
 
 
 def _kept(value: Any, max_chars: int) -> bool:
-    """Whether a scalar can be stored as it is. The loops of :func:`_clean` check this
-    before recursing: most values of a note are such scalars, and the check costs a
+    """Whether a scalar can be stored as it is. :func:`_clean` asks first, and its loops
+    ask before recursing: most values of a note are such scalars, and the check costs a
     fraction of a recursive call."""
     kind = type(value)
     return (
@@ -184,17 +184,17 @@ def _kept(value: Any, max_chars: int) -> bool:
 
 
 def _clean(value: Any, max_chars: int, where: _Where, truncated: list[str]) -> Any:
+    if _kept(value, max_chars):
+        return value
     kind = type(value)
-    if kind is str:
+    if kind is str:  # to repair or to cut
         value = repair_text(value)
         if len(value) > max_chars:
             truncated.append(_dotted(where))
             value = value[:max_chars] + TRUNCATION_MARK
         return value
-    if value is None or kind is bool or kind is float or kind is datetime:
-        return value
-    if kind is int:
-        return value if -_INT64 <= value < _INT64 else str(value)
+    if kind is int:  # beyond int64
+        return str(value)
     if kind is dict or (kind is not list and isinstance(value, Mapping)):
         out = {}
         for k, v in value.items():
