@@ -256,7 +256,7 @@ class SandboxSite:
             if not self._signed(request, body):
                 # The gateway checks the signature before any backend can fail: a
                 # stale signature gets its 406 whatever the random faults would do.
-                return await handler(request)
+                return _json(SIGNATURE_REJECTED, status=406)
         knobs = self._knobs
         if self._chance(knobs.slow_rate):
             await asyncio.sleep(knobs.slow_seconds)
@@ -356,10 +356,9 @@ class SandboxSite:
         )
         return _html(pages.profile_page(user_id, user.nickname, state, self._signing_script()))
 
-    def _api_refusal(self, request: web.Request, body: str) -> web.Response | None:
-        """What the real API answers an unsigned call (406) or one without a session."""
-        if not self._signed(request, body):
-            return _json(SIGNATURE_REJECTED, status=406)
+    def _session_refusal(self, request: web.Request) -> web.Response | None:
+        """What the real API answers a signed call without a session (unsigned calls
+        are refused before, in :meth:`_with_faults`)."""
         if not self._logged_in(request):
             request[OUTCOME] = "login_required"
             return _json(LOGIN_EXPIRED)
@@ -367,7 +366,7 @@ class SandboxSite:
 
     async def search_api(self, request: web.Request) -> web.Response:
         body = await request.text()
-        if (refusal := self._api_refusal(request, body)) is not None:
+        if (refusal := self._session_refusal(request)) is not None:
             return refusal
         try:
             query = json.loads(body)
@@ -410,7 +409,7 @@ class SandboxSite:
         return shapes.query_item(kind, request_id, picked, "AB" + secrets.token_urlsafe(48) + "=")
 
     async def user_posted_api(self, request: web.Request) -> web.Response:
-        if (refusal := self._api_refusal(request, "")) is not None:
+        if (refusal := self._session_refusal(request)) is not None:
             return refusal
         user_id = request.query.get("user_id", "")
         cursor = request.query.get("cursor", "")
@@ -438,7 +437,7 @@ class SandboxSite:
 
     async def feed_api(self, request: web.Request) -> web.Response:
         body = await request.text()
-        if (refusal := self._api_refusal(request, body)) is not None:
+        if (refusal := self._session_refusal(request)) is not None:
             return refusal
         try:
             query = json.loads(body)
