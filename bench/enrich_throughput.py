@@ -33,7 +33,7 @@ from scrapy.utils.test import get_crawler
 
 from bench.common import Check, EmulatorProcess, finish, mongo_server, parse_args
 from crawler import settings as project_settings
-from crawler.items import NoteImage, NoteInteract, NoteItem
+from crawler.core.items import NoteImage, NoteInteract, NoteItem
 from pipelines.enrichment import EnrichmentPipeline
 from pipelines.imaging import downscale_for_model
 from pipelines.mongo import close_mongo

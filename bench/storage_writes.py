@@ -51,7 +51,7 @@ import psutil  # noqa: E402
 from pymongo import AsyncMongoClient, WriteConcern  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
-from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser  # noqa: E402
+from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser  # noqa: E402
 from pipelines.mongo import close_mongo, utcnow  # noqa: E402
 from pipelines.storage import (  # noqa: E402
     NOTE_STATS,

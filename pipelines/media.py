@@ -68,7 +68,7 @@ from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.defer import ensure_awaitable
 from twisted.internet import error as tx_error
 
-from crawler.items import NoteImage, NoteItem, NoteVideo
+from crawler.core.items import NoteImage, NoteItem, NoteVideo
 from pipelines.imaging import (
     DEFAULT_MAX_PIXELS,
     MIME_EXTENSIONS,

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from crawler.items import NoteType
+from crawler.core.items import NoteType
 from crawler.parsing.errors import ApiError, ResponseMalformed
 from crawler.parsing.signals import error_for_code
 

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
-from crawler.items import (
+from crawler.core.items import (
     NoteImage,
     NoteInteract,
     NoteItem,

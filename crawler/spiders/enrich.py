@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 import scrapy
 from scrapy.crawler import Crawler
 
-from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
+from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
 from pipelines.enrichment import resolve_backend
 from pipelines.mongo import get_mongo
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.items import NoteItem
+from crawler.core.items import NoteItem
 from crawler.parsing import errors
 from crawler.parsing.listing import parse_listing
 from crawler.parsing.notes import note_from_api_card, parse_note_page

@@ -13,7 +13,7 @@ from typing import Any
 
 from scrapy.utils.test import get_crawler
 
-from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser
+from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser
 from pipelines.enrichment import EnrichmentPipeline, EnrichSettings
 from pipelines.imaging import downscale_for_model
 from pipelines.mongo import close_mongo

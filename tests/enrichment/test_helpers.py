@@ -10,7 +10,7 @@ from itemadapter import ItemAdapter
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
-from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
+from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
 from crawler.spiders.enrich import EnrichSpider, backlog_query, note_item_from_document
 from pipelines.enrich_schema import ImageBatch, ImageReading, NoteEnrichment
 from pipelines.enrichment import (

@@ -21,7 +21,7 @@ import scrapy
 from scrapy.crawler import CrawlerProcess
 from scrapy.utils.project import get_project_settings
 
-from crawler.items import NoteImage, NoteInteract, NoteItem, NoteVideo
+from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteVideo
 
 ROOT = Path(__file__).resolve().parents[2]
 _HTTP_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"

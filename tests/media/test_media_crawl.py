@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from crawler.items import NoteImage, NoteVideo
+from crawler.core.items import NoteImage, NoteVideo
 from tests.media import samples
 from tests.media.harness import make_note, run_crawl
 from tests.media.server import MediaServer

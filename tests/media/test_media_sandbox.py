@@ -11,7 +11,7 @@ import io
 
 from PIL import Image
 
-from crawler.items import NoteImage
+from crawler.core.items import NoteImage
 from sandbox import imagetag
 from tests.media.harness import make_note, run_crawl
 

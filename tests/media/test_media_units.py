@@ -17,7 +17,7 @@ from scrapy.http import Request, Response
 from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
 
-from crawler.items import NoteImage
+from crawler.core.items import NoteImage
 from pipelines.media import (
     MediaDownloadError,
     NoteMediaPipeline,

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from crawler.items import NoteItem
+from crawler.core.items import NoteItem
 from crawler.parsing.errors import NoteNotFound, XsecTokenInvalid
 from crawler.parsing.notes import note_from_api_card, note_from_state, parse_note_page
 from crawler.parsing.state import extract_initial_state

@@ -8,7 +8,7 @@ from typing import Any
 
 from scrapy.utils.test import get_crawler
 
-from crawler.items import NoteImage, NoteInteract, NoteItem, NoteUser
+from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser
 from pipelines.mongo import MongoSettings
 from pipelines.storage import MongoStoragePipeline
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from scrapy.utils.test import get_crawler
 
-from crawler.items import NoteVideo
+from crawler.core.items import NoteVideo
 from pipelines.incremental import (
     IncrementalPipeline,
     classify_change,
