@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
+
+from crawler.core.enrichment_state import EnrichmentState
 
 NoteType = Literal["normal", "video"]
 NoteSource = Literal["page", "api"]
@@ -90,5 +92,8 @@ class NoteItem:
     change: str | None = None
     # Set by the incremental check too: pipelines.incremental.content_hash of the note.
     content_hash: str | None = None
-    # Filled by the enrichment pipeline (see docs/schema.md for the shape).
-    enrichment: dict[str, Any] | None = None
+    # Filled by the enrichment pipeline (see crawler/core/enrichment_state.py).
+    enrichment: EnrichmentState | None = None
+    # True for a stored note the enrich spider sends through again (not a new sighting:
+    # storage writes no note_stats row and does not move last_crawled_at).
+    from_backlog: bool = False
