@@ -1,0 +1,101 @@
+"""The one NoteItem factory of the tests and benchmarks, with image and user helpers.
+
+``make_note(i, **overrides)`` builds note number ``i``: a deterministic 24-hex note id,
+a page URL with its xsec token, a Chinese title and body, a user out of seven, two CDN
+images, interaction counts and timestamps before :data:`T0`. Any field can be
+overridden; the parts have their own helpers:
+
+- ``make_user(i, **overrides)`` → :class:`NoteUser`
+- ``make_image(i, k, **overrides)`` → :class:`NoteImage` (the ``k``-th picture of note ``i``)
+- ``make_images(i, count, **overrides)`` → that many
+- ``enrichment(status, **overrides)`` → an :class:`EnrichmentState` (a done Gemini
+  result unless told otherwise)
+
+Fields the pipelines fill later (``fetched_at``, ``change``, ``content_hash``,
+``enrichment``) are ``None``, ``"new"``, ``None``, ``None`` by default.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
+from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser
+
+T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+USERS = 7  # notes share this many authors (note i is by user i % USERS)
+
+
+def note_id(i: int) -> str:
+    """The id of note ``i``: 24 hex digits, as XHS note ids are."""
+    return f"{i:024x}"
+
+
+def make_user(i: int = 0, **overrides: Any) -> NoteUser:
+    """User ``i``: ``u<i>`` called ``用户<i>``, no avatar."""
+    values: dict[str, Any] = {"user_id": f"u{i}", "nickname": f"用户{i}", "avatar": None}
+    values.update(overrides)
+    return NoteUser(**values)
+
+
+def make_image(i: int = 0, k: int = 0, **overrides: Any) -> NoteImage:
+    """Picture ``k`` of note ``i`` as parsing leaves it: a signed CDN URL, 1080x1440,
+    no file yet (status ``pending``). Override ``status``, ``path``, ``sha256`` … for a
+    stored one."""
+    values: dict[str, Any] = {
+        "url": f"http://sns-webpic-qc.xhscdn.com/202601050800/{i:032x}/spectrum/img{i}-{k}"
+        "!nd_dft_wlteh_webp_3",
+        "width": 1080,
+        "height": 1440,
+    }
+    values.update(overrides)
+    return NoteImage(**values)
+
+
+def make_images(i: int = 0, count: int = 2, **overrides: Any) -> list[NoteImage]:
+    """The first ``count`` pictures of note ``i`` (same ``overrides`` for each)."""
+    return [make_image(i, k, **overrides) for k in range(count)]
+
+
+def enrichment(status: str = "done", **overrides: Any) -> EnrichmentState:
+    """An enrichment state; ``done`` comes with a Gemini model and a short result."""
+    values: dict[str, Any] = {"status": EnrichmentStatus(status)}
+    if status == "done":
+        values |= {
+            "backend": "gemini",
+            "model": "gemini-2.5-flash-lite",
+            "result": {"summary": "装备清单与检查要点。", "key_points": ["帐篷", "睡袋"]},
+        }
+    values.update(overrides)
+    return EnrichmentState(**values)
+
+
+def make_note(i: int = 0, **overrides: Any) -> NoteItem:
+    """Note number ``i`` (see the module docstring); ``overrides`` replace fields."""
+    nid = note_id(i)
+    values: dict[str, Any] = {
+        "note_id": nid,
+        "url": f"https://www.xiaohongshu.com/explore/{nid}?xsec_token=AB{i}",
+        "xsec_token": f"AB{i}",
+        "title": f"笔记 {i}",
+        "desc": f"正文 {i} #露营[话题]#",
+        "type": "normal",
+        "user": make_user(i % USERS),
+        "tags": ["露营", f"tag{i % 5}"],
+        "published_at": T0 - timedelta(days=i),
+        "updated_at": T0 - timedelta(days=i, hours=-1),
+        "ip_location": "上海",
+        "interact": NoteInteract(
+            liked=i, collected=2 * i, comments=3, shares=1, raw={"liked": str(i)}
+        ),
+        "images": make_images(i),
+        "video": None,
+        "source": "page",
+        "fetched_at": None,  # the storage pipeline's clock is the crawl time
+        "found_via": "keyword:露营",
+        "change": "new",
+        "enrichment": None,
+    }
+    values.update(overrides)
+    return NoteItem(**values)
