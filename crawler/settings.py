@@ -1,56 +1,33 @@
-"""Scrapy settings for the XHS crawler.
+"""Scrapy settings for the XHS crawler: every knob of the project and its default, once.
 
-Every user-facing knob is also an environment variable of the same name (``XHS_BASE_URL``,
-``MONGO_URI``, ``GEMINI_API_KEYS`` …); ``-s NAME=value`` on the command line wins over
-both. Components read these once, in ``from_crawler``, into typed dataclasses.
+Every project knob is also an environment variable of the same name (``XHS_BASE_URL``,
+``MONGO_URI``, ``ANTIBOT_COOLDOWN`` …), applied by the one loop at the end of this module;
+``-s NAME=value`` on the command line wins over both. A *project knob* is a scalar
+(str, int, float, bool) upper-case name declared here that Scrapy itself does not
+declare, plus ``IMAGES_STORE`` (declared by Scrapy without a value). Scrapy's own
+settings are changed with ``-s`` (or Scrapy's ``SCRAPY_``-prefixed variables).
+
+A value from the environment keeps its string form: components read it with
+``settings.getint("NAME")`` / ``getfloat`` / ``getbool`` / ``get`` and never repeat the
+default. ``crawler/validation.py`` checks every knob once at the start of a crawl.
+Derived settings (scrapy-redis, FILES_STORE, the Chromium path) are set by
+``crawler/addons.py``.
+
+Add a knob with its default and a one-line comment in the right section, ABOVE the
+environment loop at the end.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
+
+from scrapy.settings import default_settings as _scrapy_defaults
 
 BOT_NAME = "xhs"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
-# --- Configuration names users and tests rely on (env vars, also settings) -----------
-_ENV_NAMES = (
-    "XHS_BASE_URL",
-    "XHS_COOKIES",
-    "MONGO_URI",
-    "MONGO_DATABASE",
-    "MONGO_DATA_DIR",
-    "MONGO_SPOOL_PATH",
-    "MONGO_BATCH_SIZE",
-    "MONGO_FLUSH_INTERVAL",
-    "GEMINI_API_KEYS",
-    "GEMINI_API_KEY",
-    "GEMINI_MODELS",
-    "GEMINI_BASE_URL",
-    "ENRICH_BACKEND",
-    "IMAGES_STORE",
-    "REDIS_URL",
-    "XHS_IMAGE_HOSTS",
-    "CHROMIUM_PATH",
-    "XHS_IMAGE_ORIGIN_TEMPLATES",
-    "XHS_MAX_PAGE_BYTES",
-    "MEDIA_MAX_BYTES",
-    "XHS_DOWNLOAD_VIDEOS",
-    "ENRICH_CONCURRENCY",
-    "ENRICH_MAX_IMAGES_PER_REQUEST",
-    "ENRICH_PROMPT",
-    "ENRICH_THINKING",
-    "ENRICH_RETRY_AFTER",
-    "ENRICH_MAX_ATTEMPTS",
-    "GEMINI_LIMITS",
-    "GEMINI_MAX_IN_FLIGHT",
-    "GEMINI_TIMEOUT",
-    "GEMINI_MAX_RETRY_DELAY",
-    "GEMINI_MAX_WAIT",
-    "GEMINI_SERVER_RETRIES",
-    "GEMINI_MAX_OUTPUT_TOKENS",
-)
+# --- Site, store and enrichment basics (the README table) -----------------------------
 XHS_BASE_URL = "https://www.xiaohongshu.com"
 XHS_COOKIES = ""
 MONGO_URI = ""  # empty: embedded MongoDB-wire server under ./data/mongo
@@ -92,9 +69,13 @@ GEMINI_MAX_RETRY_DELAY = 60  # cap on one per-minute wait, seconds
 GEMINI_MAX_WAIT = 90  # longer than this for a slot: defer the note instead
 GEMINI_SERVER_RETRIES = 2  # 5xx/timeouts before the next model
 GEMINI_MAX_OUTPUT_TOKENS = 8192
-for _name in _ENV_NAMES:
-    if os.environ.get(_name):
-        globals()[_name] = os.environ[_name]
+# --- Analyst web app (crawler/web) and exports (crawler/export) ------------------------
+WEB_HOST = "127.0.0.1"  # another address needs WEB_TOKEN
+WEB_PORT = 8080
+WEB_TOKEN = ""  # required when WEB_HOST is not loopback: header, cookie or ?token=
+WEB_PAGE_SIZE = 50  # notes per list page
+EXPORT_BATCH_SIZE = 1000  # documents per cursor batch / Parquet row group
+FEED_EXPORTERS = {"csv": "crawler.export.feed.FlatCsvItemExporter"}  # `-O notes.csv`: flat columns
 
 # --- Hygiene --------------------------------------------------------------------------
 ROBOTSTXT_OBEY = False  # the site's robots.txt forbids all crawlers; operators decide
@@ -167,10 +148,7 @@ PLAYWRIGHT_LAUNCH_OPTIONS = {
         "--no-first-run",
     ],
 }
-_chromium = CHROMIUM_PATH or shutil.which("chromium") or ""
-if _chromium:
-    # Debian's Chromium; without it Playwright's own browser is used where installed.
-    PLAYWRIGHT_LAUNCH_OPTIONS["executable_path"] = _chromium
+# CHROMIUM_PATH (or Debian's `chromium` on PATH) becomes executable_path in crawler/addons.py.
 PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
 PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4
 
@@ -210,3 +188,33 @@ MEDIA_ALLOW_REDIRECTS = True
 REDIS_RUN = "default"
 DISTRIBUTED_IDLE_TIMEOUT = 30.0  # seconds an idle worker waits for more queued work
 COMMANDS_MODULE = "crawler.commands"
+
+# --- Storage and MongoDB (pipelines/storage, pipelines/mongo) -------------------------
+MONGO_EMBEDDED_HOST = "127.0.0.1"  # where the embedded server listens
+MONGO_EMBEDDED_PORT = 0  # 0: any free port
+MONGO_EMBEDDED_WAIT = 15.0  # seconds to wait for another process's embedded server
+MONGO_RETRY_TIMES = 3  # retries of a batch on transient errors, then the spool
+MONGO_RETRY_BACKOFF = 0.5  # seconds before the first retry, doubled each retry
+MONGO_RETRY_BACKOFF_MAX = 8.0  # cap of the retry delay (seconds)
+# Keep >= 1000: pymongo re-checks a lost server at most every 500 ms.
+MONGO_SERVER_SELECTION_TIMEOUT_MS = 5000
+MONGO_SOCKET_TIMEOUT_MS = 60_000  # a hung server must not hang the crawl's close
+MONGO_PROBE_INTERVAL = 10.0  # seconds between re-checks of a database that is down
+MONGO_MAX_STRING_CHARS = 100_000  # longer scraped strings are truncated
+CRAWL_RUN_ID = ""  # the run id stored with notes; empty: generated per run
+
+# --- Environment (keep this last: it applies to every knob declared above) -------------
+# Scrapy declares IMAGES_STORE without a value; here it is a project knob like the others.
+_own_despite_scrapy = frozenset({"IMAGES_STORE"})
+# Every project knob and its declared default (lower-case: not itself a Scrapy setting).
+knob_defaults = {
+    _name: _value
+    for _name, _value in dict(globals()).items()
+    if _name.isupper()
+    and isinstance(_value, str | int | float | bool)
+    and (_name in _own_despite_scrapy or not hasattr(_scrapy_defaults, _name))
+}
+for _name in knob_defaults:
+    if _name in os.environ:  # set, even to "" (e.g. RUN_REPORT_DIR= skips the report)
+        globals()[_name] = os.environ[_name]
+del _name
