@@ -50,7 +50,7 @@ CHROMIUM_PATH = ""
 XHS_IMAGE_ORIGIN_TEMPLATES = (
     "https://sns-img-bd.xhscdn.com/{token},https://ci.xiaohongshu.com/{token}"
 )
-# --- Enrichment (pipelines/enrichment.py) ----------------------------------------------
+# --- Enrichment (pipelines/enrichment/) ------------------------------------------------
 ENRICH_CONCURRENCY = 4  # notes enriched at once (own semaphore)
 # Images per Gemini request. 9 keeps XHS's common 3x3 grid in ONE request (daily quotas
 # count requests); bigger notes (up to 18 images) are split evenly, and a truncated
@@ -60,6 +60,9 @@ ENRICH_PROMPT = ""  # template file; empty = pipelines/prompts/note_zh.v1.txt
 ENRICH_THINKING = False
 ENRICH_RETRY_AFTER = 3600  # seconds before a retryable failure is due again
 ENRICH_MAX_ATTEMPTS = 5
+# Requests one note may spend in one attempt (batches, halved batches, the re-encoded
+# retry); past it the note fails with reason `request_budget` (retried later).
+ENRICH_MAX_REQUESTS_PER_NOTE = 3
 
 # Client-side Gemini limits per model, also lowered by what 429s report.
 GEMINI_LIMITS = ""  # e.g. "gemini-2.5-flash-lite:rpm=15,tpm=250000,rpd=20;gemini-2.5-flash:rpd=20"
@@ -176,11 +179,15 @@ RUN_LEASE_TTL = 600.0  # seconds; renewed while running, so a crashed run frees 
 RUN_REPORT_DIR = "data/reports"  # HTML run report per run ("" to skip)
 XHS_MAX_PAGE_BYTES = 16 * 1024 * 1024  # larger note pages raise PageTooLarge
 
-# --- Media (pipelines/media.py) -------------------------------------------------------
+# --- Media (pipelines/media/) ---------------------------------------------------------
 MEDIA_MAX_BYTES = 20 * 1024 * 1024  # per image; bigger bodies are cut off by the downloader
 MEDIA_MAX_VIDEO_BYTES = 200 * 1024 * 1024
 MEDIA_DOWNLOAD_TIMEOUT = 30
 XHS_DOWNLOAD_VIDEOS = False  # opt-in: store the first allowed video candidate
+MEDIA_MODEL_LONG_SIDE = 1536  # long side (px) of the JPEG copy sent to the model
+MEDIA_MAX_PIXELS = 64_000_000  # bigger images are refused before decoding (bomb guard)
+MEDIA_MAX_REDIRECTS = 3  # redirect hops per candidate URL, each checked by the URL policy
+MEDIA_DECODE_CONCURRENCY = 0  # images decoded at once (threads); 0: min(4, CPU count)
 
 ADDONS = {"crawler.addons.XhsAddon": 0}
 MEDIA_ALLOW_REDIRECTS = True
