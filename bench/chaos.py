@@ -42,7 +42,6 @@ import argparse
 import json
 import re
 import secrets
-import socket
 import tempfile
 import time
 from collections import Counter
@@ -54,11 +53,12 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from bench.common import Check, CrawlRun, crawl_env, finish, note_refs, run_crawl
+from bench.common import Check, finish, note_refs, run_crawl
 from crawler.urls import note_id_from_url
 from sandbox.faketime import shifted_clock_env
 from sandbox.gemini import GeminiEmulator
 from sandbox.gemini.clock import next_pacific_midnight
+from sandbox.harness import CrawlResult, MongoServer, sandbox_env
 from sandbox.site import DEFAULT_COOKIE, SiteServer
 
 DATABASE = "chaos"
@@ -188,48 +188,6 @@ def emulator_config(config: ChaosConfig, keys: Mapping[str, str]) -> dict[str, A
     }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RestartableMongo:
-    """A secantus server on a fixed port and data directory that can be restarted."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = free_port()
-        self.uri = f"mongodb://127.0.0.1:{self.port}/"
-        self._server: Any = None
-        self.restarts = 0
-
-    def start(self) -> None:
-        from secantus import SecantusDBServer
-
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._server = SecantusDBServer(port=self.port, storage_path=str(self.path))
-        self._server.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
-
-    def restart(self, down_s: float) -> None:
-        self.stop()
-        time.sleep(down_s)
-        self.start()
-        self.restarts += 1
-
-    def __enter__(self) -> RestartableMongo:
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
 class FaultSchedule:
     """Mid-run faults, fired from the waiting thread as the crawl makes progress.
 
@@ -244,7 +202,7 @@ class FaultSchedule:
         config: ChaosConfig,
         site: SiteServer,
         emulator: GeminiEmulator,
-        mongo: RestartableMongo,
+        mongo: MongoServer,
     ) -> None:
         self.config = config
         self.site = site
@@ -373,7 +331,7 @@ def run_chaos(config: ChaosConfig, work: Path) -> ChaosReport:
             seed=config.seed, notes=config.notes + 20 + 10 * config.discovery_notes, port=0
         ) as site,
         GeminiEmulator(config=emulator_config(config, secret.keys), port=0) as emulator,
-        RestartableMongo(work / "mongo") as mongo,
+        MongoServer(work / "mongo") as mongo,
     ):
         site.control(
             error_rate=config.error_rate,
@@ -381,7 +339,7 @@ def run_chaos(config: ChaosConfig, work: Path) -> ChaosReport:
             slow_seconds=config.download_timeout * 1.75,
             truncated_image_rate=config.truncated_image_rate,
         )
-        env = crawl_env(
+        env = sandbox_env(
             site,
             XHS_COOKIES=secret.cookie_header,
             MONGO_URI=mongo.uri,
@@ -452,7 +410,7 @@ def _check_crawl(
     report: ChaosReport,
     config: ChaosConfig,
     site: SiteServer,
-    crawl: CrawlRun,
+    crawl: CrawlResult,
     db: Any,
     store: Path,
     schedule: FaultSchedule,
@@ -580,7 +538,12 @@ def _check_crawl(
 
 
 def _check_follow_up(
-    report: ChaosReport, follow: CrawlRun, db: Any, deferred_ids: set[str], *, clock_ahead_s: float
+    report: ChaosReport,
+    follow: CrawlResult,
+    db: Any,
+    deferred_ids: set[str],
+    *,
+    clock_ahead_s: float,
 ) -> None:
     after = {d["_id"]: d.get("enrichment") or {} for d in db.notes.find({}, {"enrichment": 1})}
     statuses = Counter(e.get("status", "none") for e in after.values())

@@ -38,11 +38,8 @@ from bench.common import (
     ROOT,
     STORE_ONLY_PIPELINES,
     Check,
-    CrawlRun,
     SiteProcess,
-    crawl_env,
     finish,
-    mongo_server,
     note_refs,
     parse_args,
     ratio,
@@ -51,6 +48,7 @@ from bench.common import (
 )
 from crawler.settings import ITEM_PIPELINES as DEFAULT_PIPELINES
 from crawler.urls import note_url
+from sandbox.harness import STATS_DUMP, CrawlResult, MongoServer, sandbox_env
 
 NAME = "crawl_throughput"
 INCREMENTAL = "pipelines.incremental.IncrementalPipeline"
@@ -66,20 +64,18 @@ CONCURRENCY = {
 # only, not the tuning of the crawl process.
 TUNED_BARE_SETTINGS = {
     **CONCURRENCY,
-    "EXTENSIONS": json.dumps(
-        {"bench.common.StatsDump": 900, "crawler.extensions.CollectorTuning": 10}
-    ),
+    "EXTENSIONS": json.dumps({STATS_DUMP: 900, "crawler.extensions.CollectorTuning": 10}),
 }
 
 
-def pages_per_s(run: CrawlRun) -> float:
+def pages_per_s(run: CrawlResult) -> float:
     """Steady rate: pages over the window from the first response to the last response
     or item (start-up and shutdown excluded; both are reported apart)."""
     window = float(run.stats.get("bench/window_s") or run.elapsed_s)
     return round(run.stats.get("response_received_count", 0) / window, 2)
 
 
-def describe(run: CrawlRun) -> dict[str, Any]:
+def describe(run: CrawlResult) -> dict[str, Any]:
     return {
         "exit_status": run.returncode,
         "pages": run.stats.get("response_received_count", 0),
@@ -100,7 +96,7 @@ def describe(run: CrawlRun) -> dict[str, Any]:
     }
 
 
-def cpu_ms_per_page(run: CrawlRun) -> float:
+def cpu_ms_per_page(run: CrawlResult) -> float:
     """The crawl process's CPU time per page in the steady window: what the crawl itself
     costs, less sensitive than pages/s to what else the machine runs."""
     pages = run.stats.get("response_received_count", 0)
@@ -121,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp,
         SiteProcess(seed=21, notes=count + 50) as site,
-        mongo_server(Path(tmp) / "mongo") as mongo,
+        MongoServer(Path(tmp) / "mongo", process=True) as mongo,
     ):
         work = Path(tmp)
         notes = [site.dataset.note(i) for i in range(count)]
@@ -129,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         urls_file.write_text(
             "\n".join(note_url(site.url, n.note_id, n.xsec_token, "pc_feed") for n in notes)
         )
-        env = crawl_env(site, MONGO_URI=mongo.uri, ENRICH_BACKEND="off")
+        env = sandbox_env(site, MONGO_URI=mongo.uri, ENRICH_BACKEND="off")
 
         def ours(label: str, pipelines: str, subset: Sequence[Any] = notes) -> dict[str, Any]:
             run = run_crawl(

@@ -31,14 +31,16 @@ from typing import Any
 
 from scrapy.utils.test import get_crawler
 
-from bench.common import Check, EmulatorProcess, finish, mongo_server, parse_args
+from bench.common import Check, EmulatorProcess, finish, parse_args
 from crawler import settings as project_settings
-from crawler.core.items import NoteImage, NoteInteract, NoteItem
+from crawler.core.items import NoteItem
 from pipelines.enrichment import EnrichmentPipeline
 from pipelines.imaging import downscale_for_model
 from pipelines.mongo import close_mongo
 from sandbox.dataset import Dataset, NoteSpec
+from sandbox.harness import MongoServer
 from sandbox.site import pictures
+from tests.factories import make_image, note_from_spec
 
 NAME = "enrich_throughput"
 LATENCY_S = 1.0
@@ -81,22 +83,17 @@ def prepare_notes(store: Path, count: int, seed: int = 5) -> list[tuple[NoteSpec
 
 def make_item(spec: NoteSpec, copies: Sequence[ModelCopy], variant: int) -> NoteItem:
     """A note item as the media pipeline hands it on (images stored, status ok)."""
-    return NoteItem(
-        note_id=spec.note_id,
-        url=f"https://www.xiaohongshu.com/explore/{spec.note_id}",
-        xsec_token=spec.xsec_token,
+    return note_from_spec(
+        spec,
         title=f"{spec.title} #{variant}",
-        desc=spec.desc,
         type="normal",
         user=None,
-        tags=list(spec.tags),
-        published_at=datetime.fromtimestamp(spec.time / 1000).astimezone(),
         updated_at=None,
-        ip_location=spec.ip_location,
-        interact=NoteInteract(),
         images=[
-            NoteImage(
+            make_image(
                 url=f"https://cdn.invalid/{c.sha256}",
+                width=None,
+                height=None,
                 model_path=c.path,
                 sha256=c.sha256,
                 mime="image/jpeg",
@@ -104,8 +101,6 @@ def make_item(spec: NoteSpec, copies: Sequence[ModelCopy], variant: int) -> Note
             )
             for c in copies
         ],
-        video=None,
-        source="page",
     )
 
 
@@ -254,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     with (
         tempfile.TemporaryDirectory(prefix="bench-enrich-") as tmp,
-        mongo_server(Path(tmp) / "mongo") as mongo,
+        MongoServer(Path(tmp) / "mongo", process=True) as mongo,
     ):
         figures = asyncio.run(measure(args.quick, Path(tmp), mongo.uri))
     by_c = {b["concurrency"]: b for b in figures["batches"]}

@@ -26,24 +26,22 @@ from typing import Any
 from bench.common import (
     STORE_ONLY_PIPELINES,
     Check,
-    CrawlRun,
     SiteProcess,
-    crawl_env,
     finish,
     mb,
-    mongo_server,
     note_refs,
     parse_args,
     ratio,
     run_crawl,
     tail,
 )
+from sandbox.harness import CrawlResult, MongoServer, sandbox_env
 
 NAME = "memory"
 TARGET_RATIO = 1.3
 
 
-def describe(run: CrawlRun, notes: int) -> dict[str, Any]:
+def describe(run: CrawlResult, notes: int) -> dict[str, Any]:
     return {
         "notes_requested": notes,
         "notes_stored": run.stats.get("storage/upserted", 0) + run.stats.get("storage/modified", 0),
@@ -63,12 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (
         tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp,
         SiteProcess(seed=31, notes=large + 100) as site,
-        mongo_server(Path(tmp) / "mongo") as mongo,
+        MongoServer(Path(tmp) / "mongo", process=True) as mongo,
     ):
         work = Path(tmp)
         for size in (small, large):
             notes = [site.dataset.note(i) for i in range(size)]
-            env = crawl_env(site, MONGO_URI=mongo.uri, MONGO_DATABASE=f"mem{size}",
+            env = sandbox_env(site, MONGO_URI=mongo.uri, MONGO_DATABASE=f"mem{size}",
                             ENRICH_BACKEND="off")  # fmt: skip
             run = run_crawl(
                 "xhs",
@@ -88,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         candidates = (site.dataset.note(i) for i in range(len(site.dataset)))
         sample = list(islice((n for n in candidates if n.type == "normal"), ocr_notes + 2))
         sample = [n for n in sample if not site.dataset.is_deleted(n.index)][:ocr_notes]
-        env = crawl_env(site, MONGO_URI=mongo.uri, MONGO_DATABASE="memocr", ENRICH_BACKEND="local")
+        env = sandbox_env(
+            site, MONGO_URI=mongo.uri, MONGO_DATABASE="memocr", ENRICH_BACKEND="local"
+        )
         ocr = run_crawl(
             "xhs",
             {"note_ids": note_refs(sample)},

@@ -29,9 +29,7 @@ from google.genai import types
 
 from bench.common import (
     Check,
-    crawl_env,
     finish,
-    mongo_server,
     note_refs,
     parse_args,
     run_crawl,
@@ -39,6 +37,7 @@ from bench.common import (
 )
 from crawler import settings as project_settings
 from sandbox.gemini import GeminiEmulator
+from sandbox.harness import MongoServer, sandbox_env
 from sandbox.site import SiteServer
 
 NAME = "requests_per_note"
@@ -112,13 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="bench-rpn-") as tmp,
         SiteServer(seed=11, notes=max(200, count * 2), port=0) as site,
         GeminiEmulator(port=0) as emulator,
-        mongo_server(Path(tmp) / "mongo") as mongo,
+        MongoServer(Path(tmp) / "mongo", process=True) as mongo,
     ):
         work = Path(tmp)
         live = [
             site.dataset.note(i) for i in range(len(site.dataset)) if not site.dataset.is_deleted(i)
         ][:count]
-        env = crawl_env(
+        env = sandbox_env(
             site,
             MONGO_URI=mongo.uri,
             GEMINI_BASE_URL=emulator.base_url,

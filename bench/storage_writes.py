@@ -35,7 +35,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,7 +50,7 @@ import psutil  # noqa: E402
 from pymongo import AsyncMongoClient, WriteConcern  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
-from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser  # noqa: E402
+from crawler.core.items import NoteInteract, NoteItem  # noqa: E402
 from pipelines.mongo import close_mongo, utcnow  # noqa: E402
 from pipelines.storage import (  # noqa: E402
     NOTE_STATS,
@@ -61,55 +60,34 @@ from pipelines.storage import (  # noqa: E402
     note_writes,
     prepare_unit,
 )
+from sandbox.harness import MongoServer  # noqa: E402
+from tests.factories import T0, enrichment, make_image, make_note, make_user  # noqa: E402
 
 TARGET_SPEEDUP = 5.0
 MODES = ("first_batched", "first_update_one", "recrawl_batched", "recrawl_update_one")
-T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def bench_note(i: int, change: str = "new") -> NoteItem:
     """A note of realistic size: ~600 characters of text, 4 images, tags, counts."""
-    note_id = f"{i:024x}"
-    return NoteItem(
-        note_id=note_id,
-        url=f"https://www.xiaohongshu.com/explore/{note_id}?xsec_token=AB{i}",
-        xsec_token=f"AB{i}",
+    return make_note(
+        i,
         title=f"周末露营装备清单 第{i}篇",
         desc=("帐篷、睡袋、防潮垫、炉头和气罐都要提前检查。#露营[话题]# " * 12)[:600],
-        type="normal",
-        user=NoteUser(user_id=f"u{i % 97}", nickname=f"用户{i % 97}", avatar="https://x/a.jpg"),
+        user=make_user(i % 97, avatar="https://x/a.jpg"),
         tags=["露营", "户外", f"tag{i % 13}"],
         published_at=T0 - timedelta(hours=i),
         updated_at=T0 - timedelta(hours=i) + timedelta(minutes=5),
         ip_location="浙江",
         interact=NoteInteract(liked=i % 5000, collected=i % 700, comments=i % 90, shares=i % 30),
         images=[
-            NoteImage(
-                url=f"http://sns-webpic-qc.xhscdn.com/202601010000/{i:032x}/spectrum/1040g{i:08x}{k}!nd_dft_wlteh_webp_3",
-                original_urls=[f"https://sns-img-bd.xhscdn.com/spectrum/1040g{i:08x}{k}"],
-                width=1080,
-                height=1440,
+            make_image(
+                i, k, original_urls=[f"https://sns-img-bd.xhscdn.com/spectrum/1040g{i:08x}{k}"]
             )
             for k in range(4)
         ],
-        video=None,
-        source="page",
-        fetched_at=None,  # stored with the pipeline's clock
-        found_via="keyword:露营",
         change=change,
-        enrichment={
-            "status": "done",
-            "backend": "gemini",
-            "model": "gemini-2.5-flash-lite",
-            "result": {"summary": "装备清单与检查要点。", "key_points": ["帐篷", "睡袋"]},
-        },
+        enrichment=enrichment("done"),
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Meter:
@@ -226,21 +204,9 @@ def main() -> int:
 
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
-        port = free_port()
-        serve = ["serve", "--data", f"{tmp}/mongo", "--port", str(port)]
-        server = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.mongo", *serve],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        server = MongoServer(Path(tmp) / "mongo", process=True).start()
         try:
-            assert server.stdout is not None
-            line = server.stdout.readline()
-            uri = f"mongodb://127.0.0.1:{port}/"
-            if uri not in line:
-                raise RuntimeError(f"server did not start: {line!r}")
+            uri = server.uri
             spool = Path(tmp) / "spool.jsonl"
             rounds: dict[str, list[dict[str, float]]] = {k: [] for k in MODES}
             for r in range(args.rounds):  # interleaved, fresh databases each round
@@ -253,8 +219,7 @@ def main() -> int:
                     rounds[f"{mode}_update_one"].append(summary(args.notes, single.result))
             rss = child_rss(uri, args.rss_notes, spool)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop()
 
     best = {k: max(v, key=lambda r: r["notes_per_s"]) for k, v in rounds.items()}
     b, s1 = best["first_batched"], best["first_update_one"]

@@ -8,6 +8,8 @@ overridden; the parts have their own helpers:
 - ``make_user(i, **overrides)`` → :class:`NoteUser`
 - ``make_image(i, k, **overrides)`` → :class:`NoteImage` (the ``k``-th picture of note ``i``)
 - ``make_images(i, count, **overrides)`` → that many
+- ``note_from_spec(spec, **overrides)`` → the sandbox dataset's note ``spec`` as an item
+  (content fields from the spec, no images unless given)
 - ``enrichment(status, **overrides)`` → an :class:`EnrichmentState` (a done Gemini
   result unless told otherwise)
 
@@ -18,10 +20,13 @@ Fields the pipelines fill later (``fetched_at``, ``change``, ``content_hash``,
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser
+
+if TYPE_CHECKING:
+    from sandbox.dataset import NoteSpec
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 USERS = 7  # notes share this many authors (note i is by user i % USERS)
@@ -99,3 +104,27 @@ def make_note(i: int = 0, **overrides: Any) -> NoteItem:
     }
     values.update(overrides)
     return NoteItem(**values)
+
+
+def note_from_spec(spec: NoteSpec, **overrides: Any) -> NoteItem:
+    """Sandbox note ``spec`` (:mod:`sandbox.dataset`) as an item: its id, token, text,
+    author, tags, times and place; no interaction counts, no images (pass ``images=``),
+    no video; ``found_via`` and ``change`` unset."""
+    values: dict[str, Any] = {
+        "url": f"http://sandbox.invalid/explore/{spec.note_id}",
+        "xsec_token": spec.xsec_token,
+        "title": spec.title,
+        "desc": spec.desc,
+        "type": spec.type,
+        "user": make_user(user_id=spec.user.user_id, nickname=spec.user.nickname),
+        "tags": list(spec.tags),
+        "published_at": datetime.fromtimestamp(spec.time / 1000, UTC),
+        "updated_at": datetime.fromtimestamp(spec.last_update_time / 1000, UTC),
+        "ip_location": spec.ip_location,
+        "interact": NoteInteract(),
+        "images": [],
+        "found_via": None,
+        "change": None,
+        **overrides,
+    }
+    return make_note(note_id=spec.note_id, **values)
