@@ -12,30 +12,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from pipelines.mongo import MongoSettings, close_databases, open_database
 from sandbox.crawlenv import crawl_env
+from sandbox.harness import ROOT, start_crawl
 from sandbox.site import SiteServer
 
-ROOT = Path(__file__).resolve().parent.parent
+CRAWL_TIMEOUT_S = 1800
 
 
 def run_crawl(args: argparse.Namespace, env: dict[str, str]) -> int:
-    command = [
-        sys.executable, "-m", "scrapy", "crawl", "xhs",
-        "-a", f"keywords={args.keyword}",
-        "-a", f"max_notes={args.max_notes}",
-        # The sandbox is local: no need for the real site's politeness delays.
-        "-s", "DOWNLOAD_DELAY=0",
-        "-s", "AUTOTHROTTLE_ENABLED=False",
-        "-s", f"LOG_LEVEL={args.log_level}",
-    ]  # fmt: skip
-    print(f"demo: {' '.join(command[2:])}", flush=True)
-    return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+    """``scrapy crawl xhs`` on the keyword through the shared harness, printing its log
+    here; files where the project keeps them (./data), so the summary can read them."""
+    with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
+        crawl = start_crawl(
+            "xhs",
+            {"keywords": args.keyword, "max_notes": str(args.max_notes)},
+            env,
+            workdir=Path(tmp),
+            settings={"LOG_LEVEL": args.log_level},
+            feed=False,
+            capture=False,
+            sandbox_paths=False,
+            stats_dump=False,
+        )
+        with crawl:
+            print(f"demo: {' '.join(crawl.command[2:])}", flush=True)
+            return crawl.wait(timeout=CRAWL_TIMEOUT_S).returncode
 
 
 async def summarize() -> dict[str, Any]:

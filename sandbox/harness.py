@@ -7,6 +7,7 @@
   and started again on the same port (outage tests, the chaos bench).
 - :func:`run_crawl`: one ``scrapy crawl`` subprocess with a timeout; returns a
   :class:`CrawlResult` (exit status, stdout, stderr, elapsed, items, final stats).
+  :func:`start_crawl` starts one without waiting (overlapping runs, interruptions).
 - :class:`StatsDump`: the Scrapy extension :func:`run_crawl` adds to dump the stats.
 - :class:`PeakRss`: the peak resident memory of a process tree, sampled on a thread.
 
@@ -170,11 +171,14 @@ def sandbox_env(site: Any, **extra: str) -> dict[str, str]:
     return crawl_env(site, isolated_environ(), PYTHONPATH=str(ROOT), **extra)
 
 
+# The sandbox is local: no need for the real site's politeness delays.
+NO_DELAYS = {"DOWNLOAD_DELAY": "0", "AUTOTHROTTLE_ENABLED": "False"}
+
+
 def sandbox_settings(workdir: Path) -> dict[str, str]:
     """Sandbox-sized settings: no politeness delays, every file under ``workdir``."""
     return {
-        "DOWNLOAD_DELAY": "0",
-        "AUTOTHROTTLE_ENABLED": "False",
+        **NO_DELAYS,
         "IMAGES_STORE": str(workdir / "images"),
         "MONGO_DATA_DIR": str(workdir / "mongo-embedded"),
         "MONGO_SPOOL_PATH": str(workdir / "spool" / "notes.jsonl"),
@@ -249,14 +253,74 @@ def _crawl_command(
     return command
 
 
-def _reap(proc: subprocess.Popen[bytes]) -> None:
-    """Kill a crawl that outlived its timeout or the caller's fault injection."""
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+class Crawl:
+    """A started crawl subprocess (from :func:`start_crawl`); ``wait()`` ends it.
+
+    ``proc`` is the :class:`subprocess.Popen` (send it signals, poll it); use as a
+    context manager to be sure it is killed if the test fails before ``wait()``.
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        files: Mapping[str, Path],
+        measure_rss: bool,
+        capture: bool,
+    ) -> None:
+        self.command = command
+        self.files = dict(files)  # log, stdout, stats, items (None without a feed)
+        self._stack = ExitStack()
+        log = out = None  # not captured: the crawl writes to this process's stdout/stderr
+        if capture:
+            log = self._stack.enter_context(self.files["log"].open("wb"))
+            out = self._stack.enter_context(self.files["stdout"].open("wb"))
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(command, cwd=cwd, env=dict(env), stdout=out, stderr=log)
+        self._stack.callback(self.kill)
+        self._sampler = self._stack.enter_context(PeakRss(self.proc.pid)) if measure_rss else None
+
+    def kill(self) -> None:
+        """Kill the crawl if it still runs, and reap it."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def wait(self, timeout: float = 600) -> CrawlResult:
+        """Wait for the crawl to end (after ``timeout`` seconds kill it: ``timed_out``)."""
+        timed_out = False
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        wall = time.monotonic() - self.started
+        self._stack.close()  # kills a timed-out crawl, stops the sampler, closes the logs
+        items_path, stats_path = self.files["items"], self.files["stats"]
+        sampler = self._sampler
+        return CrawlResult(
+            returncode=self.proc.returncode,
+            stdout=_read(self.files["stdout"]),
+            stderr=_read(self.files["log"]),
+            items=list(read_jsonl(items_path)) if items_path and items_path.exists() else [],
+            stats=json.loads(stats_path.read_text()) if stats_path.exists() else {},
+            wall_s=wall,
+            timed_out=timed_out,
+            peak_rss_bytes=sampler.peak if sampler is not None else 0,
+            peak_rss_main_bytes=sampler.peak_main if sampler is not None else 0,
+            log_path=self.files["log"] if self.files["log"].exists() else None,
+            command=self.command,
+        )
+
+    def __enter__(self) -> Crawl:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stack.close()
 
 
-def run_crawl(
+def start_crawl(
     spider: str,
     args: Mapping[str, str],
     env: Mapping[str, str],
@@ -265,80 +329,69 @@ def run_crawl(
     label: str = "crawl",
     settings: Mapping[str, str] | None = None,
     feed: bool = True,
-    timeout: float = 600,
     measure_rss: bool = False,
-    while_running: Callable[[subprocess.Popen[bytes]], None] | None = None,
     use_runner: bool = False,
     spider_file: Path | None = None,
-) -> CrawlResult:
-    """Run one crawl to its end (or ``timeout`` seconds, then kill it: ``timed_out``).
+    capture: bool = True,
+    sandbox_paths: bool = True,
+    stats_dump: bool = True,
+) -> Crawl:
+    """Start one crawl and return at once (:func:`run_crawl` waits for it).
 
     Settings: :func:`sandbox_settings` under ``workdir``, the stats dump, then
     ``settings``. Files: ``workdir/<label>.{log,stdout,items.jsonl,stats.json}``.
-    ``while_running(proc)`` is called on this thread once the process has started (use
-    it to inject faults; the timeout counts from its return). ``spider_file``:
-    ``scrapy runspider`` that file from ``workdir``, outside the project (plain Scrapy
-    defaults plus ``settings``). ``use_runner``: go through :mod:`bench.crawl_runner`
-    (a JSON spec file), as happens anyway when an argument is too long for a command line.
-    ``measure_rss``: sample the process tree's resident memory (needs psutil).
+    ``spider_file``: ``scrapy runspider`` that file from ``workdir``, outside the project
+    (plain Scrapy defaults plus ``settings``). ``use_runner``: go through
+    :mod:`bench.crawl_runner` (a JSON spec file), as happens anyway when an argument is
+    too long for a command line. ``measure_rss``: sample the process tree's memory.
+    ``capture=False``: the crawl prints to this process's stdout/stderr (the demo),
+    the result's ``stdout``/``stderr`` stay empty. ``sandbox_paths=False``: only no
+    delays, the files (images, embedded Mongo, reports) where the project puts them.
+    ``stats_dump=False``: the project's extensions untouched, no ``stats`` in the result.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    stats_path = workdir / f"{label}.stats.json"
-    log_path = workdir / f"{label}.log"
-    stdout_path = workdir / f"{label}.stdout"
-    out = workdir / f"{label}.items.jsonl" if feed else None
-    for stale in (stats_path, workdir / f"{label}.items.jsonl"):
-        stale.unlink(missing_ok=True)
-    extensions = {STATS_DUMP: 900} if spider_file else extensions_with_stats_dump()
-    merged = {
-        **sandbox_settings(workdir),
-        "EXTENSIONS": json.dumps(extensions),
-        "HARNESS_STATS_PATH": str(stats_path),
-        **(settings or {}),
+    files: dict[str, Any] = {
+        "log": workdir / f"{label}.log",
+        "stdout": workdir / f"{label}.stdout",
+        "stats": workdir / f"{label}.stats.json",
+        "items": workdir / f"{label}.items.jsonl" if feed else None,
     }
+    for stale in (files["stats"], files["log"], files["stdout"], workdir / f"{label}.items.jsonl"):
+        stale.unlink(missing_ok=True)
+    merged = dict(sandbox_settings(workdir) if sandbox_paths else NO_DELAYS)
+    if stats_dump:
+        extensions = {STATS_DUMP: 900} if spider_file else extensions_with_stats_dump()
+        merged["EXTENSIONS"] = json.dumps(extensions)
+        merged["HARNESS_STATS_PATH"] = str(files["stats"])
+    merged.update(settings or {})
     command = _crawl_command(
-        spider, args, merged, out=out, workdir=workdir, label=label,
+        spider, args, merged, out=files["items"], workdir=workdir, label=label,
         use_runner=use_runner, spider_file=spider_file,
     )  # fmt: skip
     # Outside the checkout for runspider: no scrapy.cfg, none of the project's settings.
     cwd = workdir if spider_file is not None else ROOT
-    timed_out = False
-    sampler = None
-    started = time.monotonic()
-    with (
-        log_path.open("wb") as log_file,
-        stdout_path.open("wb") as stdout_file,
-        ExitStack() as stack,
-    ):
-        proc = subprocess.Popen(
-            command, cwd=cwd, env=dict(env), stdout=stdout_file, stderr=log_file
-        )
-        stack.callback(_reap, proc)
-        if measure_rss:
-            sampler = stack.enter_context(PeakRss(proc.pid))
+    return Crawl(command, cwd=cwd, env=env, files=files, measure_rss=measure_rss, capture=capture)
+
+
+def run_crawl(
+    spider: str,
+    args: Mapping[str, str],
+    env: Mapping[str, str],
+    *,
+    timeout: float = 600,
+    while_running: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    **options: Any,
+) -> CrawlResult:
+    """Run one crawl to its end (or ``timeout`` seconds, then kill it: ``timed_out``).
+
+    ``options`` as for :func:`start_crawl` (``workdir`` is required).
+    ``while_running(proc)`` is called on this thread once the process has started (use
+    it to inject faults; the timeout counts from its return).
+    """
+    with start_crawl(spider, args, env, **options) as crawl:
         if while_running is not None:
-            while_running(proc)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _reap(proc)
-    wall = time.monotonic() - started
-    items = list(read_jsonl(out)) if out is not None and out.exists() else []
-    stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
-    return CrawlResult(
-        returncode=proc.returncode,
-        stdout=stdout_path.read_text(errors="replace"),
-        stderr=log_path.read_text(errors="replace"),
-        items=items,
-        stats=stats,
-        wall_s=wall,
-        timed_out=timed_out,
-        peak_rss_bytes=sampler.peak if sampler is not None else 0,
-        peak_rss_main_bytes=sampler.peak_main if sampler is not None else 0,
-        log_path=log_path,
-        command=command,
-    )
+            while_running(crawl.proc)
+        return crawl.wait(timeout)
 
 
 def tree_rss(pid: int) -> int:
@@ -435,6 +488,11 @@ class StatsDump:
             data["bench/window_cpu_s"] = self.last[1] - self.first[1]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(data, default=str, ensure_ascii=False, indent=1))
+
+
+def _read(path: Path) -> str:
+    """A captured output file's text ("" when the output was not captured)."""
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

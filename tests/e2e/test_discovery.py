@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from tests.fixtures.crawl import sandbox_env
+from sandbox.harness import sandbox_env
 
 pytestmark = pytest.mark.slow
 

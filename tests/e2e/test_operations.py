@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
 
-from tests.fixtures.crawl import ROOT, sandbox_env
+from sandbox.harness import run_crawl, sandbox_env, start_crawl
 
 pytestmark = pytest.mark.slow
 
@@ -65,20 +62,20 @@ def test_overlapping_runs_one_exits_with_overlap_status(
 ) -> None:
     site = make_site()
     env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off")
-    command = [sys.executable, "-m", "scrapy", "crawl", "xhs", "-a", f"note_ids={_note_ids(site, 20)}",
-               "-s", "DOWNLOAD_DELAY=0.25", "-s", "AUTOTHROTTLE_ENABLED=False",
-               "-s", "ITEM_PIPELINES={\"pipelines.storage.MongoStoragePipeline\": 400}",
-               "-s", f"IMAGES_STORE={tmp_path / 'img'}", "-s", f"RUN_REPORT_DIR={tmp_path}"]  # fmt: skip
-    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)  # fmt: skip
-    client: MongoClient = MongoClient(mongo_uri)
-    deadline = time.monotonic() + 60
-    while not client[mongo_db_name].leases.count_documents({}) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert second.returncode == 3, second.stdout[-3000:] + second.stderr[-3000:]
-    assert "Another run of 'xhs' with the same arguments is in progress" in second.stderr
-    assert first.wait(timeout=240) == 0
+    args = {"note_ids": _note_ids(site, 20)}
+    settings = {"DOWNLOAD_DELAY": "0.25",
+                "ITEM_PIPELINES": json.dumps({"pipelines.storage.MongoStoragePipeline": 400})}  # fmt: skip
+    with start_crawl("xhs", args, env, workdir=tmp_path, label="first", settings=settings) as first:
+        client: MongoClient = MongoClient(mongo_uri)
+        deadline = time.monotonic() + 60
+        while not client[mongo_db_name].leases.count_documents({}) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        second = run_crawl(
+            "xhs", args, env, workdir=tmp_path, label="second", settings=settings, timeout=120
+        )
+        assert second.returncode == 3, second.log[-3000:]
+        assert "Another run of 'xhs' with the same arguments is in progress" in second.stderr
+        assert first.wait(timeout=240).returncode == 0
     assert client[mongo_db_name].leases.count_documents({}) == 0  # released at the end
     client.close()
 
@@ -88,34 +85,23 @@ def test_jobdir_resume_fetches_every_note_once(
 ) -> None:
     site = make_site()
     env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off")
-    ids = _note_ids(site, 40)
+    args = {"note_ids": _note_ids(site, 40)}
     live = _live_count(site, 40)
-
-    def command(out: Path) -> list[str]:
-        return [sys.executable, "-m", "scrapy", "crawl", "xhs", "-a", f"note_ids={ids}",
-                "-s", f"JOBDIR={tmp_path / 'job'}", "-s", "DOWNLOAD_DELAY=0.25",
-                "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS=1",
-                "-s", "ITEM_PIPELINES={}", "-s", f"RUN_REPORT_DIR={tmp_path}",
-                "-O", f"{out}:jsonlines"]  # fmt: skip
-
-    first = subprocess.Popen(command(tmp_path / "a.jsonl"), cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    deadline = time.monotonic() + 90
-    while site.stats().get("note_ok", 0) < 10 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    first.send_signal(signal.SIGINT)  # what Ctrl-C or a scheduler's stop sends
-    first.wait(timeout=120)
+    settings = {"JOBDIR": str(tmp_path / "job"), "DOWNLOAD_DELAY": "0.25",
+                "CONCURRENT_REQUESTS": "1", "ITEM_PIPELINES": "{}"}  # fmt: skip
+    with start_crawl("xhs", args, env, workdir=tmp_path, label="a", settings=settings) as first:
+        deadline = time.monotonic() + 90
+        while site.stats().get("note_ok", 0) < 10 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first.proc.send_signal(signal.SIGINT)  # what Ctrl-C or a scheduler's stop sends
+        interrupted = first.wait(timeout=120)
     fetched_first = site.stats().get("note_ok", 0)
     assert 0 < fetched_first < live, "the first run was not interrupted: test proves nothing"
-    second = subprocess.run(command(tmp_path / "b.jsonl"), cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=240)  # fmt: skip
+    second = run_crawl(
+        "xhs", args, env, workdir=tmp_path, label="b", settings=settings, timeout=240
+    )
     assert second.returncode == 0, second.stderr[-3000:]
-    items = [
-        json.loads(line)
-        for name in ("a.jsonl", "b.jsonl")
-        for line in (tmp_path / name).read_text().splitlines()
-    ]
-    ids_seen = [item["note_id"] for item in items]
+    ids_seen = [item["note_id"] for item in interrupted.items + second.items]
     assert len(ids_seen) == len(set(ids_seen)) == live
     assert site.stats().get("note_ok", 0) == live  # no note page fetched twice
 
@@ -130,21 +116,18 @@ def test_two_redis_workers_share_one_queue(
     live = _live_count(site, 500)
     # A small delay makes the crawl last longer than an idle worker's 5 s poll of the
     # shared queue (Scrapy's heartbeat), as any real crawl does.
-    common = ["-s", "DOWNLOAD_DELAY=0.05", "-s", "AUTOTHROTTLE_ENABLED=False",
-              "-s", "DISTRIBUTED_IDLE_TIMEOUT=5", "-s", f"RUN_REPORT_DIR={tmp_path}",
-              "-s", "ITEM_PIPELINES={\"pipelines.storage.MongoStoragePipeline\": 400}",
-              "-s", "CONCURRENT_REQUESTS=4"]  # fmt: skip
-    base = [sys.executable, "-m", "scrapy", "crawl", "xhs"]
-    workers = [
-        subprocess.Popen([*base, "-a", f"note_ids={ids}", "-s", "SCHEDULER_FLUSH_ON_START=True", *common, "-O", f"{tmp_path / 'w0.jsonl'}:jsonlines"],
-                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
-        subprocess.Popen([*base, *common, "-O", f"{tmp_path / 'w1.jsonl'}:jsonlines"],
-                         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True),
-    ]  # fmt: skip
-    for worker in workers:
-        _, err = worker.communicate(timeout=300)
-        assert worker.returncode == 0, err[-3000:]
-    counts = [len((tmp_path / f"w{i}.jsonl").read_text().splitlines()) for i in range(2)]
+    common = {"DOWNLOAD_DELAY": "0.05", "DISTRIBUTED_IDLE_TIMEOUT": "5",
+              "ITEM_PIPELINES": json.dumps({"pipelines.storage.MongoStoragePipeline": 400}),
+              "CONCURRENT_REQUESTS": "4"}  # fmt: skip
+    with (
+        start_crawl("xhs", {"note_ids": ids}, env, workdir=tmp_path, label="w0",
+                    settings={**common, "SCHEDULER_FLUSH_ON_START": "True"}) as w0,
+        start_crawl("xhs", {}, env, workdir=tmp_path, label="w1", settings=common) as w1,
+    ):  # fmt: skip
+        results = [w0.wait(timeout=300), w1.wait(timeout=300)]
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+    counts = [len(result.items) for result in results]
     assert sum(counts) == live, counts
     assert min(counts) >= 0.3 * live, f"work not split: {counts}"
     assert mongo_sync.notes.count_documents({}) == live

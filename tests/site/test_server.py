@@ -6,18 +6,13 @@ import socket
 
 import pytest
 
+from sandbox.harness import free_port
 from sandbox.site import SiteServer
 from tests.site.helpers import fetch
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_fixed_ports_stop_twice_and_restart() -> None:
-    port, cdn_port = _free_port(), _free_port()
+    port, cdn_port = free_port(), free_port()
     site = SiteServer(seed=2, notes=20, port=port, cdn_port=cdn_port)
     with site:
         assert (
@@ -36,7 +31,7 @@ def test_busy_port_raises_and_releases_the_other() -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
-        free = _free_port()
+        free = free_port()
         with pytest.raises(OSError):
             SiteServer(notes=20, port=free, cdn_port=busy.getsockname()[1]).start()
     with SiteServer(notes=20, port=free) as site:  # the first socket was released
