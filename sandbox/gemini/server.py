@@ -49,6 +49,7 @@ from sandbox.gemini.errors import ApiError
 from sandbox.gemini.quota import QuotaTracker, Rejection, RejectKind
 from sandbox.gemini.requestlog import RequestRecord
 from sandbox.gemini.scenario import SCENARIO_KNOBS, Outcome, Scenario, ScenarioError, key_fp
+from sandbox.serving import LoopThread
 
 API_VERSIONS = ("v1beta", "v1")
 MIN_REQUIRED_BUDGET = 128  # smallest thinking budget of models that always think
@@ -513,8 +514,7 @@ class GeminiEmulator:
         self.state = EmulatorState(self.config, self.clock)
         self.host = host
         self.port = port
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("gemini-emulator")
         self._runner: web.AppRunner | None = None
 
     @property
@@ -543,49 +543,24 @@ class GeminiEmulator:
         return self.state.control(knobs)
 
     def start(self) -> Self:
-        ready = threading.Event()
-        failure: list[BaseException] = []
-        loop = asyncio.new_event_loop()
-
         async def serve() -> None:
             runner = web.AppRunner(build_app(self.state), access_log=None, shutdown_timeout=1.0)
+            self._runner = runner
             await runner.setup()
             site = web.TCPSite(runner, self.host, self.port)
             await site.start()
-            self._runner = runner
             self.port = runner.addresses[0][1]
 
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(serve())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                ready.set()
-                return
-            ready.set()
-            loop.run_forever()
+        async def cleanup() -> None:
+            runner, self._runner = self._runner, None
+            if runner is not None:
+                await runner.cleanup()
 
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="gemini-emulator", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            loop.close()
-            raise failure[0]
+        self._thread.start(serve, cleanup)
         return self
 
     def stop(self) -> None:
-        loop, thread, runner = self._loop, self._thread, self._runner
-        if loop is None or thread is None:
-            return
-        if runner is not None:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-        self._loop = self._thread = self._runner = None
+        self._thread.stop(timeout=10)
 
     def __enter__(self) -> Self:
         return self.start()

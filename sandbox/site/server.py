@@ -30,6 +30,7 @@ from urllib.parse import quote
 from aiohttp import web
 
 from sandbox.dataset import Dataset, NoteSpec, parse_image_token, parse_video_key
+from sandbox.serving import LoopThread
 from sandbox.site import pages, pictures, shapes, signing
 
 DEFAULT_COOKIE = {"a1": "sandbox", "web_session": "sandbox"}
@@ -565,8 +566,7 @@ class SiteServer:
         self.host = host
         self._ports = (port, cdn_port)
         self._site = SandboxSite(self.dataset, apply_knobs(Knobs(), knobs), clock)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._thread = LoopThread("sandbox-site")
         self._runners: list[web.AppRunner] = []
         self.port = 0
         self.cdn_port = 0
@@ -598,7 +598,7 @@ class SiteServer:
         self._site.reset_stats()
 
     def start(self) -> SiteServer:
-        if self._thread is not None:
+        if self._thread.running:
             raise RuntimeError("already started")
         site_sock = _bind(self.host, self._ports[0])
         try:
@@ -609,9 +609,6 @@ class SiteServer:
         self.port = site_sock.getsockname()[1]
         self.cdn_port = cdn_sock.getsockname()[1]
         self._site.urls = shapes.Urls(self.url, self.cdn_url)
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        failure: list[BaseException] = []
 
         async def startup() -> None:
             apps = ((self._site.site_app(), site_sock), (self._site.cdn_app(), cdn_sock))
@@ -626,40 +623,17 @@ class SiteServer:
                 await runner.cleanup()
             self._runners.clear()
 
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(startup())
-            except BaseException as exc:  # reported to the starting thread
-                failure.append(exc)
-                loop.run_until_complete(cleanup())
-            ready.set()
-            if not failure:
-                loop.run_forever()
-                loop.run_until_complete(cleanup())
-            # Image rendering runs in the default executor: do not leave its threads.
-            loop.run_until_complete(loop.shutdown_default_executor())
-            loop.close()
-
-        self._loop = loop
-        self._thread = threading.Thread(target=run, name="sandbox-site", daemon=True)
-        self._thread.start()
-        ready.wait()
-        if failure:
-            self._thread.join()
-            self._thread = self._loop = None
+        try:
+            self._thread.start(startup, cleanup)
+        except BaseException:
             site_sock.close()
             cdn_sock.close()
-            raise failure[0]
+            raise
         return self
 
     def stop(self) -> None:
         """Close both servers and end the thread (idempotent)."""
-        if self._thread is None or self._loop is None:
-            return
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._thread = self._loop = None
+        self._thread.stop(timeout=30)
 
     def __enter__(self) -> SiteServer:
         return self.start()
