@@ -97,3 +97,100 @@ class NoteItem:
     # True for a stored note the enrich spider sends through again (not a new sighting:
     # storage writes no note_stats row and does not move last_crawled_at).
     from_backlog: bool = False
+
+
+# --- comments (issue 14) and creator profiles (issue 15) ------------------------------
+# Built by crawler/parsing/comments.py and crawler/parsing/users.py. Text is cleaned
+# (crawler.core.text.clean_text) and capped there; a capped field is named in
+# ``truncated``, so a stored record says what was cut.
+
+
+@dataclass
+class CountText:
+    """A count as an integer (lower bound for "10+"-style forms) plus the text shown.
+
+    ``value`` is None when the text is no count ("赞", absent, absurdly long).
+    """
+
+    value: int | None = None
+    raw: str | None = None
+
+
+@dataclass
+class CommentTarget:
+    """The comment a reply answers (its root or another reply) and that comment's author."""
+
+    comment_id: str
+    user: NoteUser | None = None
+
+
+@dataclass
+class CommentPicture:
+    url: str
+    width: int | None = None
+    height: int | None = None
+
+
+# Where a comment was read: a top-level entry of comment/page, a reply inline in a
+# top-level entry's ``sub_comments``, or a reply of comment/sub/page.
+CommentOrigin = Literal["comment_page", "inline_reply", "reply_page"]
+
+
+@dataclass
+class CommentItem:
+    comment_id: str
+    note_id: str
+    root_comment_id: str | None  # None for a top-level comment
+    target_comment: CommentTarget | None  # what a reply answers; None at top level
+    user: NoteUser | None
+    content: str
+    at_users: list[NoteUser]
+    pictures: list[CommentPicture]
+    like_count: CountText
+    created_at: datetime | None
+    ip_location: str | None
+    status: int | None  # the site's own status code (0 = shown)
+    is_author: bool  # written by the note's author (show_tags has "is_author")
+    show_tags: list[str]
+    reply_count: CountText | None  # sub_comment_count; None for a reply
+    found_via: CommentOrigin
+    truncated: list[str] = field(default_factory=list)  # fields cut to their cap
+    fetched_at: datetime | None = None
+
+
+UserGender = Literal["male", "female"]
+
+
+@dataclass
+class UserTag:
+    """A profile tag: ``kind`` is the site's tagType ("info", "location", "college", …)."""
+
+    kind: str
+    name: str | None = None
+    icon: str | None = None
+
+
+@dataclass
+class UserInteractions:
+    follows: CountText = field(default_factory=CountText)
+    fans: CountText = field(default_factory=CountText)
+    likes_and_collects: CountText = field(default_factory=CountText)  # "获赞与收藏"
+
+
+@dataclass
+class UserItem:
+    user_id: str
+    red_id: str | None
+    nickname: str
+    desc: str
+    gender: UserGender | None
+    ip_location: str | None
+    avatar: str | None
+    tags: list[UserTag]
+    interactions: UserInteractions
+    # Red-official verification, when the source carries it (None: not said).
+    verified: bool | None = None
+    verify_type: int | None = None  # the site's red_official_verify_type (0 = none)
+    source: NoteSource = "page"
+    truncated: list[str] = field(default_factory=list)  # fields cut to their cap
+    fetched_at: datetime | None = None

@@ -122,3 +122,49 @@ class PageTooLarge(ParseError):
         super().__init__(message)
         self.size = size
         self.limit = limit
+
+
+# --- comments and profiles: an entry that is skipped is recorded as one of these -------
+
+
+class CommentMalformed(ParseError):
+    """One comment entry is not the shape it should be (no usable id, wrong types)."""
+
+    reason = "comment_malformed"
+
+
+class CommentWrongNote(ParseError):
+    """A comment entry names another note than the one being read."""
+
+    reason = "comment_wrong_note"
+
+
+class ReplyOrphan(ParseError):
+    """A reply whose root is unknown or is not the thread it came with."""
+
+    reason = "reply_orphan"
+
+
+class CommentDuplicate(ParseError):
+    """A comment id seen twice in one answer (the later entry is dropped)."""
+
+    reason = "comment_duplicate"
+
+
+class ProfileMissing(ParseError):
+    """The state holds no (rendered) profile: no ``user.userPageData``, or ``undefined``
+    where the profile's basic info or counts should be, or another user's profile."""
+
+    reason = "profile_missing"
+
+
+class ProfileMalformed(ParseError):
+    """The profile data is there but has wrong types (e.g. ``basicInfo`` a list)."""
+
+    reason = "profile_malformed"
+
+
+class ProfileUnavailable(ParseError):
+    """The site says the profile cannot be shown (its ``result`` failed, or banned)."""
+
+    reason = "profile_unavailable"
