@@ -21,6 +21,7 @@ it imports the crawler's settings and Mongo helpers lazily, where they are neede
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -368,8 +369,13 @@ def start_crawl(
         spider, args, merged, out=files["items"], workdir=workdir, label=label,
         use_runner=use_runner, spider_file=spider_file,
     )  # fmt: skip
-    # Outside the checkout for runspider: no scrapy.cfg, none of the project's settings.
-    cwd = workdir if spider_file is not None else ROOT
+    cwd = ROOT
+    if spider_file is not None:
+        # Outside the checkout: no scrapy.cfg, none of the project's settings; this
+        # checkout stays importable (the stats dump lives here).
+        cwd = workdir
+        path = env.get("PYTHONPATH")
+        env = {**env, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
     return Crawl(command, cwd=cwd, env=env, files=files, measure_rss=measure_rss, capture=capture)
 
 
