@@ -1,4 +1,7 @@
-"""The note item: one normalized schema whatever the source (page state or web API).
+"""The items: one normalized schema per record whatever the source (page state or web API).
+
+Notes (``NoteItem``), and since issues 14/15 comments (``CommentItem``) and creator
+profiles (``UserItem``), whose counts are ``CountText`` (the integer and the raw text).
 
 Parsing fills the content fields; the media pipeline fills the per-image file fields;
 the enrichment pipeline fills ``enrichment``; storage adds bookkeeping of its own.

@@ -20,7 +20,7 @@ Only known fields are read, so unknown (hostile) keys never reach an item.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -138,24 +138,25 @@ def parse_comment_page(
             inline = list_value(
                 entry.get("sub_comments"), f"{where}.sub_comments", CommentMalformed
             )
-            thread = ReplyThread(
-                root_comment_id=root.comment_id,
-                cursor=_cursor(entry.get("sub_comment_cursor"), f"{where}.sub_comment_cursor"),
-                has_more=entry.get("sub_comment_has_more") is True,
-                reply_count=root.reply_count or CountText(),
-                inline=0,
-            )
+            cursor = _cursor(entry.get("sub_comment_cursor"), f"{where}.sub_comment_cursor")
         except ParseError as error:
             reader.skipped.append(error)
             continue
         reader.seen.add(root.comment_id)
-        comments.append(root)
         replies = reader.replies(inline, f"{where}.sub_comments", root, "inline_reply")
-        comments.extend(replies)
-        threads.append(replace(thread, inline=len(replies)))
+        comments += [root, *replies]
+        threads.append(
+            ReplyThread(
+                root_comment_id=root.comment_id,
+                cursor=cursor,
+                has_more=entry.get("sub_comment_has_more") is True,
+                reply_count=root.reply_count or CountText(),
+                inline=len(replies),
+            )
+        )
     return CommentPage(
         comments=comments,
-        cursor=_page_cursor(data, label),
+        cursor=_cursor(data.get("cursor"), f"{label}: data.cursor", ResponseMalformed),
         has_more=data.get("has_more") is True,
         threads=threads,
         skipped=reader.skipped,
@@ -188,7 +189,7 @@ def parse_reply_page(
         note_id=note_id,
         root_comment_id=root_comment_id,
         replies=reader.replies(entries, label, root, "reply_page"),
-        cursor=_page_cursor(data, label),
+        cursor=_cursor(data.get("cursor"), f"{label}: data.cursor", ResponseMalformed),
         has_more=data.get("has_more") is True,
         skipped=reader.skipped,
     )
@@ -283,7 +284,7 @@ class _Reader:
         ip_location, _ = capped_text(
             entry.get("ip_location"), f"{where}.ip_location", CommentMalformed, MAX_SHORT_TEXT
         )
-        item = CommentItem(
+        return CommentItem(
             comment_id=comment_id,
             note_id=note_id,
             root_comment_id=None if root is None else root.comment_id,
@@ -309,7 +310,6 @@ class _Reader:
             truncated=truncated,
             fetched_at=self.fetched_at,
         )
-        return item
 
     def _note_of(
         self, entry: Mapping[str, Any], where: str, root: CommentItem | _RootRef | None
@@ -394,15 +394,8 @@ def _user(value: Any, where: str) -> NoteUser | None:
     )
 
 
-def _cursor(value: Any, what: str) -> str | None:
-    text, cut = capped_text(value, what, CommentMalformed, MAX_SHORT_TEXT)
+def _cursor(value: Any, what: str, error: type[ParseError] = CommentMalformed) -> str | None:
+    text, cut = capped_text(value, what, error, MAX_SHORT_TEXT)
     if cut:
-        raise CommentMalformed(f"{what} is over {MAX_SHORT_TEXT} characters, not a cursor")
+        raise error(f"{what} is over {MAX_SHORT_TEXT} characters, not a cursor")
     return text or None
-
-
-def _page_cursor(data: Mapping[str, Any], label: str) -> str | None:
-    try:
-        return _cursor(data.get("cursor"), f"{label}: data.cursor")
-    except CommentMalformed as error:
-        raise ResponseMalformed(str(error)) from None
