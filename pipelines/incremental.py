@@ -11,7 +11,8 @@ Runs first in the item pipeline chain. Definitions (see docs/schema.md):
 - ``changed``: anything else.
 
 For ``unchanged`` notes the stored enrichment is copied onto the item (when the item
-has none), so the enrichment pipeline can skip it. For ``changed`` and ``unchanged``
+has none) as an :class:`~crawler.core.enrichment_state.EnrichmentState`, so the
+enrichment pipeline can skip it. For ``changed`` and ``unchanged``
 notes the stored per-image file fields (path, model_path, sha256, mime, bytes, status,
 error) are copied onto still-``pending`` images that have the same identity (URL token),
 and likewise the video's, so the media pipeline can skip files it already stored.
@@ -29,7 +30,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -41,7 +41,9 @@ import pymongo
 from itemadapter import ItemAdapter
 from pymongo.errors import PyMongoError
 
-from pipelines.mongo import MongoHandle, MongoSettings, get_mongo
+from crawler.core.enrichment_state import EnrichmentState
+from crawler.core.names import NOTES
+from pipelines.mongo import MongoHandle, MongoSettings, error_reason, get_mongo
 
 logger = logging.getLogger(__name__)
 
@@ -176,23 +178,9 @@ def reuse_stored(item: Any, stored: Mapping[str, Any], change: Change) -> int:
         for name in VIDEO_FILE_FIELDS:
             _set_field(video, name, old_video.get(name))
         reused += 1
-    if change == "unchanged" and adapter.get("enrichment") is None and stored.get("enrichment"):
-        adapter["enrichment"] = dict(stored["enrichment"])
+    if change == "unchanged" and adapter.get("enrichment") is None:
+        adapter["enrichment"] = EnrichmentState.from_document(stored.get("enrichment"))
     return reused
-
-
-_NON_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def snake_case(name: str) -> str:
-    """``DocumentTooLarge`` → ``document_too_large`` (stats key parts)."""
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
-    return _NON_WORD.sub("_", name).strip("_") or "unknown"
-
-
-def error_reason(exc: BaseException) -> str:
-    """``ServerSelectionTimeoutError`` → ``server_selection_timeout_error``."""
-    return snake_case(type(exc).__name__)
 
 
 class BatchedLookup:
@@ -300,7 +288,7 @@ class IncrementalPipeline:
         self.stats.inc_value("incremental/lookup_queries")
         timeout_s = max(0.5, self.settings.server_selection_timeout_ms / 1000)
         with pymongo.timeout(timeout_s):
-            cursor = self._handle.db.notes.find({"_id": {"$in": note_ids}}, LOOKUP_PROJECTION)
+            cursor = self._handle.db[NOTES].find({"_id": {"$in": note_ids}}, LOOKUP_PROJECTION)
             return await cursor.to_list()
 
     async def _lookup(self, note_id: str) -> Mapping[str, Any] | None:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.mongo import EMBEDDED_JSON, MongoHandle, MongoSettings
+from pipelines.mongo import EMBEDDED_JSON, MongoHandle
 from tests.fixtures.crawl import sandbox_env
+
+from .notes_factory import mongo_settings
 
 pytestmark = pytest.mark.slow
 
@@ -24,7 +26,7 @@ async def test_crawl_with_embedded_server(sandbox_site, scrapy_crawl, tmp_path: 
     data_dir = tmp_path / "mongo"  # the fixture's MONGO_DATA_DIR
     assert not (data_dir / EMBEDDED_JSON).exists()  # closed at engine stop
 
-    handle = await MongoHandle(MongoSettings(data_dir=str(data_dir))).start()
+    handle = await MongoHandle(mongo_settings(data_dir=str(data_dir))).start()
     try:
         stored = {d["_id"] async for d in handle.db.notes.find({}, {"_id": 1})}
         assert stored == {n.note_id for n in notes} - deleted

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from scrapy.utils.test import get_crawler
-
+from crawler.core.enrichment_state import EnrichmentState
 from crawler.core.items import NoteVideo
 from pipelines.incremental import (
     IncrementalPipeline,
@@ -16,8 +15,8 @@ from pipelines.incremental import (
 )
 from pipelines.mongo import MongoSettings, close_mongo
 
-from .notes_factory import T0, Clock, build_storage, make_note
-from .test_storage_pipeline import run_pipeline
+from .notes_factory import T0, Clock, build_storage, make_note, project_crawler
+from .test_pipeline import run_pipeline
 
 
 def test_media_identity_ignores_signature_and_style():
@@ -69,7 +68,7 @@ def test_classify_change():
 
 
 async def incremental(uri: str, db_name: str, items: list) -> IncrementalPipeline:
-    crawler = get_crawler(settings_dict={"MONGO_URI": uri, "MONGO_DATABASE": db_name})
+    crawler = project_crawler(MONGO_URI=uri, MONGO_DATABASE=db_name)
     pipe = IncrementalPipeline.from_crawler(crawler)
     await pipe.open_spider()
     try:
@@ -90,7 +89,7 @@ def _processed(i: int, **overrides):
         img.mime = "image/jpeg"
         img.bytes = 1000 + k
         img.status = "ok"
-    item.enrichment = {"status": "done", "backend": "gemini", "cache_key": f"c{i}"}
+    item.enrichment = EnrichmentState(status="done", backend="gemini", cache_key=f"c{i}")
     if item.video is not None:
         item.video.path, item.video.status, item.video.bytes = f"video/{i}.mp4", "ok", 99
     return item
@@ -122,12 +121,9 @@ async def test_incremental_pipeline(mongo_uri, mongo_db_name, tmp_path: Path):
         "new",
     ]
     # Unchanged: files and enrichment reused; changed: files reused (same images), not enrichment.
-    assert unchanged.enrichment == {
-        "status": "done",
-        "backend": "gemini",
-        "cache_key": "c0",
-        "content_hash": content_hash(unchanged),
-    }
+    assert unchanged.enrichment == EnrichmentState(
+        status="done", backend="gemini", cache_key="c0", content_hash=content_hash(unchanged)
+    )
     assert [img.path for img in unchanged.images] == ["full/ab/0-0.jpg", "full/ab/0-1.jpg"]
     assert unchanged.images[1].bytes == 1001 and unchanged.images[0].status == "ok"
     assert stats_moved.enrichment is not None
@@ -138,11 +134,8 @@ async def test_incremental_pipeline(mongo_uri, mongo_db_name, tmp_path: Path):
 
 
 async def test_incremental_when_database_is_down(tmp_path: Path):
-    crawler = get_crawler(
-        settings_dict={
-            "MONGO_URI": "mongodb://127.0.0.1:9/",
-            "MONGO_SERVER_SELECTION_TIMEOUT_MS": 200,
-        }
+    crawler = project_crawler(
+        MONGO_URI="mongodb://127.0.0.1:9/", MONGO_SERVER_SELECTION_TIMEOUT_MS=200
     )
     clock = Clock(T0)
     pipe = IncrementalPipeline(

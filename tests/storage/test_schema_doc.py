@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .notes_factory import Clock, build_storage, make_note
-from .test_storage_pipeline import run_pipeline
+from .test_pipeline import run_pipeline
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
 

@@ -28,6 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines.mongo.embedded import pid_alive
+
 logger = logging.getLogger(__name__)
 
 _TYPE = "__type__"
@@ -55,17 +57,6 @@ def _decode(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists (signal 0 probes without sending)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def dumps_record(record: dict[str, Any]) -> str:

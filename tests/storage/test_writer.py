@@ -11,7 +11,7 @@ from pymongo import MongoClient
 from secantus import SecantusDBServer
 
 from pipelines.mongo import close_mongo, stop_server
-from pipelines.spool import Spool
+from pipelines.storage import Spool
 
 from .notes_factory import Clock, build_storage, make_note
 

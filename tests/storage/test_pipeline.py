@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from pipelines.mongo import close_mongo
 from pipelines.storage import NOTE_INDEXES, MongoStoragePipeline
 
@@ -101,14 +102,14 @@ async def test_flush_interval_writes_without_close(mongo_uri, mongo_db_name, mon
         await close_mongo(p.crawler)
 
 
-def _enrichment(status: str, backend: str, summary: str, cache_key: str = "c1") -> dict:
-    return {
-        "status": status,
-        "backend": backend,
-        "cache_key": cache_key,
-        "result": {"summary": summary} if status == "done" else None,
-        "reason": None if status == "done" else "quota_per_day",
-    }
+def _enrichment(status: str, backend: str, summary: str, cache_key: str = "c1") -> EnrichmentState:
+    return EnrichmentState(
+        status=EnrichmentStatus(status),
+        backend=backend,
+        cache_key=cache_key,
+        result={"summary": summary} if status == "done" else None,
+        reason=None if status == "done" else "quota_per_day",
+    )
 
 
 # "new": each note is inserted, collides with the stored one and is merged (a stale
@@ -258,7 +259,10 @@ async def test_stored_note_passing_through_again(mongo_uri, mongo_db_name, mongo
     await run_pipeline(p1, [first])
     clock.advance(86400)
     again = make_note(
-        1, fetched_at=first.fetched_at, enrichment=_enrichment("done", "gemini", "摘要")
+        1,
+        fetched_at=first.fetched_at,
+        enrichment=_enrichment("done", "gemini", "摘要"),
+        from_backlog=True,
     )
     p2 = build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl", clock)
     await run_pipeline(p2, [again])
@@ -266,6 +270,31 @@ async def test_stored_note_passing_through_again(mongo_uri, mongo_db_name, mongo
     assert doc["enrichment"]["status"] == "done"
     assert doc["last_crawled_at"].replace(tzinfo=None) == first.fetched_at.replace(tzinfo=None)
     assert mongo_sync.note_stats.count_documents({}) == 1
+
+
+async def test_backlog_mark_not_timestamps_decides(mongo_uri, mongo_db_name, mongo_sync, tmp_path):
+    """``from_backlog`` alone says a note is passing through again: a backlog item
+    without a fetch time does not move last_crawled_at, and an item fetched long
+    before this run but not marked is a sighting (a note_stats row)."""
+    clock = Clock()
+    first = make_note(1, fetched_at=clock())
+    await run_pipeline(
+        build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl", clock), [first]
+    )
+    clock.advance(86400)
+    backlog = make_note(
+        1, change="unchanged", enrichment=_enrichment("done", "local", "本地"), from_backlog=True
+    )
+    await run_pipeline(
+        build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl", clock), [backlog]
+    )
+    doc = mongo_sync.notes.find_one({"_id": first.note_id})
+    assert doc["enrichment"]["backend"] == "local"
+    assert doc["last_crawled_at"].replace(tzinfo=None) == first.fetched_at.replace(tzinfo=None)
+    assert mongo_sync.note_stats.count_documents({}) == 1
+    late = make_note(2, fetched_at=clock() - timedelta(days=3))
+    await run_pipeline(build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl", clock), [late])
+    assert mongo_sync.note_stats.count_documents({"note_id": late.note_id}) == 1
 
 
 @pytest.mark.parametrize("change", ["new", "changed"])

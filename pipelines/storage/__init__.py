@@ -1,0 +1,74 @@
+"""Storage: items into MongoDB (``notes`` plus one ``note_stats`` row per sighting).
+
+Every item becomes a *unit* (a plain dict, also the spool record); units are buffered
+and written with unordered ``bulk_write``s when ``MONGO_BATCH_SIZE`` units are waiting
+or the oldest has waited ``MONGO_FLUSH_INTERVAL`` seconds, and on close. One concern
+per module:
+
+- :mod:`.sanitize`: a BSON-safe copy of scraped data (keys escaped by
+  :mod:`pipelines.mongo.keys`, text repaired, strings capped);
+- :mod:`.unit`: item → note unit (:func:`prepare_unit`, :class:`RejectedNote`);
+- :mod:`.merge`: the note merge rules, pure (insert document, order-free updates);
+- :mod:`.kinds`: unit kind → its merge rules, collection and observation rows;
+- :mod:`.schema`: collections and indexes;
+- :mod:`.writer`: :class:`UnitWriter` (batches, retries, spool fallback, probe, replay);
+- :mod:`.spool`: the fsync'd JSON-lines spool;
+- :mod:`.pipeline`: :class:`MongoStoragePipeline`, the Scrapy face;
+- ``__main__``: ``python -m pipelines.storage replay``.
+
+Adding a collection (e.g. ``comments``):
+
+1. one module ``pipelines/storage/comments.py`` with ``prepare_comment_unit(item, …)``
+   (a dict with ``type: "comment"``, ``v: 1`` and what the merge needs) and the pure
+   merge functions (document key, insert document or ``None``, order-free updates,
+   superseded fix-ups), ending in a ``COMMENT_KIND = UnitKind(...)``;
+2. register it in :data:`pipelines.storage.kinds.KINDS`, add its indexes to
+   :mod:`.schema`, and let the pipeline prepare that unit for that item type;
+3. document the collection in ``docs/schema.md`` and test the merge on the embedded
+   server. The writer, spool and replay need no change.
+"""
+
+from crawler.core.names import NOTE_STATS, NOTES
+from pipelines.storage.kinds import KINDS, NOTE_KIND, UnitKind, kind_of
+from pipelines.storage.merge import (
+    SCHEMA_VERSION,
+    new_note_document,
+    note_writes,
+    superseded_writes,
+    unique_waves,
+)
+from pipelines.storage.pipeline import MongoStoragePipeline
+from pipelines.storage.sanitize import TRUNCATION_MARK, sanitize
+from pipelines.storage.schema import NOTE_INDEXES, NOTE_STATS_INDEX, ensure_schema
+from pipelines.storage.spool import Spool, dumps_record, loads_record
+from pipelines.storage.unit import MAX_UNIT_BSON_BYTES, RejectedNote, prepare_unit
+from pipelines.storage.writer import CounterStats, StatsSink, UnitWriter
+
+__all__ = [
+    "KINDS",
+    "MAX_UNIT_BSON_BYTES",
+    "NOTES",
+    "NOTE_INDEXES",
+    "NOTE_KIND",
+    "NOTE_STATS",
+    "NOTE_STATS_INDEX",
+    "SCHEMA_VERSION",
+    "TRUNCATION_MARK",
+    "CounterStats",
+    "MongoStoragePipeline",
+    "RejectedNote",
+    "Spool",
+    "StatsSink",
+    "UnitKind",
+    "UnitWriter",
+    "dumps_record",
+    "ensure_schema",
+    "kind_of",
+    "loads_record",
+    "new_note_document",
+    "note_writes",
+    "prepare_unit",
+    "sanitize",
+    "superseded_writes",
+    "unique_waves",
+]

@@ -1,0 +1,57 @@
+"""Unit kinds: which merge rules, collection and observation rows a unit type maps to.
+
+The writer is generic: it asks the unit's :class:`UnitKind` (looked up by the unit's
+``type`` and ``v``) for the document key, the insert of a fresh document, the
+order-free merge updates, the fix-up of a superseded unit and the observation row
+(``note_stats`` for notes). Spooled records of a kind or version not registered here
+stay in the spool for the code that knows them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from crawler.core.names import NOTE_STATS, NOTES
+from pipelines.storage import merge
+from pipelines.storage.unit import NOTE_UNIT, NOTE_UNIT_VERSION
+
+Unit = Mapping[str, Any]
+Write = tuple[dict[str, Any], dict[str, Any], bool]  # (filter, update, upsert)
+
+
+@dataclass(frozen=True)
+class UnitKind:
+    name: str  # the unit's "type"
+    version: int  # the unit's "v" this code writes and reads
+    collection: str  # where its documents go
+    key: Callable[[Unit], str]  # the document _id
+    insert_document: Callable[[Unit], dict[str, Any] | None]  # None: merge instead
+    writes: Callable[[Unit], list[Write]]  # order-free merge updates
+    superseded_writes: Callable[[Unit], list[Write]]  # when newer data was stored
+    # Append-only observation rows (one per unit, under unit["stats"]) and the fields
+    # that identify a row when a retried or replayed batch must skip present ones.
+    rows_collection: str | None = None
+    row_identity: tuple[str, str] = ("", "")
+
+
+NOTE_KIND = UnitKind(
+    name=NOTE_UNIT,
+    version=NOTE_UNIT_VERSION,
+    collection=NOTES,
+    key=merge.note_key,
+    insert_document=merge.new_note_document,
+    writes=merge.note_writes,
+    superseded_writes=merge.superseded_writes,
+    rows_collection=NOTE_STATS,
+    row_identity=("note_id", "crawled_at"),
+)
+
+KINDS: dict[str, UnitKind] = {NOTE_KIND.name: NOTE_KIND}
+
+
+def kind_of(unit: Unit) -> UnitKind | None:
+    """The registered kind of a unit (``None``: unknown type or another version)."""
+    kind = KINDS.get(str(unit.get("type")))
+    return kind if kind is not None and unit.get("v") == kind.version else None

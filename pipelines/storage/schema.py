@@ -1,0 +1,52 @@
+"""The collections storage writes and their indexes, created once per writer (idempotent)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import CollectionInvalid, OperationFailure
+
+from crawler.core.names import NOTE_STATS, NOTES
+
+logger = logging.getLogger(__name__)
+
+NOTE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
+    ("user_id", [("user.user_id", 1)]),
+    ("tags", [("tags", 1)]),
+    ("published_at", [("published_at", -1)]),
+    ("enrichment_backlog", [("enrichment.status", 1), ("enrichment.next_attempt_at", 1)]),
+    ("last_crawled_at", [("last_crawled_at", -1)]),
+]
+NOTE_STATS_INDEX = ("note_id_crawled_at", [("note_id", 1), ("crawled_at", 1)])
+
+
+async def ensure_schema(db: AsyncDatabase) -> str:
+    """Create ``note_stats`` and every index (idempotent). Returns the kind of
+    ``note_stats``: ``timeseries`` where the server supports it, else ``plain``."""
+    existing = await db.list_collection_names(filter={"name": NOTE_STATS})
+    if not existing:
+        try:
+            await db.create_collection(
+                NOTE_STATS,
+                timeseries={
+                    "timeField": "crawled_at",
+                    "metaField": "note_id",
+                    "granularity": "hours",
+                },
+            )
+        except CollectionInvalid:
+            pass  # created concurrently
+        except OperationFailure as exc:
+            logger.info("time-series collections unsupported (%s): plain note_stats", exc)
+            with contextlib.suppress(CollectionInvalid):
+                await db.create_collection(NOTE_STATS)
+    kind = "plain"
+    async for info in await db.list_collections(filter={"name": NOTE_STATS}):
+        is_ts = info.get("type") == "timeseries" or (info.get("options") or {}).get("timeseries")
+        kind = "timeseries" if is_ts else "plain"
+    for name, keys in NOTE_INDEXES:
+        await db[NOTES].create_index(keys, name=name)
+    await db[NOTE_STATS].create_index(NOTE_STATS_INDEX[1], name=NOTE_STATS_INDEX[0])
+    return kind
