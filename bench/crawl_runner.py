@@ -15,6 +15,9 @@ from pathlib import Path
 from scrapy.crawler import CrawlerProcess
 from scrapy.utils.project import get_project_settings
 
+from crawler.core.run_context import RunContext
+from crawler.extensions import EXIT_ERROR
+
 
 def main(argv: list[str]) -> int:
     spec = json.loads(Path(argv[0]).read_text())
@@ -27,7 +30,8 @@ def main(argv: list[str]) -> int:
     crawler = process.create_crawler(spec["spider"])
     process.crawl(crawler, **spec.get("args", {}))
     process.start()
-    return int(getattr(crawler, "xhs_exit_status", 0) or 0)
+    status = RunContext.of(crawler).exit_status
+    return EXIT_ERROR if status is None else status
 
 
 if __name__ == "__main__":

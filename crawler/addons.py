@@ -6,13 +6,31 @@ the settings freeze, so derived settings follow whatever the user set, wherever.
 
 from __future__ import annotations
 
+import shutil
+
 from scrapy.settings import BaseSettings
 
 
 class XhsAddon:
     def update_settings(self, settings: BaseSettings) -> None:
         self._distributed(settings)
+        self._chromium(settings)
         settings.set("FILES_STORE", settings.get("IMAGES_STORE"), priority="addon")
+
+    @staticmethod
+    def _chromium(settings: BaseSettings) -> None:
+        """CHROMIUM_PATH, else Debian's `chromium` on PATH, as Playwright's browser.
+
+        Without either, Playwright's own downloaded browser is used where installed. An
+        ``executable_path`` given in PLAYWRIGHT_LAUNCH_OPTIONS itself is kept.
+        """
+        path = settings.get("CHROMIUM_PATH") or shutil.which("chromium")
+        options = dict(settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS"))
+        if not path or "executable_path" in options:
+            return
+        options["executable_path"] = path
+        priority = settings.getpriority("PLAYWRIGHT_LAUNCH_OPTIONS") or 0
+        settings.set("PLAYWRIGHT_LAUNCH_OPTIONS", options, priority=max(priority, 20))
 
     @staticmethod
     def _distributed(settings: BaseSettings) -> None:
@@ -24,7 +42,7 @@ class XhsAddon:
         redis_url = settings.get("REDIS_URL")
         if not redis_url:
             return
-        run = settings.get("REDIS_RUN", "default")
+        run = settings.get("REDIS_RUN")
         for name, value in {
             "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
             "SCHEDULER_DUPEFILTER_CLASS": "crawler.fingerprint.RedisNoteDupeFilter",

@@ -20,6 +20,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
 from crawler.config import CrawlConfig
+from crawler.core.run_context import RunContext
 from crawler.parsing.signals import SiteSignal, classify_response
 
 logger = logging.getLogger(__name__)
@@ -31,30 +32,50 @@ FATAL_SIGNALS = {
 }
 
 
+Origin = tuple[str, str, int]  # (scheme, host, port)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> Origin | None:
+    """``(scheme, host, port)`` of an http(s) URL, the port made explicit; else None."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # a malformed port
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return scheme, parts.hostname, port or _DEFAULT_PORTS[scheme]
+
+
 class SessionCookiesMiddleware:
     """Adds the XHS_COOKIES login cookies to each request at download time only.
 
-    Only requests to the XHS_BASE_URL host get them. They are merged into the header
-    Scrapy's cookie jar built (site-set cookies win
-    for the same name) and removed from the request object again on the way back, so
-    retries and redirects that go through the scheduler, a JOBDIR queue or Redis never
-    carry them.
+    Only requests to the XHS_BASE_URL *origin* get them: same scheme, host and port
+    (another port of the same host is another service), and never a request with
+    ``dont_merge_cookies``, which asks for no cookies at all. They are merged into the
+    header Scrapy's cookie jar built (site-set cookies win for the same name) and
+    removed from the request object again on the way back, so retries and redirects
+    that go through the scheduler, a JOBDIR queue or Redis never carry them.
     """
 
-    def __init__(self, cookies: dict[str, str], site_host: str | None) -> None:
+    def __init__(self, cookies: dict[str, str], site_origin: Origin | None) -> None:
         self.cookies = cookies
-        self.site_host = site_host
+        self.site_origin = site_origin
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> SessionCookiesMiddleware:
         config = CrawlConfig.from_settings(crawler.settings)
-        return cls(config.cookies, urlsplit(config.base_url).hostname)
+        return cls(config.cookies, origin_of(config.base_url))
 
     def process_request(self, request: Request) -> None:
         """Only requests to the site itself get the session: never image/CDN hosts."""
         if not self.cookies or request.meta.get("playwright"):
             return
-        if urlsplit(request.url).hostname != self.site_host:
+        if request.meta.get("dont_merge_cookies"):
+            return
+        if self.site_origin is None or origin_of(request.url) != self.site_origin:
             return
         present = request.headers.get("Cookie", b"").decode("latin-1")
         names = {part.split("=", 1)[0].strip() for part in present.split(";") if "=" in part}
@@ -135,11 +156,10 @@ class AntiBotMiddleware:
 
 def stop_crawl(crawler: Crawler, kind: str) -> None:
     """Close the crawl once, with `kind` (a FATAL_SIGNALS key) as the finish reason."""
-    if getattr(crawler, "xhs_stop_reason", None):
+    context = RunContext.of(crawler)
+    if context.stop_reason:
         return
-    crawler.xhs_stop_reason = kind  # type: ignore[attr-defined]
+    context.stop_reason = kind
     logger.error("Stopping the crawl: %s", FATAL_SIGNALS.get(kind, kind))
     assert crawler.engine is not None
-    crawler.xhs_stop_task = asyncio.ensure_future(  # type: ignore[attr-defined]
-        crawler.engine.close_spider_async(reason=kind)
-    )
+    context.stop_task = asyncio.ensure_future(crawler.engine.close_spider_async(reason=kind))

@@ -171,7 +171,13 @@ EXTENSIONS = {
     "scrapy.extensions.logstats.LogStats": None,
     "crawler.extensions.XhsLogStats": 0,
     "crawler.extensions.CollectorTuning": 10,
-    "crawler.extensions.RunExtension": 500,
+    # Run components (crawler/extensions/): the record first, then who connects to its
+    # run_starting / run_finished signals. Lease, report and distributed idle switch
+    # themselves off (NotConfigured) when their settings say so.
+    "crawler.extensions.RunRecord": 500,
+    "crawler.extensions.RunLease": 510,
+    "crawler.extensions.RunReport": 520,
+    "crawler.extensions.DistributedIdle": 530,
 }
 GC_GEN0_THRESHOLD = 10_000  # allocations between young-generation collections (0: Python's)
 RUN_LEASE_ENABLED = True  # overlap guard: one run per spider + arguments at a time

@@ -23,7 +23,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from crawler.config import CrawlConfig
-from crawler.middlewares import FATAL_SIGNALS, stop_crawl
+from crawler.middlewares import FATAL_SIGNALS, Origin, origin_of, stop_crawl
 from crawler.parsing.errors import ParseError, XsecTokenInvalid
 from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
 from crawler.parsing.notes import parse_note_page
@@ -45,14 +45,17 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-# Login cookies for browser pages, by site host: kept in the process, never in requests,
-# so they never reach a JOBDIR queue or Redis (and no browser starts before it is needed).
-_BROWSER_COOKIES: dict[str, list[dict[str, str]]] = {}
+# Login cookies for browser pages, by site origin (scheme, host, port): kept in the
+# process, never in requests, so they never reach a JOBDIR queue or Redis (and no
+# browser starts before it is needed).
+_BROWSER_COOKIES: dict[Origin, list[dict[str, str]]] = {}
 
 
 async def add_session_cookies(page: Any, request: scrapy.Request) -> None:
-    """scrapy-playwright page init callback: the session cookies, before navigation."""
-    cookies = _BROWSER_COOKIES.get(urlsplit(request.url).hostname or "")
+    """scrapy-playwright page init callback: the session cookies, before navigation,
+    for pages of the site's own origin only."""
+    origin = origin_of(request.url)
+    cookies = _BROWSER_COOKIES.get(origin) if origin is not None else None
     if cookies:
         await page.context.add_cookies(cookies)
 
@@ -134,7 +137,9 @@ class XhsSpider(scrapy.Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.config = CrawlConfig.from_settings(crawler.settings)
         host = urlsplit(spider.config.base_url).hostname or ""
-        _BROWSER_COOKIES[host] = [
+        origin = origin_of(spider.config.base_url)
+        assert origin is not None  # CrawlConfig checked XHS_BASE_URL
+        _BROWSER_COOKIES[origin] = [
             {"name": name, "value": value, "domain": host, "path": "/"}
             for name, value in spider.config.cookies.items()
         ]

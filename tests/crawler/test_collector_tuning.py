@@ -10,6 +10,7 @@ from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
 from crawler.extensions import CollectorTuning
+from crawler.settings import knob_defaults
 
 
 class Held:
@@ -29,7 +30,7 @@ def restore_gc():
 
 @pytest.mark.usefixtures("restore_gc")
 def test_spider_open_freezes_what_is_alive_and_raises_the_young_threshold():
-    ext = CollectorTuning.from_crawler(get_crawler(Spider))
+    ext = CollectorTuning.from_crawler(get_crawler(Spider, dict(knob_defaults)))
     held = Held()
     older = gc.get_threshold()[1:]
     ext.spider_opened(Spider("s"))
@@ -43,6 +44,8 @@ def test_spider_open_freezes_what_is_alive_and_raises_the_young_threshold():
 @pytest.mark.usefixtures("restore_gc")
 def test_zero_keeps_pythons_threshold():
     before = gc.get_threshold()
-    ext = CollectorTuning.from_crawler(get_crawler(Spider, {"GC_GEN0_THRESHOLD": 0}))
+    ext = CollectorTuning.from_crawler(
+        get_crawler(Spider, {**knob_defaults, "GC_GEN0_THRESHOLD": 0})
+    )
     ext.spider_opened(Spider("s"))
     assert gc.get_threshold() == before
