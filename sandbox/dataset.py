@@ -13,19 +13,37 @@ Structure that must be computable without scanning every note:
   ``user_notes`` is a list of at most 34 indices.
 
 Note ``REFERENCE_INDEX`` is always the reference post of the project's original script
-(its id ``REFERENCE_NOTE_ID`` is the same for every seed).
+(its id ``REFERENCE_NOTE_ID`` is the same for every seed; its date and counts never move).
+
+Days (issue 13): every other note is dated relative to the site's current UTC day
+(``day`` = days since 1970-01-01, ``today()``). A note has a fixed phase inside a
+``REPOST_DAYS`` cycle and shows its latest posting before that day's midnight, so dates
+spread evenly over the ``REPOST_DAYS`` days before today and do not move from one day to
+the next, except for the ~1/``REPOST_DAYS`` notes per day whose cycle comes round: they
+are posted again that day, under a new id (the id carries the posting time, as real ids
+do; ``Dataset.reposted(index, day_a, day_b)`` names them). Counts are a deterministic
+function of the note's age on that day (``grown``), so they rise day after day. Comment
+threads live in ``sandbox/threads.py`` and profiles in ``sandbox/profiles.py``; both are
+reached through ``Dataset``.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import random
+import time as _time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sandbox.imagetag import strip_height
+
+if TYPE_CHECKING:
+    from sandbox.profiles import ProfileSpec
+    from sandbox.threads import CommentSpec
 
 REFERENCE_INDEX = 7
 REFERENCE_NOTE_ID = "6734a1f2000000001b0358c3"
@@ -48,8 +66,12 @@ _TAG_MAGIC = 0xA5
 BLOCK = 64
 # Notes per user inside one block of 64 consecutive notes (6 users per block).
 USER_SLOTS = (34, 10, 8, 6, 4, 2)
-_T0 = 1_672_531_200  # 2023-01-01T00:00:00Z
-_SPAN = 3 * 365 * 86400
+_T0 = 1_672_531_200  # 2023-01-01T00:00:00Z (users' creation times)
+DAY = 86400
+REPOST_DAYS = 240  # notes are dated within this many days before today
+_PERIOD = REPOST_DAYS * DAY
+# Alphabet of short-link codes (xhslink.com/a/<code>).
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 IMAGE_SIZES = ((1080, 1440), (1080, 1080), (1242, 1660), (1440, 1080), (1080, 1350))
 FORMATS = ("png", "jpeg", "webp")
@@ -515,6 +537,10 @@ def _index_mask(seed: int, kind: str) -> int:
     return _hash("mask", kind, seed) & 0xFFFFFFFF
 
 
+def _short_mask(seed: int) -> int:
+    return _index_mask(seed, "short") & (MAX_NOTES - 1)
+
+
 def format_count(n: int, style: str) -> str:
     """The count as the site shows it: ``300``, ``1.2万``, or a ``10+``-style bucket."""
     if style == "plus":
@@ -614,7 +640,8 @@ def _user(seed: int, user_index: int) -> NoteUserSpec:
     return NoteUserSpec(user_index, uid, nickname, avatar, _xsec("user", seed, user_index))
 
 
-def _interact(rng: random.Random) -> tuple[dict[str, str], dict[str, int], dict[str, int]]:
+def _interact_finals(rng: random.Random) -> tuple[dict[str, int], dict[str, str]]:
+    """Counts a note reaches in the end, and how each is shown (``plain`` or ``plus``)."""
     liked = int(rng.paretovariate(0.9) * 20) - 20 + rng.randrange(0, 40)
     if rng.random() < 0.025:  # a viral note
         liked = rng.randrange(10_000, 300_000)
@@ -625,14 +652,42 @@ def _interact(rng: random.Random) -> tuple[dict[str, str], dict[str, int], dict[
         "comments": int(liked * rng.uniform(0.01, 0.2)),
         "shares": int(liked * rng.uniform(0.0, 0.15)),
     }
-    raw: dict[str, str] = {}
+    styles: dict[str, str] = {}
     for name, n in exact.items():
         # Listings round big counts down to buckets ("1k+", "1w+"); small comment and
         # share counts are often shown as "10+".
         odds = 0.25 if n >= 1000 else (0.15 if name in ("comments", "shares") else 0.0)
-        style = "plus" if rng.random() < odds else "plain"
-        raw[name] = format_count(n, style)
-    return raw, {k: expected_count(v) for k, v in raw.items()}, exact
+        styles[name] = "plus" if rng.random() < odds else "plain"
+    return exact, styles
+
+
+def _shown(
+    exact: dict[str, int], styles: dict[str, str]
+) -> tuple[dict[str, str], dict[str, int], dict[str, int]]:
+    raw = {k: format_count(n, styles[k]) for k, n in exact.items()}
+    return raw, {k: expected_count(v) for k, v in raw.items()}, dict(exact)
+
+
+def today(offset: int = 0) -> int:
+    """The current UTC day (days since 1970-01-01) plus ``offset`` days."""
+    return int(_time.time() // DAY) + offset
+
+
+def published_at(seed: int, index: int, day: int) -> int:
+    """Posting time (s) of note ``index`` as seen on ``day``: its latest posting before
+    that day's midnight (UTC). The reference note keeps its own date."""
+    if index == REFERENCE_INDEX:
+        return int(REFERENCE_NOTE_ID[:8], 16)
+    cutoff = day * DAY
+    phase = _hash("phase", seed, index) % _PERIOD
+    return cutoff - 1 - ((cutoff - 1 - phase) % _PERIOD)
+
+
+def grown(final: int, age_days: float) -> int:
+    """Part of a final count reached ``age_days`` after posting: most of it in the first
+    days, the rest linearly until ``REPOST_DAYS``. Non-decreasing in ``age_days``."""
+    age = min(max(age_days, 0.0), float(REPOST_DAYS))
+    return int(final * (0.8 * age / (age + 2.0) + 0.2 * age / REPOST_DAYS))
 
 
 def _text_picture(
@@ -765,16 +820,14 @@ def _topic_ids(tags: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
-def _note_time(seed: int, index: int) -> int:
-    return _T0 + _hash("time", seed, index) % _SPAN
-
-
-def note_id_of(seed: int, index: int) -> str:
-    """24-hex note id: creation time, a hash, and the index masked per seed."""
+def note_id_of(seed: int, index: int, day: int | None = None) -> str:
+    """24-hex note id on ``day`` (default today): posting time, a hash, and the index
+    masked per seed. A repost (see ``published_at``) gets a new id."""
     if index == REFERENCE_INDEX:
         return REFERENCE_NOTE_ID
-    mid = _hash("id", seed, index) & 0xFFFFFFFF
-    return f"{_note_time(seed, index):08x}{mid:08x}{index ^ _index_mask(seed, 'note'):08x}"
+    posted = published_at(seed, index, today() if day is None else day)
+    mid = _hash("id", seed, index, posted) & 0xFFFFFFFF
+    return f"{posted:08x}{mid:08x}{index ^ _index_mask(seed, 'note'):08x}"
 
 
 @lru_cache(maxsize=131072)
@@ -790,9 +843,18 @@ def note_headline(seed: int, index: int) -> tuple[str, tuple[str, ...]]:
     return title, tags
 
 
+@dataclass(frozen=True)
+class _Core:
+    """The day-independent part of a note: its content, final counts, edit delay."""
+
+    spec: NoteSpec  # dated at the epoch, counts final
+    finals: dict[str, int]
+    styles: dict[str, str]
+    edit_s: int  # seconds between posting and last edit (0: never edited)
+
+
 @lru_cache(maxsize=8192)
-def generate_note(seed: int, index: int) -> NoteSpec:
-    """Note ``index`` of ``seed``: independent of any dataset size."""
+def _core(seed: int, index: int) -> _Core:
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be in 0..{MAX_SEED}")
     if not 0 <= index < MAX_NOTES:
@@ -800,23 +862,23 @@ def generate_note(seed: int, index: int) -> NoteSpec:
     topic = topic_of(seed, index)
     rng = _rng("note", seed, index)
     user = _user(seed, user_index_of(seed, index))
-    raw, expected, exact = _interact(rng)
+    finals, styles = _interact_finals(rng)
+    raw, expected, exact = _shown(finals, styles)
     if index == REFERENCE_INDEX:
         time_s = int(REFERENCE_NOTE_ID[:8], 16)
         tags = REFERENCE_TAGS
         title = REFERENCE_TITLE
         desc = REFERENCE_DESC + " ".join(f"#{t}[话题]#" for t in tags)
         images = _reference_images(seed)
-        return NoteSpec(
+        spec = NoteSpec(
             index, REFERENCE_NOTE_ID, _xsec("note", seed, REFERENCE_NOTE_ID), title, desc, "normal",
             topic.key, user, tags, time_s * 1000, time_s * 1000 + 3_600_000, "北京",
             raw, expected, exact, images, None, _topic_ids(tags),
         )  # fmt: skip
-    time_s = _note_time(seed, index)
+        return _Core(spec, finals, styles, 3600)
     title, tags = note_headline(seed, index)
     desc = rng.choice(topic.descs) + "\n" + " ".join(f"#{t}[话题]#" for t in tags)
     is_video = rng.random() < topic.video_rate
-    note_id = note_id_of(seed, index)
     if is_video:
         images: tuple[NoteImageSpec, ...] = (_image(seed, index, 0, topic, "video_cover"),)
         vrng = _rng("video", seed, index)
@@ -834,19 +896,19 @@ def generate_note(seed: int, index: int) -> NoteSpec:
             _image(seed, index, j, topic, rng.choice(topic.image_kinds)) for j in range(count)
         )
         video = None
-    edited = rng.random() < 0.3
-    return NoteSpec(
+    edit_s = rng.randrange(86400 * 30) if rng.random() < 0.3 else 0
+    spec = NoteSpec(
         index=index,
-        note_id=note_id,
-        xsec_token=_xsec("note", seed, note_id),
+        note_id="",
+        xsec_token="",
         title=title,
         desc=desc,
         type="video" if is_video else "normal",
         topic=topic.key,
         user=user,
         tags=tags,
-        time=time_s * 1000,
-        last_update_time=(time_s + (rng.randrange(86400 * 30) if edited else 0)) * 1000,
+        time=0,
+        last_update_time=0,
         ip_location=rng.choice(IP_LOCATIONS),
         interact=raw,
         interact_expected=expected,
@@ -854,6 +916,37 @@ def generate_note(seed: int, index: int) -> NoteSpec:
         images=images,
         video=video,
         tag_ids=_topic_ids(tags),
+    )
+    return _Core(spec, finals, styles, edit_s)
+
+
+@lru_cache(maxsize=16384)
+def generate_note(seed: int, index: int, day: int | None = None) -> NoteSpec:
+    """Note ``index`` of ``seed`` as the site shows it on ``day`` (default: today),
+    independent of any dataset size: posting date, id and counts of that day."""
+    if day is None:
+        return generate_note(seed, index, today())
+    core = _core(seed, index)
+    if index == REFERENCE_INDEX:
+        return core.spec
+    from sandbox import threads  # threads builds on this module's users and hashes
+
+    posted = published_at(seed, index, day)
+    age = (day * DAY - posted) / DAY
+    counts = {k: grown(v, age) for k, v in core.finals.items()}
+    counts["comments"] = threads.visible_count(seed, index, day)
+    raw, expected, exact = _shown(counts, core.styles)
+    note_id = note_id_of(seed, index, day)
+    edited = posted + core.edit_s
+    return dataclasses.replace(
+        core.spec,
+        note_id=note_id,
+        xsec_token=_xsec("note", seed, note_id),
+        time=posted * 1000,
+        last_update_time=(edited if edited < day * DAY else posted) * 1000,
+        interact=raw,
+        interact_expected=expected,
+        interact_exact=exact,
     )
 
 
@@ -866,7 +959,7 @@ def lookup_image_text(tag: int) -> str | None:
     if parts is None:
         return None
     seed, index, image = parts
-    note = generate_note(seed, index)
+    note = _core(seed, index).spec
     if image >= len(note.images):
         return None
     return note.images[image].text
@@ -883,28 +976,42 @@ def _matches(seed: int, index: int, keyword: str) -> bool:
 
 
 class Dataset:
-    """The first ``size`` notes of ``seed``, with search, users and deleted notes."""
+    """The first ``size`` notes of ``seed``, with search, users and deleted notes.
 
-    def __init__(self, seed: int = 1, size: int = 1000) -> None:
+    Everything dated is seen on a day: methods take ``day`` (days since 1970-01-01 UTC)
+    and default to ``self.today()``, the current UTC day plus ``day_offset`` (the site's
+    ``day_offset`` knob sets it, so a test can show "tomorrow" without faketime).
+    """
+
+    def __init__(self, seed: int = 1, size: int = 1000, day_offset: int = 0) -> None:
         if not 0 <= seed <= MAX_SEED:
             raise ValueError(f"seed must be in 0..{MAX_SEED}")
         if not REFERENCE_INDEX < size <= MAX_NOTES:
             raise ValueError(f"size must be in {REFERENCE_INDEX + 1}..{MAX_NOTES}")
         self.seed = seed
         self.size = size
+        self.day_offset = day_offset
         self.reference_index = REFERENCE_INDEX
-        self._search_cache: dict[str, tuple[str, ...]] = {}
+        self._search_cache: dict[tuple[str, int], tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         return self.size
 
-    def note(self, index: int) -> NoteSpec:
+    def today(self) -> int:
+        """The day this dataset shows by default (UTC day number plus ``day_offset``)."""
+        return today(self.day_offset)
+
+    def _day(self, day: int | None) -> int:
+        return self.today() if day is None else day
+
+    def note(self, index: int, day: int | None = None) -> NoteSpec:
         if not 0 <= index < self.size:
             raise IndexError(index)
-        return generate_note(self.seed, index)
+        return generate_note(self.seed, index, self._day(day))
 
-    def index_of(self, note_id: str) -> int | None:
-        """Index of a note id of this dataset, ``None`` if it is not one."""
+    def index_of(self, note_id: str, day: int | None = None) -> int | None:
+        """Index of a note id of this dataset on ``day``, ``None`` if it is not one (an
+        id of an earlier posting of a reposted note is not one any more)."""
         if note_id == REFERENCE_NOTE_ID:
             return REFERENCE_INDEX
         if len(note_id) != 24:
@@ -915,29 +1022,40 @@ class Dataset:
             return None
         if not 0 <= index < self.size or index == REFERENCE_INDEX:
             return None
-        return index if note_id_of(self.seed, index) == note_id else None
+        return index if note_id_of(self.seed, index, self._day(day)) == note_id else None
 
-    def note_by_id(self, note_id: str) -> NoteSpec | None:
-        index = self.index_of(note_id)
-        return None if index is None else generate_note(self.seed, index)
+    def note_by_id(self, note_id: str, day: int | None = None) -> NoteSpec | None:
+        day = self._day(day)
+        index = self.index_of(note_id, day)
+        return None if index is None else generate_note(self.seed, index, day)
+
+    def reposted(self, index: int, day_a: int, day_b: int) -> bool:
+        """Whether note ``index`` was posted again between ``day_a`` and ``day_b`` (its id,
+        date and counts start over): pick notes for which this is false when a test
+        compares two days."""
+        return published_at(self.seed, index, day_a) != published_at(self.seed, index, day_b)
 
     def is_deleted(self, index: int) -> bool:
         """About 1 % of the notes are deleted (never the reference note)."""
         return index != REFERENCE_INDEX and _hash("gone", self.seed, index) % 100 == 0
 
-    def deleted_ids(self, indices: Iterable[int] | None = None) -> list[str]:
+    def deleted_ids(
+        self, indices: Iterable[int] | None = None, day: int | None = None
+    ) -> list[str]:
         """Ids of the deleted notes among ``indices`` (default: the whole dataset)."""
         chosen = range(self.size) if indices is None else indices
-        return [note_id_of(self.seed, i) for i in chosen if self.is_deleted(i)]
+        day = self._day(day)
+        return [note_id_of(self.seed, i, day) for i in chosen if self.is_deleted(i)]
 
-    def search(self, keyword: str) -> list[str]:
+    def search(self, keyword: str, day: int | None = None) -> list[str]:
         """Ids of the live notes whose title or a tag contains ``keyword``, in result
         order (dataset order). Deleted notes are not listed (only reachable by URL).
         Only the headlines of topics that can contain the keyword are generated."""
         keyword = keyword.strip()
         if not keyword:
             return []
-        cached = self._search_cache.get(keyword)
+        day = self._day(day)
+        cached = self._search_cache.get((keyword, day))
         if cached is None:
             topics = set(_candidate_topics(keyword))
             cycle = _cycle(self.seed)
@@ -952,13 +1070,13 @@ class Dataset:
                 | {REFERENCE_INDEX}
             )
             cached = tuple(
-                note_id_of(self.seed, i)
+                note_id_of(self.seed, i, day)
                 for i in indices
                 if _matches(self.seed, i, keyword) and not self.is_deleted(i)
             )
             if len(self._search_cache) > 512:
                 self._search_cache.clear()
-            self._search_cache[keyword] = cached
+            self._search_cache[(keyword, day)] = cached
         return list(cached)
 
     def user_index(self, user_id: str) -> int | None:
@@ -977,18 +1095,19 @@ class Dataset:
         index = self.user_index(user_id)
         return None if index is None else _user(self.seed, index)
 
-    def user_notes(self, user_id: str) -> list[str]:
+    def user_notes(self, user_id: str, day: int | None = None) -> list[str]:
         """Ids of a user's live notes, newest first (the profile's order)."""
         index = self.user_index(user_id)
         if index is None:
             return []
+        day = self._day(day)
         owned = [
             i
             for i in user_note_indices(self.seed, index)
             if i < self.size and not self.is_deleted(i)
         ]
-        owned.sort(key=lambda i: (-_note_time(self.seed, i), i))
-        return [note_id_of(self.seed, i) for i in owned]
+        owned.sort(key=lambda i: (-published_at(self.seed, i, day), i))
+        return [note_id_of(self.seed, i, day) for i in owned]
 
     def users(self) -> list[str]:
         """Ids of every user with at least one note in this dataset."""
@@ -1001,3 +1120,49 @@ class Dataset:
                 if first < self.size:
                     out.append(_user(self.seed, block * len(USER_SLOTS) + slot).user_id)
         return out
+
+    # -- comments, profiles, short links ------------------------------------------------
+    def comments(self, note_id: str, day: int | None = None) -> list[CommentSpec]:
+        """The thread of a note on ``day``: its top-level comments in the order the
+        comment API pages them (most liked first), each with ``.replies`` (oldest first).
+        Every status is included (see ``sandbox.threads``); ``[]`` for an unknown id."""
+        from sandbox import threads
+
+        day = self._day(day)
+        index = self.index_of(note_id, day)
+        if index is None:
+            return []
+        return threads.thread_on(self.seed, index, day)
+
+    def profile(self, user_id: str, day: int | None = None) -> ProfileSpec | None:
+        """A creator's profile with its counts on ``day`` (see ``sandbox.profiles``)."""
+        from sandbox import profiles
+
+        index = self.user_index(user_id)
+        if index is None:
+            return None
+        return profiles.profile_on(self, index, self._day(day))
+
+    def short_link(self, note_id: str) -> str | None:
+        """Code of a note's share link (``{short_url}/a/{code}``), ``None`` if unknown.
+        Codes name the note index, so a reposted note keeps its code."""
+        index = self.index_of(note_id)
+        if index is None:
+            return None
+        value = ((index ^ _short_mask(self.seed)) << 12) | (
+            _hash("short", self.seed, index) & 0xFFF
+        )
+        return "".join(_B62[(value // 62**k) % 62] for k in range(7))
+
+    def resolve_short(self, code: str, day: int | None = None) -> NoteSpec | None:
+        """The note a share-link code points at on ``day``, ``None`` for an unknown code."""
+        if len(code) != 7 or any(ch not in _B62 for ch in code):
+            return None
+        value = sum(_B62.index(ch) * 62**k for k, ch in enumerate(code))
+        index = (value >> 12) ^ _short_mask(self.seed)
+        if (
+            not 0 <= index < self.size
+            or (value & 0xFFF) != _hash("short", self.seed, index) & 0xFFF
+        ):
+            return None
+        return generate_note(self.seed, index, self._day(day))

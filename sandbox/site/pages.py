@@ -19,6 +19,9 @@ body{font-family:"Noto Sans CJK SC",sans-serif;margin:0;background:#fff;color:#3
 .note-item{display:block;height:240px;margin:12px;padding:12px;border:1px solid #eee;border-radius:12px}
 .note-item img{height:160px}
 #sentinel{height:40px}
+.note-scroller{height:600px;overflow-y:auto;border-top:1px solid #eee}
+.comment-item{padding:8px 0;min-height:48px}.comment-item-sub{margin-left:40px}
+.show-more{color:#13386c;cursor:pointer;margin-left:40px}
 </style>"""
 
 _TOPIC = re.compile(r"#([^#\[\]]+)\[话题\]#")
@@ -42,8 +45,9 @@ def _document(title: str, meta: str, body: str, state: dict[str, Any], scripts: 
     )
 
 
-def note_page(note: NoteSpec, state: dict[str, Any], urls: Urls) -> str:
-    """A note page: og:* meta tags, server-rendered content, then the state script."""
+def note_page(note: NoteSpec, state: dict[str, Any], urls: Urls, signing: str) -> str:
+    """A note page: og:* meta tags, server-rendered content, the state script, and the
+    comment script (``_COMMENTS_JS``)."""
     image_urls = [
         img["urlDefault"]
         for img in state["note"]["noteDetailMap"][note.note_id]["note"]["imageList"]
@@ -67,9 +71,97 @@ def note_page(note: NoteSpec, state: dict[str, Any], urls: Urls) -> str:
         f'<div class="note-container"><div class="media-container">{images}</div>'
         f'<div id="detail-title" class="title">{html.escape(note.title)}</div>'
         f'<div id="detail-desc" class="desc">{html.escape(note.desc)}</div>'
-        f'<a class="author" href="/user/profile/{note.user.user_id}">{html.escape(note.user.nickname)}</a></div>'
+        f'<a class="author" href="/user/profile/{note.user.user_id}">{html.escape(note.user.nickname)}</a>'
+        f'<div class="note-scroller" id="noteScroller"><div class="comments-container">'
+        f'<div class="total">共 {html.escape(note.interact["comments"])} 条评论</div>'
+        '<div class="list-container" id="comments"></div>'
+        '<div class="end-container" id="commentsEnd"></div></div></div></div>'
     )
-    return _document(f"{note.title} - 小红书", meta, body, state)
+    query = to_js_literal({"noteId": note.note_id, "xsecToken": note.xsec_token})
+    script = (
+        f"<script>{signing}</script><script>(function (Q) {{{_COMMENTS_JS}}})({query});</script>"
+    )
+    return _document(f"{note.title} - 小红书", meta, body, state, script)
+
+
+# The comment list of a note page, as the real page behaves: the first page on load, the
+# next when the list (``#noteScroller``) is scrolled to its end, a root's replies when
+# its "展开 N 条回复" control is clicked. Calls are signed by the page's own script.
+_COMMENTS_JS = """
+  var list = document.getElementById("comments"), end = document.getElementById("commentsEnd");
+  var scroller = document.getElementById("noteScroller");
+  var cursor = "", hasMore = true, loading = false;
+  var base = "note_id=" + Q.noteId + "&image_formats=jpg,webp,avif&xsec_token=" + encodeURIComponent(Q.xsecToken);
+  function item(c, cls) {
+    var div = document.createElement("div");
+    div.className = cls;
+    div.id = "comment-" + c.id;
+    div.dataset.commentId = c.id;
+    var name = document.createElement("a");
+    name.className = "name";
+    name.textContent = c.user_info.nickname;
+    if ((c.show_tags || []).indexOf("is_author") >= 0) name.textContent += " 作者";
+    var text = document.createElement("span");
+    text.className = "note-text";
+    text.textContent = c.content;
+    var info = document.createElement("div");
+    info.className = "info";
+    info.textContent = (c.ip_location || "") + " 赞 " + c.like_count;
+    div.appendChild(name); div.appendChild(text); div.appendChild(info);
+    (c.pictures || []).forEach(function (p) {
+      var img = document.createElement("img"); img.src = p.url_default; img.width = 80; div.appendChild(img);
+    });
+    return div;
+  }
+  function showMore(parent, c, cursorNow, left) {
+    var more = document.createElement("div");
+    more.className = "show-more";
+    more.textContent = "展开 " + left + " 条回复";
+    var replyCursor = cursorNow, busy = false;
+    more.addEventListener("click", function () {
+      if (busy) return;
+      busy = true;
+      var url = "/api/sns/web/v2/comment/sub/page?note_id=" + Q.noteId + "&root_comment_id=" + c.id +
+        "&num=10&cursor=" + replyCursor + "&image_formats=jpg,webp,avif&top_comment_id=&xsec_token=" +
+        encodeURIComponent(Q.xsecToken);
+      window._sbxApi("GET", url, null).then(function (res) {
+        busy = false;
+        if (!res || res.code !== 0) return;
+        res.data.comments.forEach(function (r) { parent.insertBefore(item(r, "comment-item comment-item-sub"), more); });
+        replyCursor = res.data.cursor;
+        left = Math.max(0, left - res.data.comments.length);
+        if (res.data.has_more) more.textContent = "展开更多回复"; else more.remove();
+      }, function () { busy = false; });
+    });
+    parent.appendChild(more);
+  }
+  function load() {
+    if (loading || !hasMore) return;
+    loading = true;
+    window._sbxApi("GET", "/api/sns/web/v2/comment/page?" + base + "&cursor=" + cursor + "&top_comment_id=", null).then(function (res) {
+      loading = false;
+      if (!res || res.code !== 0) { hasMore = false; end.textContent = "加载失败"; return; }
+      res.data.comments.forEach(function (c) {
+        var wrap = document.createElement("div");
+        wrap.className = "parent-comment";
+        wrap.appendChild(item(c, "comment-item"));
+        var replies = document.createElement("div");
+        replies.className = "reply-container";
+        c.sub_comments.forEach(function (r) { replies.appendChild(item(r, "comment-item comment-item-sub")); });
+        if (c.sub_comment_has_more) showMore(replies, c, c.sub_comment_cursor, Math.max(0, parseInt(c.sub_comment_count, 10) - c.sub_comments.length));
+        wrap.appendChild(replies);
+        list.appendChild(wrap);
+      });
+      cursor = res.data.cursor;
+      hasMore = res.data.has_more;
+      end.textContent = hasMore ? "" : "- THE END -";
+    }, function () { loading = false; });
+  }
+  scroller.addEventListener("scroll", function () {
+    if (scroller.scrollTop + scroller.clientHeight >= scroller.scrollHeight - 40) load();
+  });
+  load();
+"""
 
 
 def gone_page(state: dict[str, Any]) -> str:

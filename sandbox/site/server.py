@@ -9,6 +9,12 @@ tools use it from synchronous code::
         site.stats()  # {"note_200": 3, "note_ok": 3, "note_302": 1, "cdn_ok": 9, ...}
 
 Fault knobs are the same through ``control()``, ``POST /_sandbox/control`` and the CLI.
+
+A third origin, ``site.short_url``, is the share-link host (xhslink.com's role):
+``GET /a/<code>`` answers 302 to the note's ``/discovery/item/<id>`` URL with its
+``xsec_token`` and ``xsec_source=app_share``; an unknown code answers 404.
+``site.short_link_url(note_id)`` and ``site.share_text(note_id)`` give a note's link and
+the app's share text around it.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from aiohttp import web
 from sandbox.dataset import Dataset, NoteSpec, parse_image_token, parse_video_key
 from sandbox.serving import LoopThread
 from sandbox.site import pages, pictures, shapes, signing
+from sandbox.threads import CommentSpec
 
 DEFAULT_COOKIE = {"a1": "sandbox", "web_session": "sandbox"}
 SIGNATURE_REJECTED = {"code": -1, "success": False}
@@ -40,10 +47,14 @@ XSEC_INVALID = {"code": 300017, "success": False, "msg": "访问链接异常", "
 NOTE_GONE = (-510000, "笔记不存在")
 NOTE_UNKNOWN = (-510001, "当前内容无法展示")
 # Routes that count towards the per-cookie captcha threshold.
-_GUARDED = {"note", "search_page", "search_api", "profile", "user_posted_api", "feed_api"}
-_SIGNED_API = {"search_api", "user_posted_api", "feed_api"}
+_GUARDED = {"note", "search_page", "search_api", "profile", "user_posted_api", "feed_api",
+            "comment_page_api", "comment_sub_api"}  # fmt: skip
+_SIGNED_API = {"search_api", "user_posted_api", "feed_api", "comment_page_api", "comment_sub_api"}
 _PAGE_SIZE = 20
 _POSTED_PAGE = 30
+_COMMENT_PAGE = 10  # top-level comments per /comment/page answer
+_REPLY_PAGE = 10  # most replies per /comment/sub/page answer (``num``)
+VIEWER_ID = "5f0a1b2c000000000101d3e4"  # the logged-in sandbox user (``data.user_id``)
 
 Clock = Callable[[], float]
 # Request key holding the outcome label counted in stats when the status alone is not
@@ -79,6 +90,9 @@ class Knobs:
     rotate_after_calls: int = 0
     expire_cookies: bool = False
     deleted: frozenset[str] = frozenset()
+    # Days added to the current UTC day for everything dated (note dates, counts,
+    # threads, profiles): 1 shows tomorrow's site without faketime.
+    day_offset: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -120,6 +134,10 @@ def apply_knobs(knobs: Knobs, changes: dict[str, Any]) -> Knobs:
             updates[name] = int(value)
         elif name == "expire_cookies":
             updates[name] = bool(value)
+        elif name == "day_offset":
+            if isinstance(value, bool) or int(value) != value:
+                raise ValueError("day_offset takes a whole number of days")
+            updates[name] = int(value)
         else:
             raise ValueError(f"unknown knob {name!r}")
     return dataclasses.replace(knobs, **updates)
@@ -152,6 +170,7 @@ class SandboxSite:
         self._rng = random.Random(dataset.seed)
         self._stats: Counter[str] = Counter()
         self._windows: dict[str, deque[float]] = {}
+        dataset.day_offset = knobs.day_offset
 
     # -- knobs and stats -------------------------------------------------------------
     @property
@@ -161,6 +180,7 @@ class SandboxSite:
     def control(self, changes: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             self._knobs = apply_knobs(self._knobs, changes)
+            self.dataset.day_offset = self._knobs.day_offset
             if "captcha_threshold" in changes or "captcha_window" in changes:
                 self._windows.clear()
             return self._knobs.as_dict()
@@ -328,7 +348,7 @@ class SandboxSite:
             request[OUTCOME] = "gone"
             return _html(pages.gone_page(shapes.gone_page_state(note_id, *NOTE_GONE, now)))
         state = shapes.note_page_state(note, self.urls, now)
-        return _html(pages.note_page(note, state, self.urls))
+        return _html(pages.note_page(note, state, self.urls, self._signing_script()))
 
     async def search_page(self, request: web.Request) -> web.Response:
         if not self._logged_in(request):
@@ -350,10 +370,13 @@ class SandboxSite:
                 "result": {"code": -1, "message": "用户不存在", "success": False}
             }
             return _html(pages.profile_page(user_id, "", state, self._signing_script()), status=404)
-        ids = [i for i in self.dataset.user_notes(user_id) if i not in self._knobs.deleted]
-        first = [self.dataset.note_by_id(i) for i in ids[:_POSTED_PAGE]]
+        day = self.dataset.today()
+        ids = [i for i in self.dataset.user_notes(user_id, day) if i not in self._knobs.deleted]
+        first = [self.dataset.note_by_id(i, day) for i in ids[:_POSTED_PAGE]]
+        profile = self.dataset.profile(user_id, day)
+        assert profile is not None  # the user exists
         state = shapes.profile_state(
-            user, [n for n in first if n], len(ids) > _POSTED_PAGE, self.urls, now
+            profile, [n for n in first if n], len(ids) > _POSTED_PAGE, self.urls, now
         )
         return _html(pages.profile_page(user_id, user.nickname, state, self._signing_script()))
 
@@ -463,6 +486,80 @@ class SandboxSite:
         data = {"cursor_score": "", "items": [item], "current_time": self._now_ms()}
         return _json({"code": 0, "success": True, "msg": "成功", "data": data})
 
+    # -- comments (fixtures 10 and 11) ----------------------------------------------------
+    def _commented_note(self, request: web.Request) -> NoteSpec | web.Response:
+        """The note a comment call names, or the refusal the real API answers."""
+        if (refusal := self._session_refusal(request)) is not None:
+            return refusal
+        note = self.dataset.note_by_id(request.query.get("note_id", ""))
+        if note is None:
+            request[OUTCOME] = "not_found"
+            return _json({"code": NOTE_UNKNOWN[0], "success": False, "msg": NOTE_UNKNOWN[1]})
+        if request.query.get("xsec_token") != note.xsec_token:
+            request[OUTCOME] = "xsec_invalid"
+            return _json(XSEC_INVALID)
+        if self._is_deleted(note):
+            request[OUTCOME] = "gone"
+            return _json({"code": NOTE_GONE[0], "success": False, "msg": NOTE_GONE[1]})
+        return note
+
+    async def comment_page_api(self, request: web.Request) -> web.Response:
+        """``/api/sns/web/v2/comment/page``: 10 top-level comments after ``cursor`` (the
+        last id of the previous page; an unknown cursor gives an empty last page)."""
+        note = self._commented_note(request)
+        if isinstance(note, web.Response):
+            return note
+        thread = self.dataset.comments(note.note_id)
+        cursor = request.query.get("cursor", "")
+        start = _after(thread, cursor)
+        chunk = thread[start : start + _COMMENT_PAGE]
+        data = {
+            "comments": [shapes.comment_item(c, self.urls) for c in chunk],
+            "cursor": chunk[-1].comment_id if chunk else "",
+            "has_more": start + _COMMENT_PAGE < len(thread),
+            "time": self._now_ms(),
+            "user_id": VIEWER_ID,
+            "xsec_token": note.xsec_token,
+        }
+        self._listing_answered()
+        return _json({"code": 0, "success": True, "msg": "成功", "data": data})
+
+    async def comment_sub_api(self, request: web.Request) -> web.Response:
+        """``/api/sns/web/v2/comment/sub/page``: ``num`` (at most 10) replies of
+        ``root_comment_id`` after ``cursor`` (start at the root's ``sub_comment_cursor``)."""
+        note = self._commented_note(request)
+        if isinstance(note, web.Response):
+            return note
+        root_id = request.query.get("root_comment_id", "")
+        thread = self.dataset.comments(note.note_id)
+        root = next((c for c in thread if c.comment_id == root_id), None)
+        if root is None:
+            request[OUTCOME] = "not_found"
+            return _json({"code": -1, "success": False, "msg": "评论不存在"})
+        try:
+            num = min(_REPLY_PAGE, max(1, int(request.query.get("num", _REPLY_PAGE))))
+        except ValueError:
+            num = _REPLY_PAGE
+        cursor = request.query.get("cursor", "")
+        start = _after(root.replies, cursor)
+        chunk = root.replies[start : start + num]
+        data = {
+            "comments": [shapes.reply_item(c, self.urls) for c in chunk],
+            "cursor": chunk[-1].comment_id if chunk else "",
+            "has_more": start + num < len(root.replies),
+            "time": self._now_ms(),
+            "user_id": VIEWER_ID,
+        }
+        self._listing_answered()
+        return _json({"code": 0, "success": True, "msg": "成功", "data": data})
+
+    # -- short links -------------------------------------------------------------------
+    async def short_link(self, request: web.Request) -> web.Response:
+        note = self.dataset.resolve_short(request.match_info["code"])
+        if note is None:
+            raise web.HTTPNotFound()
+        return _redirect(shapes.share_target(note, self.urls, self._now_ms()))
+
     async def control_route(self, request: web.Request) -> web.Response:
         if request.method == "POST":
             try:
@@ -488,8 +585,9 @@ class SandboxSite:
                 raise web.HTTPNotFound()
             path = parts[2]
             variant = "prv" if "prv" in style else "dft"
-        if path.startswith("avatar/"):
-            return web.Response(body=pictures.avatar(path), content_type="image/jpeg")
+        if path.startswith(("avatar/", "comment/", "icons/")):  # avatars, comment pictures
+            bare = path.partition("!")[0]
+            return web.Response(body=pictures.avatar(bare), content_type="image/jpeg")
         video = parse_video_key(path)
         if video is not None:
             return await self._cdn_video(*video, key=path)
@@ -530,6 +628,8 @@ class SandboxSite:
         r.add_post("/api/sns/web/v1/search/notes", self.search_api, name="search_api")
         r.add_get("/api/sns/web/v1/user_posted", self.user_posted_api, name="user_posted_api")
         r.add_post("/api/sns/web/v1/feed", self.feed_api, name="feed_api")
+        r.add_get("/api/sns/web/v2/comment/page", self.comment_page_api, name="comment_page_api")
+        r.add_get("/api/sns/web/v2/comment/sub/page", self.comment_sub_api, name="comment_sub_api")
         r.add_route("*", "/_sandbox/control", self.control_route, name="sandbox_control")
         r.add_get("/_sandbox/stats", self.stats_route, name="sandbox_stats")
         return app
@@ -538,6 +638,21 @@ class SandboxSite:
         app = web.Application(middlewares=[self.middleware])
         app.router.add_get("/{path:.+}", self.cdn, name="cdn")
         return app
+
+    def short_app(self) -> web.Application:
+        app = web.Application(middlewares=[self.middleware])
+        app.router.add_get("/a/{code}", self.short_link, name="short_link")
+        return app
+
+
+def _after(comments: list[CommentSpec] | tuple[CommentSpec, ...], cursor: str) -> int:
+    """Where a page after ``cursor`` starts: 0 without one, the end for an unknown one."""
+    if not cursor:
+        return 0
+    for k, c in enumerate(comments):
+        if c.comment_id == cursor:
+            return k + 1
+    return len(comments)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -560,16 +675,18 @@ class SiteServer:
         cdn_port: int = 0,
         host: str = "127.0.0.1",
         clock: Clock = time.monotonic,
+        short_port: int = 0,
         **knobs: Any,
     ) -> None:
         self.dataset = Dataset(seed, notes)
         self.host = host
-        self._ports = (port, cdn_port)
+        self._ports = (port, cdn_port, short_port)
         self._site = SandboxSite(self.dataset, apply_knobs(Knobs(), knobs), clock)
         self._thread = LoopThread("sandbox-site")
         self._runners: list[web.AppRunner] = []
         self.port = 0
         self.cdn_port = 0
+        self.short_port = 0
 
     @property
     def url(self) -> str:
@@ -578,6 +695,22 @@ class SiteServer:
     @property
     def cdn_url(self) -> str:
         return f"http://{self.host}:{self.cdn_port}"
+
+    @property
+    def short_url(self) -> str:
+        """Origin of the share-link host (``GET /a/<code>`` -> 302 to the note)."""
+        return f"http://{self.host}:{self.short_port}"
+
+    def short_link_url(self, note_id: str) -> str | None:
+        """A note's share link, ``{short_url}/a/{code}`` (``None`` for an unknown id)."""
+        code = self.dataset.short_link(note_id)
+        return None if code is None else f"{self.short_url}/a/{code}"
+
+    def share_text(self, note_id: str) -> str | None:
+        """What the app's "copy link" puts on the clipboard for a note, short link inside."""
+        note = self.dataset.note_by_id(note_id)
+        link = self.short_link_url(note_id)
+        return None if note is None or link is None else shapes.share_text(note, link)
 
     def control(self, **knobs: Any) -> dict[str, Any]:
         """Change fault knobs (same names as ``POST /_sandbox/control``); returns them all."""
@@ -600,18 +733,26 @@ class SiteServer:
     def start(self) -> SiteServer:
         if self._thread.running:
             raise RuntimeError("already started")
-        site_sock = _bind(self.host, self._ports[0])
+        socks: list[socket.socket] = []
         try:
-            cdn_sock = _bind(self.host, self._ports[1])
+            for port in self._ports:
+                socks.append(_bind(self.host, port))
         except OSError:
-            site_sock.close()
+            for sock in socks:
+                sock.close()
             raise
+        site_sock, cdn_sock, short_sock = socks
         self.port = site_sock.getsockname()[1]
         self.cdn_port = cdn_sock.getsockname()[1]
+        self.short_port = short_sock.getsockname()[1]
         self._site.urls = shapes.Urls(self.url, self.cdn_url)
 
         async def startup() -> None:
-            apps = ((self._site.site_app(), site_sock), (self._site.cdn_app(), cdn_sock))
+            apps = (
+                (self._site.site_app(), site_sock),
+                (self._site.cdn_app(), cdn_sock),
+                (self._site.short_app(), short_sock),
+            )
             for app, sock in apps:
                 runner = web.AppRunner(app, access_log=None)
                 await runner.setup()
@@ -626,13 +767,13 @@ class SiteServer:
         try:
             self._thread.start(startup, cleanup)
         except BaseException:
-            site_sock.close()
-            cdn_sock.close()
+            for sock in socks:
+                sock.close()
             raise
         return self
 
     def stop(self) -> None:
-        """Close both servers and end the thread (idempotent)."""
+        """Close the three servers and end the thread (idempotent)."""
         self._thread.stop(timeout=30)
 
     def __enter__(self) -> SiteServer:

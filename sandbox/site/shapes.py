@@ -13,7 +13,9 @@ import time
 from typing import Any
 
 from sandbox.dataset import NoteImageSpec, NoteSpec, NoteUserSpec
+from sandbox.profiles import ProfileSpec
 from sandbox.site.jsliteral import UNDEFINED
+from sandbox.threads import CommentSpec
 
 U = UNDEFINED
 
@@ -497,31 +499,43 @@ def gone_page_state(note_id: str, code: int, message: str, now_ms: int) -> dict[
     return state
 
 
+_GENDER_ICONS = ("gender-male-v1.png", "gender-female-v1.png")
+
+
 def profile_state(
-    user: NoteUserSpec, notes: list[NoteSpec], has_more: bool, urls: Urls, now_ms: int
+    profile: ProfileSpec, notes: list[NoteSpec], has_more: bool, urls: Urls, now_ms: int
 ) -> dict[str, Any]:
+    """A profile page's state: ``user.userPageData`` in fixture 09's shape, first notes."""
     state = base_state(now_ms)
     store = state["user"]
-    liked = sum(
-        int(n.interact_expected["liked"]) + int(n.interact_expected["collected"]) for n in notes
-    )
+    user = profile.user
+    icon = f"{urls.cdn}/icons/user/{_GENDER_ICONS[profile.gender]}"
     store["userPageData"] = {
-        "tags": [{"name": notes[0].ip_location if notes else "", "tagType": "location"}],
-        "tabPublic": {"collection": False},
+        "tags": [
+            {"icon": icon, "name": name, "tagType": kind}
+            if kind == "info"
+            else {"name": name, "tagType": kind}
+            for name, kind in profile.tags
+        ],
+        "tabPublic": {
+            "collection": False,
+            "collectionBoard": {"count": 0, "display": False, "lock": True},
+            "collectionNote": {"display": False, "lock": True, "count": 0},
+        },
         "result": {"code": 0, "message": "success", "success": True},
         "basicInfo": {
             "images": urls.avatar(user, 360),
-            "redId": str(int(user.user_id[:8], 16) % 10**10),
-            "gender": 0,
-            "ipLocation": notes[0].ip_location if notes else "",
-            "desc": "",
+            "redId": profile.red_id,
+            "gender": profile.gender,
+            "ipLocation": profile.ip_location,
+            "desc": profile.desc,
             "imageb": urls.avatar(user, 540),
             "nickname": user.nickname,
         },
         "interactions": [
-            {"type": "follows", "name": "关注", "count": str(int(user.user_id[8:10], 16))},
-            {"type": "fans", "name": "粉丝", "count": str(int(user.user_id[10:14], 16))},
-            {"type": "interaction", "name": "获赞与收藏", "count": str(liked)},
+            {"type": "follows", "name": "关注", "count": profile.shown["follows"]},
+            {"type": "fans", "name": "粉丝", "count": profile.shown["fans"]},
+            {"type": "interaction", "name": "获赞与收藏", "count": profile.shown["interaction"]},
         ],
     }
     store["notes"] = [[profile_note(n, urls, k) for k, n in enumerate(notes)], [], [], []]
@@ -538,8 +552,95 @@ def profile_state(
     return state
 
 
+# -- comments (fixtures 10 and 11) ------------------------------------------------------
+INLINE_REPLIES = 1  # replies carried inside a top-level comment of a comment page
+
+
+def comment_user(user: NoteUserSpec, urls: Urls) -> dict[str, Any]:
+    return {
+        "nickname": user.nickname,
+        "image": urls.avatar(user),
+        "ai_agent": False,
+        "xsec_token": user.xsec_token,
+        "user_id": user.user_id,
+    }
+
+
+def _comment_base(c: CommentSpec, urls: Urls) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": c.comment_id,
+        "note_id": c.note_id,
+        "status": c.status,
+        "content": c.content,
+        "like_count": str(c.like_count),
+        "liked": False,
+        "create_time": c.create_time,
+        "user_info": comment_user(c.user, urls),
+        "show_tags": ["is_author"] if c.is_author else [],
+        "at_users": [{"user_id": u.user_id, "nickname": u.nickname} for u in c.at_users],
+    }
+    if c.ip_location is not None:
+        out["ip_location"] = c.ip_location
+    if c.pictures:
+        out["pictures"] = [
+            {
+                "height": p.height,
+                "width": p.width,
+                "url_pre": f"{urls.cdn}/{p.token}!nc_n_webp_prv_1",
+                "url_default": f"{urls.cdn}/{p.token}!nc_n_webp_mw_1",
+                "info_list": [
+                    {"image_scene": "WB_PRV", "url": f"{urls.cdn}/{p.token}!nc_n_webp_prv_1"},
+                    {"image_scene": "WB_DFT", "url": f"{urls.cdn}/{p.token}!nc_n_webp_mw_1"},
+                ],
+            }
+            for p in c.pictures
+        ]
+    return out
+
+
+def reply_item(c: CommentSpec, urls: Urls) -> dict[str, Any]:
+    """A reply as in ``sub_comments`` and in ``/comment/sub/page``: with ``target_comment``."""
+    out = _comment_base(c, urls)
+    if c.target_id is not None and c.target_user is not None:
+        out["target_comment"] = {"id": c.target_id, "user_info": comment_user(c.target_user, urls)}
+    return out
+
+
+def comment_item(c: CommentSpec, urls: Urls) -> dict[str, Any]:
+    """A top-level comment of ``/comment/page``: its first replies inline, then a cursor."""
+    out = _comment_base(c, urls)
+    inline = c.replies[:INLINE_REPLIES]
+    out["sub_comments"] = [reply_item(r, urls) for r in inline]
+    out["sub_comment_count"] = str(c.reply_count)
+    out["sub_comment_cursor"] = inline[-1].comment_id if inline else ""
+    out["sub_comment_has_more"] = len(c.replies) > len(inline)
+    return out
+
+
 def search_page_state(keyword: str, now_ms: int) -> dict[str, Any]:
     state = base_state(now_ms)
     state["search"]["searchContext"]["keyword"] = keyword
     state["search"]["searchValue"] = keyword
     return state
+
+
+# -- share links (issue 13) -------------------------------------------------------------
+def share_target(note: NoteSpec, urls: Urls, now_ms: int) -> str:
+    """Where a share link redirects: the note's ``/discovery/item/`` URL as the app shares
+    it, with its ``xsec_token`` and ``xsec_source=app_share``."""
+    share_id = hashlib.md5(f"share:{note.note_id}".encode()).hexdigest()
+    return (
+        f"{urls.site}/discovery/item/{note.note_id}?app_platform=android&ignoreEngage=true"
+        f"&app_version=8.64.0&share_from_user_hidden=true&xsec_source=app_share"
+        f"&type={note.type}&xsec_token={note.xsec_token}&author_share=1&xhsshare=CopyLink"
+        f"&shareRedId={note.user.user_id[:12]}&apptime={now_ms // 1000}&share_id={share_id}"
+    )
+
+
+def share_text(note: NoteSpec, link: str) -> str:
+    """The app's "copy link" text around a short link, as users paste it."""
+    code = hashlib.md5(note.note_id.encode()).hexdigest()[:8]
+    return (
+        f"{note.title} {note.user.nickname}发布了一篇小红书笔记，快来看吧！ 😆 {code} 😆 "
+        f"{link}，复制本条信息，打开【小红书】App查看精彩内容！"
+    )
