@@ -208,20 +208,25 @@ class _ServerProcess:
 class EmulatorProcess(_ServerProcess):
     """The Gemini emulator in its own process (``python -m sandbox.gemini``), so that its
     CPU work (decoding every image it is sent) does not share a GIL with the client
-    being measured. ``config`` is written to a TOML file; the log and knobs go over HTTP.
+    being measured. ``config_toml`` is written to a TOML file (None: the emulator's
+    default scenario); the log and knobs go over HTTP.
     """
 
     stop_signal = 2  # SIGINT: it prints its summary and exits
 
-    def __init__(self, config_toml: str, workdir: Path) -> None:
+    def __init__(self, config_toml: str | None, workdir: Path) -> None:
         super().__init__()
-        self.config_path = workdir / f"emulator-{id(self)}.toml"
-        self.config_path.write_text(config_toml)
+        self.config_path: Path | None = None  # None: the default scenario (any key works)
+        if config_toml is not None:
+            self.config_path = workdir / f"emulator-{id(self)}.toml"
+            self.config_path.write_text(config_toml)
         self.base_url = ""
 
     def __enter__(self) -> EmulatorProcess:
-        line = self._start([sys.executable, "-m", "sandbox.gemini", "--port", "0",
-                            "--config", str(self.config_path)])  # fmt: skip
+        command = [sys.executable, "-m", "sandbox.gemini", "--port", "0"]
+        if self.config_path is not None:
+            command += ["--config", str(self.config_path)]
+        line = self._start(command)
         if "http://" not in line:
             self.__exit__(None, None, None)
             raise RuntimeError(f"the emulator did not start: {line!r}")

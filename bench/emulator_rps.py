@@ -1,26 +1,26 @@
 """Throughput of the Gemini emulator with zero latency (target: ≥ 200 requests/s).
 
-Runs the emulator as a separate process (``python -m sandbox.gemini``) so the server
+Runs the emulator as a separate process (``bench.common.EmulatorProcess``) so the server
 and the load generator do not share one interpreter lock, then sends JSON-mode
 ``generateContent`` calls (a short note, a response schema) over raw HTTP with aiohttp
 and, for reference, through the real google-genai async client.
 
-    .venv/bin/python bench/emulator_rps.py [--requests 2000] [--concurrency 16]
+    .venv/bin/python -m bench.emulator_rps [--requests 2000] [--concurrency 16]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import EmulatorProcess
+
 TARGET_RPS = 200.0
 MODEL = "gemini-2.5-flash-lite"
 BODY = {
@@ -92,20 +92,14 @@ def main() -> int:
     parser.add_argument("--sdk-requests", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.gemini", "--port", "0"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        base_url = server.stdout.readline().split()[-1]
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-rps-") as tmp,
+        EmulatorProcess(None, Path(tmp)) as emulator,
+    ):
+        base_url = emulator.base_url
         asyncio.run(raw_http(base_url, 100, args.concurrency))  # warm-up
         rps = asyncio.run(raw_http(base_url, args.requests, args.concurrency))
         sdk_rps = asyncio.run(through_sdk(base_url, args.sdk_requests, args.concurrency))
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.communicate(timeout=30)
     print(f"raw HTTP: {rps:.0f} requests/s ({args.requests} calls, concurrency {args.concurrency})")
     print(f"google-genai aio client: {sdk_rps:.0f} requests/s ({args.sdk_requests} calls)")
     verdict = "PASS" if rps >= TARGET_RPS else "FAIL"
