@@ -118,15 +118,18 @@ def parse_comment_page(
     *,
     note_id: str | None = None,
     fetched_at: datetime | None = None,
+    http_status: int | None = None,
     max_content_chars: int = MAX_CONTENT_CHARS,
 ) -> CommentPage:
     """The comments of a comment/page answer, with inline replies linked to their root.
 
     ``note_id`` is the note asked for: entries of another note are skipped, and entries
     without a note id take it. Without it each entry must name its note.
+    ``http_status`` is the answer's status when known (code -1 is a signature verdict
+    only on a 406).
     """
     label = f"comment page of note {note_id}" if note_id else "comment page"
-    data = data_object(load_answer(api_json, label), label)
+    data = data_object(load_answer(api_json, label, http_status=http_status), label)
     entries = list_value(data.get("comments"), f"{label}: data.comments", ResponseMalformed)
     reader = _Reader(note_id, fetched_at, max_content_chars)
     comments: list[CommentItem] = []
@@ -169,6 +172,7 @@ def parse_reply_page(
     note_id: str,
     root_comment_id: str,
     fetched_at: datetime | None = None,
+    http_status: int | None = None,
     max_content_chars: int = MAX_CONTENT_CHARS,
 ) -> ReplyPage:
     """The replies of a comment/sub/page answer, all under ``root_comment_id``.
@@ -180,7 +184,7 @@ def parse_reply_page(
         if safe_id(value) is None:
             raise ValueError(f"parse_reply_page: {name} {str(value)[:40]!r} is not an id")
     label = f"reply page of comment {root_comment_id} (note {note_id})"
-    data = data_object(load_answer(api_json, label), label)
+    data = data_object(load_answer(api_json, label, http_status=http_status), label)
     entries = list_value(data.get("comments"), f"{label}: data.comments", ResponseMalformed)
     reader = _Reader(note_id, fetched_at, max_content_chars)
     reader.seen.add(root_comment_id)

@@ -168,12 +168,13 @@ def user_from_otherinfo(
     *,
     user_id: str,
     fetched_at: datetime | None = None,
+    http_status: int | None = None,
 ) -> UserItem:
     """The profile of a ``user/otherinfo`` answer for ``user_id`` (the request's target)."""
     label = f"user/otherinfo of {str(user_id)[:40]}"
     if safe_id(user_id) is None:
         raise ValueError(f"{label}: the user id is not an id")
-    data = data_object(load_answer(api_json, label), label)
+    data = data_object(load_answer(api_json, label, http_status=http_status), label)
     return _user_item(data, user_id, "api", f"user {user_id}", fetched_at)
 
 

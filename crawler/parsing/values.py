@@ -21,7 +21,7 @@ from crawler.core.text import clean_text
 from crawler.core.timeutil import as_utc
 from crawler.parsing.counts import parse_count
 from crawler.parsing.errors import ApiError, ParseError, ResponseMalformed
-from crawler.parsing.signals import error_for_code
+from crawler.parsing.signals import SIGNATURE_STATUS, error_for_code
 
 SAFE_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 MAX_COUNT_CHARS = 32  # "1.2万", "10万+", "1,234,567": anything longer is no count
@@ -31,12 +31,15 @@ MAX_INT64 = 2**63 - 1  # what BSON can hold
 _MS_RANGE = (10**12, 10**13)
 
 
-def load_answer(api_json: Mapping[str, Any] | str | bytes, label: str) -> Mapping[str, Any]:
+def load_answer(
+    api_json: Mapping[str, Any] | str | bytes, label: str, *, http_status: int | None = None
+) -> Mapping[str, Any]:
     """The API answer as a mapping whose ``code`` is 0.
 
     Raises ``ResponseMalformed`` (not JSON, truncated, not an object, a non-number
     code), the typed error of a ``code != 0`` answer (``crawler.parsing.signals``), or
-    ``ApiError`` for ``success: false`` without a code.
+    ``ApiError`` for ``success: false`` without a code. Code -1 is a rejected signature
+    only on an HTTP 406: with another known ``http_status`` it is an ``ApiError``.
     """
     if isinstance(api_json, str | bytes | bytearray):
         try:
@@ -49,6 +52,9 @@ def load_answer(api_json: Mapping[str, Any] | str | bytes, label: str) -> Mappin
     if code is not None and code != 0:
         if not isinstance(code, int) or isinstance(code, bool):
             raise ResponseMalformed(f"{label}: code is {str(code)[:40]!r}, not a number")
+        if code == -1 and http_status is not None and http_status != SIGNATURE_STATUS:
+            message = str(api_json.get("msg"))[:100]
+            raise ApiError(f"{label}: HTTP {http_status}, code -1 msg={message!r}", code=code)
         raise error_for_code(code, api_json.get("msg"), label)
     if code is None and api_json.get("success") is False:
         raise ApiError(f"{label}: success=false, msg={str(api_json.get('msg'))[:100]!r}")

@@ -413,3 +413,89 @@ def test_items_are_plain_dataclasses_for_storage(page_10: CommentPage) -> None:
     assert isinstance(reply, CommentItem)
     assert as_dict["target_comment"]["comment_id"] == reply.root_comment_id
     assert as_dict["like_count"] == {"value": reply.like_count.value, "raw": reply.like_count.raw}
+
+
+# --- code -1: a signature verdict only on an HTTP 406 -------------------------------------
+
+
+def test_code_minus_one_is_a_signature_verdict_only_on_406() -> None:
+    answer = {"code": -1, "success": False, "msg": "评论不存在"}
+    with pytest.raises(SignatureRejected):
+        parse_comment_page(answer, http_status=406)
+    with pytest.raises(ApiError, match="HTTP 200, code -1") as caught:
+        parse_reply_page(answer, note_id=NOTE_11, root_comment_id=ROOT_11, http_status=200)
+    assert caught.value.reason == "api_error" and caught.value.code == -1
+
+
+# --- the sandbox's answers read back into its ground truth --------------------------------
+
+
+def test_sandbox_thread_reads_back_exactly() -> None:
+    """A large sandbox thread, paged as the sandbox site pages it (10 roots a page, the
+    first reply inline, then reply pages from ``sub_comment_cursor``), parses into
+    exactly ``Dataset.comments``: every comment once, linked to its root and target."""
+    from sandbox.dataset import Dataset
+    from sandbox.site.shapes import Urls, comment_item, reply_item
+
+    urls = Urls("http://127.0.0.1:1", "http://127.0.0.1:2")
+    dataset = Dataset(seed=1, size=200)
+    note_id = dataset.note(20).note_id
+    truth = dataset.comments(note_id)
+    assert len(truth) > 300 and sum(len(c.replies) for c in truth) > 1000
+    parsed: dict[str, CommentItem] = {}
+    for start in range(0, len(truth), 10):
+        chunk = truth[start : start + 10]
+        answer = {
+            "code": 0,
+            "data": {
+                "comments": [comment_item(c, urls) for c in chunk],
+                "cursor": chunk[-1].comment_id,
+                "has_more": start + 10 < len(truth),
+            },
+        }
+        page = parse_comment_page(json.dumps(answer), note_id=note_id)
+        assert page.skipped == []
+        assert page.has_more == (start + 10 < len(truth))
+        for thread in page.threads:
+            root = next(c for c in chunk if c.comment_id == thread.root_comment_id)
+            assert thread.reply_count.value == root.reply_count
+            rest = root.replies[thread.inline :]
+            assert thread.has_more == bool(rest)
+            for at in range(0, len(rest), 10):
+                replies = {
+                    "code": 0,
+                    "data": {"comments": [reply_item(r, urls) for r in rest[at : at + 10]]},
+                }
+                reply_page = parse_reply_page(
+                    replies, note_id=note_id, root_comment_id=root.comment_id
+                )
+                assert reply_page.skipped == []
+                page.comments.extend(reply_page.replies)
+        for comment in page.comments:
+            assert comment.comment_id not in parsed
+            parsed[comment.comment_id] = comment
+    expected = {c.comment_id: c for root in truth for c in (root, *root.replies)}
+    assert parsed.keys() == expected.keys()
+    for comment_id, spec in expected.items():
+        item = parsed[comment_id]
+        assert (item.root_comment_id, item.note_id) == (spec.root_id, spec.note_id)
+        assert (item.target_comment.comment_id if item.target_comment else None) == spec.target_id
+        if spec.target_user is not None:
+            assert item.target_comment is not None and item.target_comment.user is not None
+            assert item.target_comment.user.user_id == spec.target_user.user_id
+        assert item.like_count.value == spec.like_count and item.like_count.raw == str(
+            spec.like_count
+        )
+        assert (item.content, item.status, item.is_author) == (
+            spec.content,
+            spec.status,
+            spec.is_author,
+        )
+        assert item.user is not None and item.user.user_id == spec.user.user_id
+        assert [u.user_id for u in item.at_users] == [u.user_id for u in spec.at_users]
+        assert [(p.width, p.height) for p in item.pictures] == [
+            (p.width, p.height) for p in spec.pictures
+        ]
+        assert item.created_at is not None
+        assert int(item.created_at.timestamp() * 1000) == spec.create_time
+    assert any(c.is_author for c in parsed.values()) and any(c.pictures for c in parsed.values())

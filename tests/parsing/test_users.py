@@ -319,3 +319,63 @@ def test_pages_that_are_no_profile() -> None:
         parse_profile_page("<html><title>hi</title></html>", PROFILE_09_URL)
     with pytest.raises(Captcha):
         parse_profile_page("<html><body>请完成安全验证</body></html>", PROFILE_09_URL)
+
+
+# --- the sandbox's profile pages read back into its ground truth ---------------------------
+
+
+def test_sandbox_profiles_read_back_with_their_counts() -> None:
+    """Every profile page the sandbox renders (fixture 09's shape, abbreviated counts
+    such as "1.2万" and "10万+") parses into its ``Dataset.profile`` ground truth."""
+    from sandbox.dataset import Dataset
+    from sandbox.site import pages, shapes
+
+    urls = shapes.Urls("http://127.0.0.1:1", "http://127.0.0.1:2")
+    dataset = Dataset(seed=1, size=300)
+    abbreviated = 0
+    for user_id in dataset.users()[:60]:
+        profile = dataset.profile(user_id)
+        assert profile is not None
+        notes = [dataset.note_by_id(i) for i in dataset.user_notes(user_id)[:3]]
+        state = shapes.profile_state(
+            profile, [n for n in notes if n], False, urls, 1_700_000_000_000
+        )
+        html = pages.profile_page(user_id, profile.user.nickname, state, "")
+        user = parse_profile_page(html, f"{urls.site}/user/profile/{user_id}")
+        assert (user.user_id, user.red_id, user.nickname) == (
+            user_id,
+            profile.red_id,
+            profile.user.nickname,
+        )
+        assert (user.desc, user.ip_location) == (profile.desc, profile.ip_location)
+        assert user.gender == ("male", "female")[profile.gender]
+        assert [(t.name, t.kind) for t in user.tags] == list(profile.tags)
+        counts = user.interactions
+        for item_count, shown, exact in (
+            (counts.follows, profile.shown["follows"], profile.follows),
+            (counts.fans, profile.shown["fans"], profile.fans),
+            (counts.likes_and_collects, profile.shown["interaction"], profile.interaction),
+        ):
+            assert item_count.raw == shown
+            assert item_count.value is not None
+            if shown.isdigit():
+                assert item_count.value == exact
+            elif shown.endswith("+"):  # "10万+": a lower bound
+                abbreviated += 1
+                assert item_count.value == 100_000 <= exact
+            else:  # "4.1万": one decimal of 万, rounded
+                abbreviated += 1
+                assert abs(item_count.value - exact) <= 500
+    assert abbreviated > 0
+
+
+def test_sandbox_unknown_user_page_is_unavailable() -> None:
+    from sandbox.site import pages, shapes
+
+    state = shapes.base_state(1_700_000_000_000)
+    state["user"]["userPageData"] = {
+        "result": {"code": -1, "message": "用户不存在", "success": False}
+    }
+    html = pages.profile_page(USER_09, "", state, "")
+    with pytest.raises(ProfileUnavailable, match="用户不存在"):
+        parse_profile_page(html, PROFILE_09_URL)
