@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.mongo import EMBEDDED_JSON, MongoHandle
+from sandbox.harness import sandbox_settings
 from tests.fixtures.crawl import sandbox_env
 
 from .notes_factory import mongo_settings
@@ -23,7 +24,7 @@ async def test_crawl_with_embedded_server(sandbox_site, scrapy_crawl, tmp_path: 
     result = scrapy_crawl("xhs", {"note_ids": ids}, env)
     assert result.returncode == 0, result.log[-4000:]
     assert "embedded MongoDB-wire server at mongodb://127.0.0.1:" in result.log
-    data_dir = tmp_path / "mongo"  # the fixture's MONGO_DATA_DIR
+    data_dir = Path(sandbox_settings(tmp_path)["MONGO_DATA_DIR"])  # what the crawl used
     assert not (data_dir / EMBEDDED_JSON).exists()  # closed at engine stop
 
     handle = await MongoHandle(mongo_settings(data_dir=str(data_dir))).start()
