@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
@@ -104,3 +105,59 @@ async def test_profile_page_loads_more_notes_on_scroll(
         f"document.querySelectorAll('#feeds .note-item').length === {total}", timeout=20000
     )
     assert calls and all(c.status == 200 for c in calls)
+
+
+async def test_note_page_loads_comments_more_on_scroll_and_replies_on_click(
+    sandbox_site: SiteServer, browser_context
+) -> None:
+    ds = sandbox_site.dataset
+    live = [ds.note(i) for i in range(len(ds)) if not ds.is_deleted(i)]
+    note = max(live, key=lambda n: n.interact_exact["comments"])
+    truth = ds.comments(note.note_id)
+    calls: list[Response] = []
+    page = await browser_context.new_page()
+    page.on("response", lambda r: calls.append(r) if "/api/sns/web/v2/comment/" in r.url else None)
+    await page.goto(sandbox_site.url + f"/explore/{note.note_id}?xsec_token={note.xsec_token}")
+    roots = page.locator("#comments .parent-comment")
+    await page.wait_for_function(
+        "document.querySelectorAll('#comments .parent-comment').length === 10", timeout=20000
+    )
+    # scroll the comment list (not the window) to its end, as a reader does
+    await page.locator("#noteScroller").hover()
+    for _ in range(6):
+        if await roots.count() >= 30:
+            break
+        await page.mouse.wheel(0, 20000)
+        with contextlib.suppress(PlaywrightTimeout):
+            await page.wait_for_function(
+                "n => document.querySelectorAll('#comments .parent-comment').length > n",
+                arg=await roots.count(),
+                timeout=5000,
+            )
+    count = await roots.count()
+    assert count >= 20
+    ids = await page.eval_on_selector_all(
+        "#comments .parent-comment > .comment-item", "els => els.map(e => e.dataset.commentId)"
+    )
+    assert ids == [c.comment_id for c in truth[:count]]
+    # expand the replies of the first loaded root that has more, found by its text
+    root = max(truth[:count], key=lambda c: len(c.replies))
+    assert len(root.replies) > 1
+    shown = min(len(root.replies), 11)
+    wrap = page.locator(f"#comment-{root.comment_id}").locator("xpath=..")
+    control = wrap.get_by_text(re.compile(r"展开 \d+ 条回复"))
+    assert await control.inner_text() == f"展开 {root.reply_count - 1} 条回复"
+    await control.click()
+    replies = wrap.locator(".comment-item-sub")
+    await page.wait_for_function(
+        "id => document.getElementById('comment-' + id).parentElement"
+        ".querySelectorAll('.comment-item-sub').length === " + str(shown),
+        arg=root.comment_id,
+        timeout=10000,
+    )
+    got = await replies.evaluate_all("els => els.map(e => e.dataset.commentId)")
+    assert got == [r.comment_id for r in root.replies[:shown]]
+    assert await wrap.get_by_text("展开更多回复").count() == (len(root.replies) > 11)
+    assert calls and all(c.status == 200 for c in calls)
+    for response in calls:
+        assert response.request.headers["x-s"].startswith("XYW_")
