@@ -1,7 +1,9 @@
 """Offline Xiaohongshu-style site for tests, demos and benchmarks (`python -m sandbox.site`).
 
-Two origins: the site (note pages, search and profile pages whose own JavaScript calls a
-signed web API) and a CDN (pictures with image tags, fake videos). See ``SiteServer``.
+Three origins: the site (note pages with their comment lists, search and profile pages,
+whose own JavaScript calls a signed web API), a CDN (pictures with image tags, fake
+videos, avatars and comment pictures) and a share-link host (``/a/<code>`` -> 302 to the
+note, like xhslink.com). See ``SiteServer``.
 """
 
 from sandbox.site.server import DEFAULT_COOKIE, Knobs, SiteServer

@@ -1,4 +1,5 @@
-"""``python -m sandbox.site --port P [--seed S] [--notes N] [--cdn-port Q] [fault knobs]``."""
+"""``python -m sandbox.site --port P [--seed S] [--notes N] [--cdn-port Q] [--short-port R]
+[--day-offset D] [fault knobs]``."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8800)
     parser.add_argument("--cdn-port", type=int, default=None, help="default: port + 1")
+    parser.add_argument(
+        "--short-port", type=int, default=None, help="share-link host; default: port + 2"
+    )
+    parser.add_argument("--day-offset", type=int, default=0, help="show the site D days later")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--notes", type=int, default=1000)
     parser.add_argument("--error-rate", type=float, default=0.0)
@@ -34,12 +39,17 @@ def main(argv: list[str] | None = None) -> None:
     cdn_port = args.cdn_port
     if cdn_port is None:
         cdn_port = args.port + 1 if args.port else 0  # port 0: any free port for both
+    short_port = args.short_port
+    if short_port is None:
+        short_port = args.port + 2 if args.port else 0
     server = SiteServer(
         seed=args.seed,
         notes=args.notes,
         port=args.port,
         cdn_port=cdn_port,
+        short_port=short_port,
         host=args.host,
+        day_offset=args.day_offset,
         error_rate=args.error_rate,
         slow_rate=args.slow_rate,
         slow_seconds=args.slow_seconds,
@@ -54,7 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with server:
         print(
-            f"sandbox site {server.url} (cdn {server.cdn_url}, seed {args.seed}, {args.notes} notes)"
+            f"sandbox site {server.url} (cdn {server.cdn_url}, short links {server.short_url},"
+            f" seed {args.seed}, {args.notes} notes)"
         )
         reference = server.dataset.note(server.dataset.reference_index)
         print(
