@@ -51,6 +51,7 @@ from pymongo import AsyncMongoClient, WriteConcern  # noqa: E402
 from scrapy.utils.test import get_crawler  # noqa: E402
 
 from crawler.core.items import NoteInteract, NoteItem  # noqa: E402
+from crawler.settings import knob_defaults  # noqa: E402
 from pipelines.mongo import close_mongo, utcnow  # noqa: E402
 from pipelines.storage import (  # noqa: E402
     NOTE_STATS,
@@ -130,6 +131,7 @@ async def batched_run(
 ) -> None:
     crawler = get_crawler(
         settings_dict={
+            **knob_defaults,  # storage reads every knob without a default of its own
             "MONGO_URI": uri,
             "MONGO_DATABASE": database,
             "MONGO_SPOOL_PATH": str(spool),
