@@ -6,13 +6,13 @@
     var chart = JSON.parse(node.textContent);
     var target = document.getElementById(node.dataset.target);
     if (!target || !window.Plotly) { return; }
+    target.setAttribute("aria-label", chart.title);
     var traces = chart.series.map(function (s) {
       return { x: chart.x, y: s.y, name: s.name, type: "scatter", mode: "lines+markers" };
     });
     window.Plotly.newPlot(target, traces, {
-      title: { text: chart.title },
-      margin: { l: 60, r: 20, t: 40, b: 40 },
-      legend: { orientation: "h" },
+      margin: { l: 60, r: 20, t: 40, b: 60 },
+      legend: { orientation: "h", x: 0, y: 1.12 },
       xaxis: { type: "date" },
     }, { displaylogo: false, responsive: true, showLink: false, displayModeBar: false })
       .then(function () { target.dataset.drawn = "1"; });
