@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 LISTING_API = re.compile(r"/api/sns/web/v\d+/(search/notes|user_posted)")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_USER_ID = re.compile(r"[0-9a-zA-Z]{6,40}")
 
 
 # Login cookies for browser pages, by site origin (scheme, host, port): kept in the
@@ -90,6 +91,32 @@ def parse_since(since: str | None, max_age: str | None, now: datetime) -> dateti
     return None
 
 
+NoteRef = tuple[str, str | None, str | None, str]  # note id, token, source, found_via
+
+
+def parse_note_refs(
+    urls: list[str], note_ids: list[str]
+) -> tuple[list[NoteRef], list[tuple[str, str]]]:
+    """`-a urls=` and `-a note_ids=` entries → the usable refs, and (entry, why) for the rest."""
+    refs: list[NoteRef] = []
+    bad: list[tuple[str, str]] = []
+    for url in urls:
+        try:
+            note_id, token, source = parse_note_url(url)
+        except BadNoteReference as exc:
+            bad.append((url, f"urls= {exc}"))
+            continue
+        refs.append((note_id, token, source, "url"))
+    for ref in note_ids:
+        try:
+            note_id, token = parse_note_id_ref(ref)
+        except BadNoteReference as exc:
+            bad.append((ref, f"note_ids= {exc}"))
+            continue
+        refs.append((note_id, token, "pc_feed", "note_id"))
+    return refs, bad
+
+
 class XhsSpider(scrapy.Spider):
     name = "xhs"
 
@@ -129,6 +156,18 @@ class XhsSpider(scrapy.Spider):
         if self.max_notes is not None and self.max_notes < 1:
             raise SpiderArgumentError(f"max_notes= must be at least 1: {max_notes!r}")
         self.published_since = parse_since(since, max_age, datetime.now(UTC))
+        # Entries are checked here, once: the usable ones are crawled, the others are
+        # counted as bad_argument at start; with nothing usable at all the run does not
+        # start (one line, exit status 2).
+        self.note_refs, self.bad_refs = parse_note_refs(self.url_args, self.note_id_args)
+        self.users = [user for user in self.users if _USER_ID.fullmatch(user)]
+        self.bad_refs += [
+            (user, f"users= user id must be 6-40 letters/digits: {user[:200]!r}")
+            for user in split_arg(users)
+            if not _USER_ID.fullmatch(user)
+        ]
+        if self.bad_refs and not (self.note_refs or self.keywords or self.users):
+            raise SpiderArgumentError(f"nothing to crawl: {self.bad_refs[0][1]}")
         self.scheduled: set[str] = set()  # note ids this process scheduled
         self._captures: dict[Any, asyncio.Queue[tuple[int, bytes]]] = {}
 
@@ -153,22 +192,10 @@ class XhsSpider(scrapy.Spider):
     # --- start ----------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
-        for url in self.url_args:
-            try:
-                note_id, token, source = parse_note_url(url)
-            except BadNoteReference as exc:
-                self.record_failure("bad_argument", url, str(exc))
-                continue
-            request = self.note_request(note_id, token, source, found_via="url")
-            if request is not None:
-                yield request
-        for ref in self.note_id_args:
-            try:
-                note_id, token = parse_note_id_ref(ref)
-            except BadNoteReference as exc:
-                self.record_failure("bad_argument", ref, str(exc))
-                continue
-            request = self.note_request(note_id, token, "pc_feed", found_via="note_id")
+        for where, message in self.bad_refs:
+            self.record_failure("bad_argument", where, message)
+        for note_id, token, source, found_via in self.note_refs:
+            request = self.note_request(note_id, token, source, found_via=found_via)
             if request is not None:
                 yield request
         base = self.config.base_url
@@ -181,9 +208,6 @@ class XhsSpider(scrapy.Spider):
             url = f"{base}/search_result?keyword={quote(keyword)}&source=web_search_result_notes"
             yield self.listing_request(url, f"keyword:{keyword}")
         for user in self.users:
-            if not re.fullmatch(r"[0-9a-zA-Z]{6,40}", user):
-                self.record_failure("bad_argument", user, "user id must be 6-40 letters/digits")
-                continue
             yield self.listing_request(f"{base}/user/profile/{user}", f"user:{user}")
 
     # --- note pages -----------------------------------------------------------------
