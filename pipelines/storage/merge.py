@@ -21,10 +21,10 @@ whatever the order the server applies them in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from crawler.core.enrichment_state import rank_at_most_filters, rank_of
+from crawler.core.enrichment_state import EnrichmentStatus, rank_at_most_filters, rank_of
 
 SCHEMA_VERSION = 1
 NoteWrite = tuple[dict[str, Any], dict[str, Any], bool]  # (filter, update, upsert)
@@ -110,7 +110,7 @@ def note_writes(unit: Mapping[str, Any]) -> list[NoteWrite]:
         # and once it is stored its content_hash equals this one, so this no longer matches.
         stale_filter = {
             "_id": note_id,
-            "enrichment.status": "done",
+            "enrichment.status": EnrichmentStatus.DONE.value,
             "enrichment.content_hash": {"$exists": True, "$ne": unit["content_hash"]},
         }
         writes.append((stale_filter, {"$set": {"enrichment.stale": True}}, False))
@@ -128,7 +128,9 @@ def superseded_writes(unit: Mapping[str, Any]) -> list[NoteWrite]:
     ]
 
 
-def unique_waves(units: list[dict[str, Any]], key: Any = note_key) -> list[list[dict[str, Any]]]:
+def unique_waves(
+    units: list[dict[str, Any]], key: Callable[[Mapping[str, Any]], str] = note_key
+) -> list[list[dict[str, Any]]]:
     """Split units so no wave holds the same document twice (unordered writes must not race)."""
     waves: list[tuple[set[str], list[dict[str, Any]]]] = []
     for unit in units:
