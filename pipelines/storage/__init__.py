@@ -18,18 +18,20 @@ per module:
 
 Adding a collection (e.g. ``comments``):
 
-1. one module ``pipelines/storage/comments.py`` with ``prepare_comment_unit(item, …)``
-   (a dict with ``type: "comment"``, ``v: 1`` and what the merge needs) and the pure
-   merge functions (document key, insert document or ``None``, order-free updates,
-   superseded fix-ups), ending in a ``COMMENT_KIND = UnitKind(...)``;
-2. register it in :data:`pipelines.storage.kinds.KINDS`, add its indexes to
-   :mod:`.schema`, and let the pipeline prepare that unit for that item type;
+1. one module ``pipelines/storage/comments.py`` with ``prepare_comment_unit(item, *,
+   now, run_id, max_chars)`` (a dict with ``type: "comment"``, ``v: 1`` and what the
+   merge needs, sanitized by :func:`.sanitize.sanitize`) and the pure merge functions
+   (document key, insert document or ``None``, order-free updates, superseded
+   fix-ups), ending in ``COMMENT_KIND = UnitKind(name="comment", item_type=CommentItem,
+   prepare=prepare_comment_unit, collection=COMMENTS, ...)``;
+2. register it in :data:`pipelines.storage.kinds.KINDS` (the pipeline then routes
+   ``CommentItem`` there) and add its indexes to :mod:`.schema`;
 3. document the collection in ``docs/schema.md`` and test the merge on the embedded
    server. The writer, spool and replay need no change.
 """
 
 from crawler.core.names import NOTE_STATS, NOTES
-from pipelines.storage.kinds import KINDS, NOTE_KIND, UnitKind, kind_of
+from pipelines.storage.kinds import KINDS, NOTE_KIND, UnitKind, kind_for_item, kind_of
 from pipelines.storage.merge import (
     SCHEMA_VERSION,
     new_note_document,
@@ -63,6 +65,7 @@ __all__ = [
     "UnitWriter",
     "dumps_record",
     "ensure_schema",
+    "kind_for_item",
     "kind_of",
     "loads_record",
     "new_note_document",

@@ -1,7 +1,8 @@
 """Unit kinds: which merge rules, collection and observation rows a unit type maps to.
 
-The writer is generic: it asks the unit's :class:`UnitKind` (looked up by the unit's
-``type`` and ``v``) for the document key, the insert of a fresh document, the
+The pipeline finds an item's kind by its class (:func:`kind_for_item`) and asks it for
+the unit (``prepare``). The writer is generic: it asks the unit's :class:`UnitKind`
+(looked up by the unit's ``type`` and ``v``, :func:`kind_of`) for the document key, the insert of a fresh document, the
 order-free merge updates, the fix-up of a superseded unit and the observation row
 (``note_stats`` for notes). Spooled records of a kind or version not registered here
 stay in the spool for the code that knows them.
@@ -13,9 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from crawler.core.items import NoteItem
 from crawler.core.names import NOTE_STATS, NOTES
 from pipelines.storage import merge
-from pipelines.storage.unit import NOTE_UNIT, NOTE_UNIT_VERSION
+from pipelines.storage.unit import NOTE_UNIT, NOTE_UNIT_VERSION, prepare_unit
 
 Unit = Mapping[str, Any]
 Write = tuple[dict[str, Any], dict[str, Any], bool]  # (filter, update, upsert)
@@ -24,6 +26,9 @@ Write = tuple[dict[str, Any], dict[str, Any], bool]  # (filter, update, upsert)
 @dataclass(frozen=True)
 class UnitKind:
     name: str  # the unit's "type"
+    item_type: type  # the items that become such units
+    # item → unit: prepare(item, *, now, run_id, max_chars); raises RejectedNote
+    prepare: Callable[..., dict[str, Any]]
     version: int  # the unit's "v" this code writes and reads
     collection: str  # where its documents go
     key: Callable[[Unit], str]  # the document _id
@@ -38,6 +43,8 @@ class UnitKind:
 
 NOTE_KIND = UnitKind(
     name=NOTE_UNIT,
+    item_type=NoteItem,
+    prepare=prepare_unit,
     version=NOTE_UNIT_VERSION,
     collection=NOTES,
     key=merge.note_key,
@@ -55,3 +62,11 @@ def kind_of(unit: Unit) -> UnitKind | None:
     """The registered kind of a unit (``None``: unknown type or another version)."""
     kind = KINDS.get(str(unit.get("type")))
     return kind if kind is not None and unit.get("v") == kind.version else None
+
+
+def kind_for_item(item: Any) -> UnitKind | None:
+    """The kind whose units an item becomes (``None``: storage does not know the item)."""
+    for kind in KINDS.values():
+        if isinstance(item, kind.item_type):
+            return kind
+    return None

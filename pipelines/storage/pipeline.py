@@ -3,8 +3,9 @@
 Stats: ``storage/upserted`` (documents created), ``storage/modified`` (documents
 changed by updates, enrichment merges included), ``storage/spooled``,
 ``storage/replayed``, ``storage/retries``, ``storage/superseded`` (newer data was
-already stored), ``storage/truncated_notes``, ``storage/errors/<reason>``, and
-``notes/<change>`` from the incremental verdict (``new``, ``changed``, ``unchanged``).
+already stored), ``storage/truncated_<collection>`` (``storage/truncated_notes``),
+``storage/errors/<reason>`` (``unknown_item``, ``prepare_failed`` and Mongo's reasons),
+and ``<collection>/<change>`` (``notes/new`` …) from the incremental verdict.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from itemadapter import ItemAdapter
 
 from crawler.core.timeutil import Clock, utcnow
 from pipelines.mongo import MongoHandle, MongoSettings, crawl_run_id, get_mongo
-from pipelines.storage.unit import RejectedNote, prepare_unit
+from pipelines.storage.kinds import kind_for_item
+from pipelines.storage.unit import RejectedNote
 from pipelines.storage.writer import StatsSink, UnitWriter
 
 logger = logging.getLogger(__name__)
@@ -89,11 +91,17 @@ class MongoStoragePipeline:
         self._tasks = []
 
     async def process_item(self, item: Any) -> Any:
+        """Buffer the item's unit; the item itself goes on unchanged, stored or not."""
+        kind = kind_for_item(item)
+        if kind is None:
+            self.stats.inc_value("storage/errors/unknown_item")
+            logger.error("not stored: no storage kind for %s items", type(item).__name__)
+            return item
         adapter = ItemAdapter(item)
         change = adapter.get("change") or "unknown"
-        self.stats.inc_value(f"notes/{change}")
+        self.stats.inc_value(f"{kind.collection}/{change}")
         try:
-            unit = prepare_unit(
+            unit = kind.prepare(
                 adapter,
                 now=self._clock(),
                 run_id=crawl_run_id(self.crawler),
@@ -103,8 +111,12 @@ class MongoStoragePipeline:
             self.stats.inc_value(f"storage/errors/{exc.reason}")
             logger.error("not stored: %s", exc)
             return item
+        except Exception:  # a bug in preparing one item must not cost the crawl
+            self.stats.inc_value("storage/errors/prepare_failed")
+            logger.exception("not stored: preparing %s failed", kind.name)
+            return item
         if unit["truncated"]:
-            self.stats.inc_value("storage/truncated_notes")
+            self.stats.inc_value(f"storage/truncated_{kind.collection}")
         if not self._buffer:
             self._oldest = self._monotonic()
         self._buffer.append(unit)

@@ -10,7 +10,7 @@ import pytest
 
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from pipelines.mongo import close_mongo
-from pipelines.storage import NOTE_INDEXES, MongoStoragePipeline
+from pipelines.storage import NOTE_INDEXES, NOTE_KIND, MongoStoragePipeline, kind_for_item, kind_of
 
 from .notes_factory import Clock, build_storage, make_note
 
@@ -316,3 +316,25 @@ async def test_older_data_never_overwrites_newer(
     stats = p.crawler.stats.get_stats()
     assert stats["storage/superseded"] == 1 and not stats.get("storage/upserted")
     assert mongo_sync.note_stats.count_documents({}) == 2
+
+
+async def test_items_storage_cannot_store_pass_through(
+    mongo_uri, mongo_db_name, mongo_sync, tmp_path
+):
+    """An item of no storage kind, and one whose preparation fails, go on unchanged
+    (counted, logged); the others of the batch are stored."""
+    broken = make_note(2)
+    broken.interact = "not counts"  # fields.get("interact") on a string: a bug's shape
+    p = build_storage(mongo_uri, mongo_db_name, tmp_path / "s.jsonl")
+    await run_pipeline(p, [{"note_id": "a dict"}, broken, make_note(1)])
+    stats = p.crawler.stats.get_stats()
+    assert stats["storage/errors/unknown_item"] == 1
+    assert stats["storage/errors/prepare_failed"] == 1
+    assert {d["_id"] for d in mongo_sync.notes.find({}, {"_id": 1})} == {make_note(1).note_id}
+
+
+def test_kinds_route_items_and_units():
+    unit = {"type": "note", "v": NOTE_KIND.version}
+    assert kind_for_item(make_note(1)) is NOTE_KIND and kind_for_item({"note_id": "x"}) is None
+    assert kind_of(unit) is NOTE_KIND
+    assert kind_of({**unit, "v": 99}) is None and kind_of({"type": "other", "v": 1}) is None
