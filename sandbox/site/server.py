@@ -577,6 +577,9 @@ class SandboxSite:
     # -- CDN routes ----------------------------------------------------------------------
     async def cdn(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["path"]
+        if path.startswith(("avatar/", "comment/", "icons/")):  # avatars, comment pictures
+            bare = path.partition("!")[0]  # comment pictures come in styles (``!nc_n_…``)
+            return web.Response(body=pictures.avatar(bare), content_type="image/jpeg")
         variant = "original"
         if "!" in path:
             head, _, style = path.partition("!")
@@ -585,9 +588,6 @@ class SandboxSite:
                 raise web.HTTPNotFound()
             path = parts[2]
             variant = "prv" if "prv" in style else "dft"
-        if path.startswith(("avatar/", "comment/", "icons/")):  # avatars, comment pictures
-            bare = path.partition("!")[0]
-            return web.Response(body=pictures.avatar(bare), content_type="image/jpeg")
         video = parse_video_key(path)
         if video is not None:
             return await self._cdn_video(*video, key=path)

@@ -194,3 +194,23 @@ def test_threads_are_built_lazily_so_a_big_dataset_stays_cheap() -> None:
     assert threads._final.cache_info().currsize == 0 and max(counts) > 1000
     assert len(ds.comments(ds.note(counts.index(max(counts))).note_id)) > 100
     assert threads._final.cache_info().currsize == 1
+
+
+def test_comment_pictures_are_served_by_the_sandbox_cdn(sandbox_site: SiteServer) -> None:
+    ds = sandbox_site.dataset
+    note, comment = next(
+        (n, c)
+        for n in (ds.note(i) for i in range(len(ds)) if not ds.is_deleted(i))
+        for top in ds.comments(n.note_id)
+        for c in (top, *top.replies)
+        if c.pictures and c.root_id is None
+    )
+    page, cursor = None, ""
+    while page is None:  # walk to the page that carries it
+        data = signed(sandbox_site, page_path(note, cursor)).json()["data"]
+        page = next((c for c in data["comments"] if c["id"] == comment.comment_id), None)
+        cursor = data["cursor"]
+    picture = page["pictures"][0]
+    assert picture["url_default"].startswith(sandbox_site.cdn_url + "/comment/")
+    answer = fetch(picture["url_default"])
+    assert answer.status == 200 and answer.headers["content-type"] == "image/jpeg"
