@@ -72,6 +72,15 @@ GEMINI_MAX_RETRY_DELAY = 60  # cap on one per-minute wait, seconds
 GEMINI_MAX_WAIT = 90  # longer than this for a slot: defer the note instead
 GEMINI_SERVER_RETRIES = 2  # 5xx/timeouts before the next model
 GEMINI_MAX_OUTPUT_TOKENS = 8192
+# The client's retry tuning (pipelines/gemini/settings.py holds the same defaults for its
+# Scrapy-free use from os.environ; declared here so that a crawl takes their env vars).
+GEMINI_BACKOFF_BASE = 1.0  # first back-off after a 5xx, seconds (doubled each try)
+GEMINI_BACKOFF_MAX = 30.0  # cap of one back-off, seconds
+GEMINI_JITTER = 0.1  # waits are stretched by up to this share, never shortened
+GEMINI_MAX_ATTEMPTS = 12  # requests one generate() call may send in total
+GEMINI_SERVER_ERROR_DEFER = 600.0  # every model failed with 5xx: defer the note this long
+GEMINI_TIMEOUT_RETRY_FACTOR = 2.0  # the one retry after a client timeout waits this much longer
+GEMINI_UNKNOWN_RPM_SPACING = 0.05  # seconds between requests while a model's RPM is unknown
 # --- Analyst web app (crawler/web) and exports (crawler/export) ------------------------
 WEB_HOST = "127.0.0.1"  # another address needs WEB_TOKEN
 WEB_PORT = 8080
