@@ -31,7 +31,15 @@ from crawler.config import ConfigError, CrawlConfig, secret_fingerprint
 
 # Knobs whose values are secrets (or may carry one, like a URI's password).
 SECRET_KNOBS = frozenset(
-    {"XHS_COOKIES", "GEMINI_API_KEYS", "GEMINI_API_KEY", "MONGO_URI", "REDIS_URL", "WEB_TOKEN"}
+    {
+        "XHS_COOKIES",
+        "GEMINI_API_KEYS",
+        "GEMINI_API_KEY",
+        "MONGO_URI",
+        "REDIS_URL",
+        "WEB_TOKEN",
+        "PRIVACY_KEY",
+    }
 )
 
 
