@@ -54,6 +54,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from bench.common import Check, finish, note_refs, run_crawl
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from crawler.urls import note_id_from_url
 from sandbox.faketime import shifted_clock_env
 from sandbox.gemini import GeminiEmulator
@@ -298,11 +299,12 @@ def mongo_dump(db: Any) -> bytes:
     return "\n".join(lines).encode()
 
 
-def enrichment_statuses(db: Any) -> Counter[str]:
-    return Counter(
-        (doc.get("enrichment") or {}).get("status", "none")
-        for doc in db.notes.find({}, {"enrichment.status": 1})
-    )
+def _state(doc: Mapping[str, Any]) -> EnrichmentState | None:
+    return EnrichmentState.from_document(doc.get("enrichment"))
+
+
+def _status(state: EnrichmentState | None) -> str:
+    return "none" if state is None else state.status.value
 
 
 def _crawl_settings(config: ChaosConfig, work: Path) -> dict[str, str]:
@@ -372,7 +374,10 @@ def run_chaos(config: ChaosConfig, work: Path) -> ChaosReport:
         try:
             _check_crawl(report, config, site, crawl, db, store, schedule, site_stats)
             deferred_ids = {
-                d["_id"] for d in db.notes.find({"enrichment.status": "deferred"}, {"_id": 1})
+                d["_id"]
+                for d in db.notes.find(
+                    {"enrichment.status": EnrichmentStatus.DEFERRED.value}, {"_id": 1}
+                )
             }
             now = emulator.clock.now()
             shift = next_pacific_midnight(now.timestamp()) - now + timedelta(minutes=1)
@@ -438,7 +443,7 @@ def _check_crawl(
     expected = live - gave_up
     docs = list(db.notes.find({}, {"images": 1, "enrichment": 1, "note_id": 1}))
     stored = [d["_id"] for d in docs]
-    statuses = Counter((d.get("enrichment") or {}).get("status", "none") for d in docs)
+    statuses = Counter(_status(_state(d)) for d in docs)
     stats = crawl.stats
     report.figures.update(
         notes_requested=config.notes,
@@ -489,13 +494,13 @@ def _check_crawl(
         len(gave_up) <= max(2, config.notes // 20),
         f"the crawl gave up on {len(gave_up)} notes: retries too low to prove much",
     )
+    settled = (EnrichmentStatus.DONE, EnrichmentStatus.DEFERRED, EnrichmentStatus.FAILED)
     for doc in docs:
-        enrichment = doc.get("enrichment") or {}
-        status = enrichment.get("status")
-        if status not in ("done", "deferred", "failed"):
-            report.failures.append(f"{doc['_id']}: enrichment status {status!r}")
-        elif status != "done" and not enrichment.get("reason"):
-            report.failures.append(f"{doc['_id']}: {status} without a reason")
+        state = _state(doc)
+        if state is None or state.status not in settled:
+            report.failures.append(f"{doc['_id']}: enrichment status {_status(state)!r}")
+        elif state.status is not EnrichmentStatus.DONE and not state.reason:
+            report.failures.append(f"{doc['_id']}: {state.status} without a reason")
     report.require(statuses.get("deferred", 0) > 0, "no note was deferred: per-day quota not hit")
     report.require(statuses.get("done", 0) > 0, "no note was enriched")
     problems = check_image_paths(db.notes.find({}, {"images": 1}), store)
@@ -545,14 +550,16 @@ def _check_follow_up(
     *,
     clock_ahead_s: float,
 ) -> None:
-    after = {d["_id"]: d.get("enrichment") or {} for d in db.notes.find({}, {"enrichment": 1})}
-    statuses = Counter(e.get("status", "none") for e in after.values())
-    unresolved = [
-        i
-        for i in deferred_ids
-        if after.get(i, {}).get("status") != "done"
-        and not (after.get(i, {}).get("status") == "failed" and after[i].get("reason"))
-    ]
+    after = {d["_id"]: _state(d) for d in db.notes.find({}, {"enrichment": 1})}
+    statuses = Counter(_status(state) for state in after.values())
+
+    def resolved(state: EnrichmentState | None) -> bool:
+        if state is None:
+            return False
+        failed_with_reason = state.status is EnrichmentStatus.FAILED and bool(state.reason)
+        return state.status is EnrichmentStatus.DONE or failed_with_reason
+
+    unresolved = [i for i in deferred_ids if not resolved(after.get(i))]
     report.figures.update(
         deferred_after_crawl=len(deferred_ids),
         enrich_clock_ahead_s=round(clock_ahead_s),

@@ -29,10 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scrapy.utils.test import get_crawler
-
 from bench.common import Check, EmulatorProcess, finish, parse_args
 from crawler import settings as project_settings
+from crawler.core.enrichment_state import EnrichmentStatus
 from crawler.core.items import NoteItem
 from pipelines.enrichment import EnrichmentPipeline
 from pipelines.imaging import downscale_for_model
@@ -41,6 +40,7 @@ from sandbox.dataset import Dataset, NoteSpec
 from sandbox.harness import MongoServer
 from sandbox.site import pictures
 from tests.factories import make_image, note_from_spec
+from tests.media.harness import project_crawler
 
 NAME = "enrich_throughput"
 LATENCY_S = 1.0
@@ -118,9 +118,13 @@ class Feeder:
         return make_item(spec, copies, n)
 
 
+def _status(item: NoteItem) -> str:
+    return "none" if item.enrichment is None else item.enrichment.status.value
+
+
 def pipeline_for(base_url: str, mongo_uri: str, database: str, concurrency: int, store: Path):
-    crawler = get_crawler(
-        settings_dict={
+    crawler = project_crawler(
+        {
             "ENRICH_BACKEND": "gemini",
             "GEMINI_API_KEYS": f"bench:{API_KEY}",
             "GEMINI_BASE_URL": base_url,
@@ -152,7 +156,7 @@ async def timed_batch(
     finally:
         await pipeline.close_spider()
         await close_mongo(crawler)
-    done = sum(1 for item in items if (item.enrichment or {}).get("status") == "done")
+    done = sum(1 for item in items if _status(item) == EnrichmentStatus.DONE)
     rate = done / elapsed
     ideal = concurrency / LATENCY_S
     return {
@@ -180,7 +184,7 @@ async def under_rpm(
         while time.monotonic() < deadline:
             item = feeder.take()
             await pipeline.process_item(item)
-            status = (item.enrichment or {}).get("status", "none")
+            status = _status(item)
             statuses[status] = statuses.get(status, 0) + 1
 
     try:

@@ -1,7 +1,7 @@
 """Structured output schemas for note enrichment.
 
 The same models are the ``response_schema`` given to Gemini and the shape of
-``item.enrichment["result"]`` (via :func:`NoteEnrichment.model_dump`), so the local
+``item.enrichment.result`` (via :func:`NoteEnrichment.model_dump`), so the local
 backend builds them too. A note whose images do not fit in one request is split: the
 first request carries the note text and asks for :class:`NoteEnrichment`, the following
 ones carry only images and ask for :class:`ImageBatch`.

@@ -1,12 +1,14 @@
 """`scrapy crawl enrich [-a limit=N] [-a include_local=1]`: enrich the stored backlog.
 
-Reads the notes stored in MongoDB whose enrichment is due (deferred or pending with
+Reads the notes stored in MongoDB whose enrichment is due
+(:func:`crawler.core.enrichment_state.backlog_query`: deferred or pending with
 ``next_attempt_at`` reached or unset, failed-but-retryable with ``next_attempt_at``
 reached, never enriched, skipped because enrichment was off, or marked ``stale`` by
 storage because the note changed after it was enriched) and yields them, rebuilt
-as :class:`NoteItem`, through the same item pipelines as a crawl: the media pipeline
-leaves images already ``ok`` alone, the enrichment pipeline does the work, the storage
-pipeline upserts the result. No page of the site is requested.
+as :class:`NoteItem` marked ``from_backlog`` (storage then writes no ``note_stats``
+row: the note was not seen again), through the same item pipelines as a crawl: the
+media pipeline leaves images already ``ok`` alone, the enrichment pipeline does the
+work, the storage pipeline upserts the result. No page of the site is requested.
 
 With ``-a include_local=1`` and Gemini configured, notes enriched by the local backend
 (rapidocr + extractive summary) are upgraded too: the spider sets ``upgrade_local``,
@@ -18,27 +20,21 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import fields
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import scrapy
 from scrapy.crawler import Crawler
 
+from crawler.core.enrichment_state import EnrichmentState, backlog_query
 from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
-from pipelines.enrichment import resolve_backend
+from crawler.core.names import NOTES
+from crawler.core.timeutil import aware, utcnow
+from pipelines.enrichment import EnrichBackend, backend_of
 from pipelines.mongo import get_mongo
 
 logger = logging.getLogger(__name__)
 
-NOTES_COLLECTION = "notes"
 _TRUE = frozenset({"1", "true", "yes", "on"})
-
-
-def _aware(value: Any) -> Any:
-    """BSON datetimes come back naive (UTC) from a default client: make them aware."""
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _build(cls: type, data: Any) -> Any:
@@ -46,44 +42,26 @@ def _build(cls: type, data: Any) -> Any:
     if data is None:
         return None
     names = {f.name for f in fields(cls)}
-    return cls(**{k: _aware(v) for k, v in data.items() if k in names})
+    return cls(**{k: aware(v) for k, v in data.items() if k in names})
 
 
 def note_item_from_document(doc: Mapping[str, Any]) -> NoteItem:
-    """Rebuild the item the storage pipeline stored (extra bookkeeping keys are ignored).
+    """Rebuild the item the storage pipeline stored (extra bookkeeping keys are ignored),
+    marked ``from_backlog``.
 
     Raises ``KeyError``/``TypeError`` for a document that is not a stored note.
     """
     names = {f.name for f in fields(NoteItem)}
-    values = {k: _aware(v) for k, v in doc.items() if k in names}
+    values = {k: aware(v) for k, v in doc.items() if k in names}
     values["note_id"] = doc.get("note_id") or doc["_id"]
     values["user"] = _build(NoteUser, doc.get("user"))
     values["interact"] = _build(NoteInteract, doc.get("interact") or {})
     values["images"] = [_build(NoteImage, image) for image in doc.get("images") or []]
     values["video"] = _build(NoteVideo, doc.get("video"))
     values["tags"] = list(doc.get("tags") or [])
-    enrichment = doc.get("enrichment")
-    if isinstance(enrichment, Mapping):
-        values["enrichment"] = {k: _aware(v) for k, v in enrichment.items()}
+    values["enrichment"] = EnrichmentState.from_document(doc.get("enrichment"))
+    values["from_backlog"] = True
     return NoteItem(**values)
-
-
-def backlog_query(now: datetime, *, include_local: bool) -> dict[str, Any]:
-    """MongoDB filter of the notes whose enrichment is due at ``now``."""
-    due = {
-        "$or": [{"enrichment.next_attempt_at": None}, {"enrichment.next_attempt_at": {"$lte": now}}]
-    }
-    branches: list[dict[str, Any]] = [
-        {"enrichment": None},
-        {"$and": [{"enrichment.status": {"$in": ["deferred", "pending"]}}, due]},
-        {"enrichment.status": "failed", "enrichment.next_attempt_at": {"$lte": now}},
-        {"enrichment.status": "skipped", "enrichment.reason": "disabled"},
-        # Storage kept a better result that describes older content (the note changed).
-        {"enrichment.stale": True},
-    ]
-    if include_local:
-        branches.append({"enrichment.status": "done", "enrichment.backend": "local"})
-    return {"$or": branches}
 
 
 def _flag(value: Any) -> bool:
@@ -108,12 +86,8 @@ class EnrichSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> EnrichSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        settings = crawler.settings
-        configured = bool(settings.get("GEMINI_API_KEYS") or settings.get("GEMINI_API_KEY"))
-        backend = resolve_backend(
-            settings.get("ENRICH_BACKEND", "auto"), gemini_configured=configured
-        )
-        spider.upgrade_local = spider.include_local and backend == "gemini"
+        backend = backend_of(crawler.settings)
+        spider.upgrade_local = spider.include_local and backend is EnrichBackend.GEMINI
         if spider.include_local and not spider.upgrade_local:
             logger.warning(
                 "include_local ignored: Gemini is not the enrichment backend of this run"
@@ -122,8 +96,8 @@ class EnrichSpider(scrapy.Spider):
 
     async def start(self) -> AsyncIterator[Any]:
         db = (await get_mongo(self.crawler)).db
-        query = backlog_query(datetime.now(UTC), include_local=self.upgrade_local)
-        cursor = db[NOTES_COLLECTION].find(query).sort("_id", 1)
+        query = backlog_query(utcnow(), include_local=self.upgrade_local)
+        cursor = db[NOTES].find(query).sort("_id", 1)
         if self.limit is not None:
             cursor = cursor.limit(self.limit)
         stats = self.crawler.stats

@@ -25,15 +25,17 @@ What this subclass adds:
   ``status="failed"`` and ``error="<reason>: <detail>"`` (the last candidate's
   reason, earlier candidates' reasons in brackets), and a stats key.
 
-Settings: ``IMAGES_STORE``, ``MEDIA_MAX_BYTES`` (20 MiB), ``MEDIA_MAX_VIDEO_BYTES``,
-``MEDIA_DOWNLOAD_TIMEOUT`` (``DOWNLOAD_TIMEOUT``), ``MEDIA_MODEL_LONG_SIDE`` (1536),
-``MEDIA_MAX_PIXELS``, ``MEDIA_MAX_REDIRECTS``, ``MEDIA_DECODE_CONCURRENCY``,
-``XHS_DOWNLOAD_VIDEOS`` (off), ``MEDIA_ALLOW_REDIRECTS``, plus the URL policy's
-``XHS_BASE_URL`` and ``XHS_IMAGE_HOSTS``.
+Settings: ``IMAGES_STORE`` (``FILES_STORE``), :class:`MediaSettings`' knobs,
+``MEDIA_ALLOW_REDIRECTS``, plus the URL policy's ``XHS_BASE_URL`` and ``XHS_IMAGE_HOSTS``.
 
 Stats: ``media/images_ok``, ``media/images_failed/<reason>``, ``media/images_skipped``
 (no URL), ``media/bytes``, ``media/candidate_fallbacks``, ``media/skipped_existing``,
 ``media/url_refused/<reason>``, ``media/videos_ok``, ``media/videos_failed/<reason>``.
+
+Why this module is over 400 lines: it is one class, and its two halves (the candidate
+and redirect loop above, Scrapy's media-pipeline hooks below) both work through the
+base class's per-URL cache and the same ``_Attempt`` carrier; the settings, outcomes
+and store live in their own modules.
 """
 
 from __future__ import annotations
@@ -41,189 +43,53 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from io import BytesIO
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urljoin, urlsplit
 from urllib.request import getproxies, proxy_bypass
 
-from scrapy.exceptions import (
-    CannotResolveHostError,
-    DownloadCancelledError,
-    DownloadConnectionRefusedError,
-    DownloadFailedError,
-    DownloadTimeoutError,
-    IgnoreRequest,
-    ResponseDataLossError,
-)
 from scrapy.http import Request, Response
 from scrapy.http.request import NO_CALLBACK
-from scrapy.pipelines.files import FilesPipeline, FSFilesStore
-from scrapy.pipelines.media import FileException
+from scrapy.pipelines.files import FilesPipeline
 from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.defer import ensure_awaitable
-from twisted.internet import error as tx_error
 
 from crawler.core.items import NoteImage, NoteItem, NoteVideo
 from pipelines.imaging import (
-    DEFAULT_MAX_PIXELS,
     MIME_EXTENSIONS,
-    MODEL_LONG_SIDE,
     ImageError,
     inspect_and_downscale,
     sniff_mime,
     sniff_video_mime,
 )
+from pipelines.media.outcomes import (
+    DropOwnFailureTracebacks,
+    MediaDownloadError,
+    Outcome,
+    Redirected,
+    Rejected,
+    Stored,
+    failure_summary,
+    transport_reason,
+    unique,
+)
+from pipelines.media.settings import MediaSettings
+from pipelines.media.store import MediaStore, content_path, store_uri
 from pipelines.urlsafety import Resolver, UrlPolicy, system_resolver
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.pipelines.media import FileInfoOrError, MediaPipeline
-    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
 
 logger = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
 _IMAGE_ACCEPT = "image/webp,image/avif,image/jpeg,image/png,image/*;q=0.8,*/*;q=0.5"
 _VIDEO_ACCEPT = "video/mp4,video/*;q=0.9,*/*;q=0.5"
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-#: The only shape of path this pipeline writes, and so the only one it trusts when a
-#: stored item (from Mongo) claims a file already exists.
-_CONTENT_PATH = re.compile(r"(full|model|video)/([0-9a-f]{2})/\2[0-9a-f]{62}\.[a-z0-9]{2,4}")
 
 MediaKind = Literal["image", "video"]
-
-
-@dataclass(frozen=True)
-class MediaSettings:
-    """The pipeline's knobs, read once from the Scrapy settings."""
-
-    max_bytes: int = 20 * MIB
-    max_video_bytes: int = 200 * MIB
-    timeout: float = 30.0
-    model_long_side: int = MODEL_LONG_SIDE
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    max_redirects: int = 3
-    download_videos: bool = False
-    # Images decoded at once (threads): bounds CPU and memory, whatever CONCURRENT_ITEMS.
-    decode_concurrency: int = max(1, min(4, os.cpu_count() or 1))
-    referer: str = ""
-
-    @classmethod
-    def from_settings(cls, settings: BaseSettings) -> MediaSettings:
-        base = str(settings.get("XHS_BASE_URL") or "").rstrip("/")
-        return cls(
-            max_bytes=settings.getint("MEDIA_MAX_BYTES", cls.max_bytes),
-            max_video_bytes=settings.getint("MEDIA_MAX_VIDEO_BYTES", cls.max_video_bytes),
-            timeout=settings.getfloat(
-                "MEDIA_DOWNLOAD_TIMEOUT", settings.getfloat("DOWNLOAD_TIMEOUT", cls.timeout)
-            ),
-            model_long_side=settings.getint("MEDIA_MODEL_LONG_SIDE", cls.model_long_side),
-            max_pixels=settings.getint("MEDIA_MAX_PIXELS", cls.max_pixels),
-            max_redirects=settings.getint("MEDIA_MAX_REDIRECTS", cls.max_redirects),
-            download_videos=settings.getbool("XHS_DOWNLOAD_VIDEOS", cls.download_videos),
-            decode_concurrency=max(
-                1, settings.getint("MEDIA_DECODE_CONCURRENCY", cls.decode_concurrency)
-            ),
-            referer=f"{base}/" if base else "",
-        )
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A file this pipeline downloaded, checked and wrote."""
-
-    url: str
-    path: str
-    sha256: str
-    mime: str
-    size: int
-    width: int | None = None
-    height: int | None = None
-    model_path: str | None = None
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """An attempt that produced no usable file; ``str()`` is the item's ``error``."""
-
-    reason: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
-
-
-@dataclass(frozen=True)
-class Redirected:
-    location: str
-
-
-Outcome = Stored | Rejected | Redirected
-
-
-class MediaDownloadError(FileException):
-    """A transport failure (timeout, refused connection, body over the size cap …)
-    with a stats ``reason``; raised from ``media_failed`` so that the media
-    pipeline's per-URL cache keeps the reason for later items with the same URL."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{reason}: {detail}")
-
-
-class _DropOwnFailureTracebacks(logging.Filter):
-    """``MediaPipeline`` logs every failed download with a traceback at ERROR level.
-    Our transport failures are expected data (reported per image, at INFO, with a
-    stats key), so their records are dropped; every other error still logs."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, MediaDownloadError)
-
-
-_TRANSPORT_REASONS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
-    # The HTTP/1.1 handler cancels a download only for download_maxsize.
-    ((DownloadCancelledError,), "too_large"),
-    ((DownloadTimeoutError, tx_error.TimeoutError, TimeoutError), "timeout"),
-    ((CannotResolveHostError, tx_error.DNSLookupError), "dns_error"),
-    ((DownloadConnectionRefusedError, tx_error.ConnectError, ConnectionError), "connection_error"),
-    ((ResponseDataLossError, DownloadFailedError), "download_error"),
-    ((IgnoreRequest,), "request_ignored"),
-)
-
-
-def transport_reason(exc: BaseException) -> str | None:
-    """The stats reason for a download exception, ``None`` when it is not one."""
-    return next((reason for types, reason in _TRANSPORT_REASONS if isinstance(exc, types)), None)
-
-
-def content_path(folder: str, sha256: str, extension: str) -> str:
-    """``folder/ab/abcdef….ext``: two-level fan-out by content hash."""
-    return f"{folder}/{sha256[:2]}/{sha256}.{extension}"
-
-
-def is_content_path(path: str | None) -> bool:
-    return bool(path) and _CONTENT_PATH.fullmatch(path or "") is not None
-
-
-def unique(urls: Iterable[str | None]) -> list[str]:
-    """Non-empty URLs in order, first occurrence kept."""
-    return list(dict.fromkeys(u.strip() for u in urls if u and u.strip()))
-
-
-def _failure_summary(errors: list[Rejected]) -> str:
-    last = errors[-1]
-    if len(errors) == 1:
-        return str(last)
-    earlier = ", ".join(e.reason for e in errors[:-1])
-    return f"{last} (earlier candidates: {earlier})"
 
 
 @dataclass
@@ -259,15 +125,13 @@ class NoteMediaPipeline(FilesPipeline):
             else frozenset()
         )
         self._decode_slots = asyncio.Semaphore(self.config.decode_concurrency)
-        self._log_filter = _DropOwnFailureTracebacks()
+        self._log_filter = DropOwnFailureTracebacks()
+        self.media_store = MediaStore(self.store)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        # IMAGES_STORE is the project's name for the store (NoteImage.path is relative
-        # to it); FILES_STORE is honoured when only that one is set.
-        settings = crawler.settings
-        cls._update_stores(settings)
-        return cls(settings.get("IMAGES_STORE") or settings.get("FILES_STORE"), crawler=crawler)
+        cls._update_stores(crawler.settings)
+        return cls(store_uri(crawler.settings), crawler=crawler)
 
     def open_spider(self) -> None:
         super().open_spider()
@@ -349,7 +213,7 @@ class NoteMediaPipeline(FilesPipeline):
             return
         target.path = target.sha256 = target.mime = None
         target.bytes = None
-        target.status, target.error = "failed", _failure_summary(outcome)
+        target.status, target.error = "failed", failure_summary(outcome)
         self._inc(f"media/{kind}s_failed/{outcome[-1].reason}")
         logger.info("%s failed after %d candidate(s): %s", label, len(outcome), target.error)
 
@@ -433,15 +297,10 @@ class NoteMediaPipeline(FilesPipeline):
         """True when every given path (``None`` ones ignored, at least one set) is a
         path of the shape this pipeline writes and exists in the store."""
         wanted = [p for p in paths if p is not None]
-        if not wanted or not all(is_content_path(p) for p in wanted):
+        if not wanted:
             return False
         for path in wanted:
-            if isinstance(self.store, FSFilesStore):
-                exists = Path(self.store.basedir, *path.split("/")).is_file()
-            else:
-                stat = await ensure_awaitable(self.store.stat_file(path, self.spiderinfo))
-                exists = bool(stat)
-            if not exists:
+            if not await self.media_store.exists(path, getattr(self, "spiderinfo", None)):
                 return False
         return True
 

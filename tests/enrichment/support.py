@@ -6,19 +6,19 @@ import contextlib
 import hashlib
 import re
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from scrapy.utils.test import get_crawler
-
-from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser
+from crawler.core.items import NoteImage, NoteItem
 from pipelines.enrichment import EnrichmentPipeline, EnrichSettings
 from pipelines.imaging import downscale_for_model
 from pipelines.mongo import close_mongo
 from sandbox.dataset import Dataset, NoteImageSpec, NoteSpec
 from sandbox.site.pictures import encode, render
+from tests.factories import note_from_spec
+from tests.media.harness import project_crawler
 
 SEED = 1
 DATASET = Dataset(seed=SEED, size=200)
@@ -68,23 +68,14 @@ def store_image(store: Path, data: bytes, **fields: Any) -> NoteImage:
 def note_item(spec: NoteSpec, store: Path, images: list[NoteImageSpec] | None = None) -> NoteItem:
     """A sandbox note as it leaves the media pipeline (every image stored, status ok)."""
     pictures = list(spec.images) if images is None else images
-    return NoteItem(
-        note_id=spec.note_id,
-        url=f"http://sandbox.invalid/explore/{spec.note_id}",
-        xsec_token=spec.xsec_token,
-        title=spec.title,
-        desc=spec.desc,
-        type=spec.type,  # type: ignore[arg-type]
-        user=NoteUser(user_id=spec.user.user_id, nickname=spec.user.nickname),
-        tags=list(spec.tags),
-        published_at=datetime.fromtimestamp(spec.time / 1000, UTC),
-        updated_at=datetime.fromtimestamp(spec.last_update_time / 1000, UTC),
-        ip_location=spec.ip_location,
-        interact=NoteInteract(),
-        images=[store_image(store, model_jpeg(p)) for p in pictures],
-        video=None,
-        source="page",
-    )
+    return note_from_spec(spec, images=[store_image(store, model_jpeg(p)) for p in pictures])
+
+
+def text_pictures(count: int) -> list[NoteImageSpec]:
+    """``count`` text pictures from the sandbox notes (their ground truth is known)."""
+    pictures = [img for i in range(60) for img in DATASET.note(i).images if img.lines]
+    assert len(pictures) >= count
+    return pictures[:count]
 
 
 def generate_calls(emulator: Any) -> list[Any]:
@@ -99,7 +90,7 @@ async def pipeline_run(
     spider: Any = None,
 ) -> AsyncIterator[tuple[EnrichmentPipeline, Any]]:
     """An opened pipeline on a test crawler (what one crawl does), closed afterwards."""
-    crawler = get_crawler(settings_dict=settings)
+    crawler = project_crawler(settings)
     crawler.spider = spider
     pipeline = EnrichmentPipeline(
         crawler, EnrichSettings.from_settings(crawler.settings), clock=clock

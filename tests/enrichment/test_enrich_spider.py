@@ -4,16 +4,23 @@ enrich` (a real subprocess) enriches the stored backlog."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from scrapy.utils.test import get_crawler
+import pytest
+from itemadapter import ItemAdapter
 
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus, backlog_query
+from crawler.core.items import NoteImage, NoteVideo
+from crawler.spiders.enrich import EnrichSpider, note_item_from_document
 from pipelines.mongo import close_mongo
 from pipelines.storage import MongoStoragePipeline
 from tests.enrichment.support import DATASET, generate_calls, note_item, pipeline_run
+from tests.factories import make_note
 from tests.fixtures.crawl import ROOT
+from tests.media.harness import project_crawler
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 MODELS = ("gemini-2.5-flash-lite", "gemini-2.5-flash")
@@ -28,7 +35,7 @@ def _spent_day_config(start: datetime) -> dict:
 
 
 async def _store(items: list, settings: dict) -> None:
-    crawler = get_crawler(settings_dict=settings)
+    crawler = project_crawler(settings)
     storage = MongoStoragePipeline.from_crawler(crawler)
     await storage.open_spider()
     for item in items:
@@ -71,9 +78,9 @@ async def test_deferred_until_pacific_midnight_then_enriched_by_the_enrich_spide
         for item in items:
             await pipeline.process_item(item)
     for item in items:
-        assert item.enrichment["status"] == "deferred", item.enrichment
-        assert item.enrichment["next_attempt_at"] == midnight.astimezone(UTC)
-        assert item.enrichment["reason"].startswith("daily_quota_exhausted")
+        assert item.enrichment.status == "deferred", item.enrichment
+        assert item.enrichment.next_attempt_at == midnight.astimezone(UTC)
+        assert item.enrichment.reason.startswith("daily_quota_exhausted")
     assert stats.get_value("enrich/deferred") == 4
     said = [r.getMessage() for r in caplog.records if "stored as deferred until" in r.getMessage()]
     assert len(said) == 1 and midnight.astimezone(UTC).isoformat() in said[0]
@@ -101,3 +108,72 @@ async def test_deferred_until_pacific_midnight_then_enriched_by_the_enrich_spide
     assert "key-a1" not in result.log and "key-a1" not in repr(docs)
     assert all(d["enrichment"]["key_fp"].startswith("k:") for d in docs.values())
     assert "enrich/done': 4" in result.log
+
+
+def test_note_item_from_a_stored_document_round_trips(mongo_sync) -> None:
+    original = make_note(
+        1,
+        images=[NoteImage(url="http://cdn/1", status="ok", path="a/b.jpg", sha256="00")],
+        video=NoteVideo(url="http://v", candidates=["http://v"]),
+        enrichment=EnrichmentState(status=EnrichmentStatus.DEFERRED, attempts=1),
+    )
+    doc = {"_id": original.note_id, **ItemAdapter(original).asdict(), "first_seen_at": 1}
+    doc["enrichment"] = original.enrichment.to_document()
+    mongo_sync.notes.insert_one(doc)
+    stored = mongo_sync.notes.find_one({"_id": original.note_id})  # naive datetimes come back
+    rebuilt = note_item_from_document(stored)
+    assert rebuilt == replace(original, from_backlog=True)
+    assert isinstance(rebuilt.enrichment, EnrichmentState)
+
+
+def test_backlog_query_selects_what_is_due(mongo_sync) -> None:
+    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
+    past, future = now - timedelta(hours=1), now + timedelta(hours=1)
+    notes = {
+        "deferred_due": {"status": "deferred", "next_attempt_at": past},
+        "deferred_later": {"status": "deferred", "next_attempt_at": future},
+        "deferred_unset": {"status": "deferred", "next_attempt_at": None},
+        "failed_retry": {"status": "failed", "next_attempt_at": past},
+        "failed_final": {"status": "failed", "next_attempt_at": None},
+        "done_gemini": {"status": "done", "backend": "gemini"},
+        "done_local": {"status": "done", "backend": "local"},
+        "off": {"status": "skipped", "reason": "disabled"},
+        "empty": {"status": "skipped", "reason": "empty"},
+        "never": None,
+        "stale": {"status": "done", "backend": "gemini", "stale": True},
+    }
+    mongo_sync.notes.insert_many([{"_id": k, "enrichment": v} for k, v in notes.items()])
+
+    def selected(include_local: bool) -> set[str]:
+        query = backlog_query(now, include_local=include_local)
+        return {d["_id"] for d in mongo_sync.notes.find(query)}
+
+    due = {"deferred_due", "deferred_unset", "failed_retry", "off", "never", "stale"}
+    assert selected(False) == due
+    assert selected(True) == due | {"done_local"}
+    # The query and the state's own rule agree.
+    for name, doc in notes.items():
+        state = EnrichmentState.from_document(doc)
+        assert (state is None or state.is_due(now)) == (name in due), name
+
+
+@pytest.mark.parametrize(
+    ("settings", "include_local", "upgrade"),
+    [
+        ({"GEMINI_API_KEYS": "p:k"}, "1", True),
+        ({"GEMINI_API_KEYS": "p:k"}, None, False),
+        ({}, "1", False),  # no Gemini: nothing to upgrade with
+        ({"GEMINI_API_KEYS": "p:k", "ENRICH_BACKEND": "local"}, "yes", False),
+    ],
+)
+def test_enrich_spider_upgrades_local_results_only_with_gemini(
+    settings: dict, include_local: str | None, upgrade: bool
+) -> None:
+    crawler = project_crawler(settings, EnrichSpider)
+    spider = EnrichSpider.from_crawler(crawler, include_local=include_local, limit="5")
+    assert (spider.upgrade_local, spider.limit) == (upgrade, 5)
+
+
+def test_enrich_spider_rejects_a_bad_limit() -> None:
+    with pytest.raises(ValueError, match="limit"):
+        EnrichSpider(limit="0")

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from tests.enrichment.support import DATASET, generate_calls, note_item, pipeline_run
+from pipelines.enrichment import client_stats
+from tests.enrichment.support import (
+    DATASET,
+    generate_calls,
+    note_item,
+    pipeline_run,
+    text_pictures,
+)
 
 
 @pytest.fixture
@@ -38,13 +45,13 @@ async def test_one_request_per_note_and_none_on_a_rerun(
     assert all(call.images <= 9 for call in calls)
     for spec, item in zip(specs, items, strict=True):
         enrichment = item.enrichment
-        assert enrichment["status"] == "done", enrichment
-        assert enrichment["backend"] == "gemini" and enrichment["key_fp"].startswith("k:")
-        assert enrichment["usage"]["requests"] == 1
-        readings = enrichment["result"]["images"]
+        assert enrichment.status == "done", enrichment
+        assert enrichment.backend == "gemini" and enrichment.key_fp.startswith("k:")
+        assert enrichment.usage.requests == 1
+        readings = enrichment.result["images"]
         assert [r["index"] for r in readings] == list(range(len(spec.images)))
         assert [r["ocr_text"] for r in readings] == [img.text for img in spec.images]
-        assert enrichment["result"]["summary"]
+        assert enrichment.result["summary"]
     assert stats.get_value("enrich/done") == 20
     assert stats.get_value("gemini/tokens_in") > 0
     assert (
@@ -60,28 +67,21 @@ async def test_one_request_per_note_and_none_on_a_rerun(
             await pipeline.process_item(item)
     assert generate_calls(gemini_emulator) == []
     assert stats.get_value("enrich/cache_hits") == 40
-    assert [i.enrichment["result"] for i in fresh] == [i.enrichment["result"] for i in items]
-    assert all(i.enrichment["usage"]["requests"] == 0 for i in fresh)
-
-
-def _text_pictures(count: int) -> list[Any]:
-    """``count`` text pictures from the sandbox notes (their ground truth is known)."""
-    pictures = [img for i in range(60) for img in DATASET.note(i).images if img.lines]
-    assert len(pictures) >= count
-    return pictures[:count]
+    assert [i.enrichment.result for i in fresh] == [i.enrichment.result for i in items]
+    assert all(i.enrichment.usage.requests == 0 for i in fresh)
 
 
 async def test_a_note_with_twelve_images_takes_two_requests(
     settings, gemini_emulator, tmp_path
 ) -> None:
-    pictures = _text_pictures(12)
+    pictures = text_pictures(12)
     item = note_item(DATASET.note(0), tmp_path, pictures)
     async with pipeline_run(settings) as (pipeline, _):
         await pipeline.process_item(item)
     calls = generate_calls(gemini_emulator)
     assert [call.images for call in calls] == [6, 6]
-    result = item.enrichment["result"]
-    assert item.enrichment["status"] == "done" and item.enrichment["usage"]["requests"] == 2
+    result = item.enrichment.result
+    assert item.enrichment.status == "done" and item.enrichment.usage.requests == 2
     assert [r["index"] for r in result["images"]] == list(range(12))
     assert [r["ocr_text"] for r in result["images"]] == [p.text for p in pictures]
     assert result["summary"] and result["language"] == "zh"
@@ -90,15 +90,15 @@ async def test_a_note_with_twelve_images_takes_two_requests(
 async def test_images_the_media_pipeline_failed_are_left_out(
     settings, gemini_emulator, tmp_path
 ) -> None:
-    pictures = _text_pictures(3)
+    pictures = text_pictures(3)
     item = note_item(DATASET.note(0), tmp_path, pictures)
     failed = item.images[1]
     failed.status, failed.error, failed.path, failed.model_path = "failed", "http_404", None, None
     async with pipeline_run(settings) as (pipeline, _):
         await pipeline.process_item(item)
     assert [call.images for call in generate_calls(gemini_emulator)] == [2]
-    readings = item.enrichment["result"]["images"]
-    assert item.enrichment["status"] == "done"
+    readings = item.enrichment.result["images"]
+    assert item.enrichment.status == "done"
     assert [(r["index"], r["ocr_text"]) for r in readings] == [
         (0, pictures[0].text),
         (2, pictures[2].text),
@@ -108,15 +108,15 @@ async def test_images_the_media_pipeline_failed_are_left_out(
 async def test_undecodable_image_is_dropped_after_one_bad_input_retry(
     settings, gemini_emulator, tmp_path
 ) -> None:
-    pictures = _text_pictures(3)
+    pictures = text_pictures(3)
     item = note_item(DATASET.note(0), tmp_path, pictures)
     (tmp_path / item.images[1].model_path).write_bytes(b"\xff\xd8\xff\xe0 truncated garbage")
     async with pipeline_run(settings) as (pipeline, stats):
         await pipeline.process_item(item)
     calls = generate_calls(gemini_emulator)
     assert [(call.status, call.images) for call in calls] == [(400, 3), (200, 2)]
-    assert item.enrichment["status"] == "done" and item.enrichment["usage"]["requests"] == 2
-    assert [r["index"] for r in item.enrichment["result"]["images"]] == [0, 2]
+    assert item.enrichment.status == "done" and item.enrichment.usage.requests == 2
+    assert [r["index"] for r in item.enrichment.result["images"]] == [0, 2]
     assert stats.get_value("enrich/images_dropped") == 1
 
 
@@ -124,25 +124,25 @@ async def test_bad_input_twice_fails_without_retry_later(
     settings, gemini_emulator, tmp_path
 ) -> None:
     gemini_emulator.control(script={"outcome": "bad_image", "times": 2})
-    item = note_item(DATASET.note(0), tmp_path, _text_pictures(2))
+    item = note_item(DATASET.note(0), tmp_path, text_pictures(2))
     async with pipeline_run(settings) as (pipeline, stats):
         await pipeline.process_item(item)
     assert len(generate_calls(gemini_emulator)) == 2
     enrichment = item.enrichment
-    assert (enrichment["status"], enrichment["next_attempt_at"]) == ("failed", None)
-    assert enrichment["reason"].startswith("bad_input")
+    assert (enrichment.status, enrichment.next_attempt_at) == ("failed", None)
+    assert enrichment.reason.startswith("bad_input")
     assert stats.get_value("enrich/failed/bad_input") == 1
 
 
 async def test_blocked_content_fails_for_good(settings, gemini_emulator, tmp_path) -> None:
     gemini_emulator.control(script={"outcome": "safety", "times": 1})
-    item = note_item(DATASET.note(0), tmp_path, _text_pictures(1))
+    item = note_item(DATASET.note(0), tmp_path, text_pictures(1))
     async with pipeline_run(settings) as (pipeline, stats):
         await pipeline.process_item(item)
     assert len(generate_calls(gemini_emulator)) == 1
-    assert item.enrichment["status"] == "failed"
-    assert item.enrichment["reason"].startswith("content_blocked: safety")
-    assert item.enrichment["next_attempt_at"] is None
+    assert item.enrichment.status == "failed"
+    assert item.enrichment.reason.startswith("content_blocked: safety")
+    assert item.enrichment.next_attempt_at is None
     assert stats.get_value("enrich/failed/content_blocked") == 1
 
 
@@ -150,25 +150,23 @@ async def test_truncated_output_retries_once_with_half_batches(
     settings, gemini_emulator, tmp_path
 ) -> None:
     gemini_emulator.control(script={"outcome": "max_tokens", "times": 1})
-    pictures = _text_pictures(4)
+    pictures = text_pictures(4)
     item = note_item(DATASET.note(0), tmp_path, pictures)
     async with pipeline_run(settings) as (pipeline, _):
         await pipeline.process_item(item)
     assert [call.images for call in generate_calls(gemini_emulator)] == [4, 2, 2]
-    assert item.enrichment["status"] == "done" and item.enrichment["usage"]["requests"] == 3
-    assert [r["ocr_text"] for r in item.enrichment["result"]["images"]] == [
-        p.text for p in pictures
-    ]
+    assert item.enrichment.status == "done" and item.enrichment.usage.requests == 3
+    assert [r["ocr_text"] for r in item.enrichment.result["images"]] == [p.text for p in pictures]
 
 
 async def test_truncated_twice_is_a_retryable_failure(settings, gemini_emulator, tmp_path) -> None:
     gemini_emulator.control(script={"outcome": "max_tokens", "times": 2})
-    item = note_item(DATASET.note(0), tmp_path, _text_pictures(1))
+    item = note_item(DATASET.note(0), tmp_path, text_pictures(1))
     async with pipeline_run(settings) as (pipeline, _):
         await pipeline.process_item(item)
     enrichment = item.enrichment
-    assert enrichment["status"] == "failed" and enrichment["reason"].startswith("truncated")
-    assert enrichment["next_attempt_at"] > enrichment["updated_at"]
+    assert enrichment.status == "failed" and enrichment.reason.startswith("truncated")
+    assert enrichment.next_attempt_at > enrichment.updated_at
 
 
 async def test_unavailable_gemini_defers_every_note_and_says_so_once(
@@ -183,8 +181,8 @@ async def test_unavailable_gemini_defers_every_note_and_says_so_once(
         for item in items:
             await pipeline.process_item(item)
     assert generate_calls(emulator) == []
-    assert {i.enrichment["status"] for i in items} == {"deferred"}
-    assert all(i.enrichment["reason"].startswith("gemini_unavailable") for i in items)
+    assert {i.enrichment.status for i in items} == {"deferred"}
+    assert all(i.enrichment.reason.startswith("gemini_unavailable") for i in items)
     assert stats.get_value("enrich/deferred") == 3
     assert len([r for r in caplog.records if "Gemini is unavailable" in r.getMessage()]) == 1
 
@@ -201,7 +199,7 @@ async def test_enrichment_goes_on_without_its_cache_when_mongo_is_down(
     async with pipeline_run(settings) as (pipeline, stats):
         for item in items:
             await pipeline.process_item(item)
-    assert [item.enrichment["status"] for item in items] == ["done", "done"]
+    assert [item.enrichment.status for item in items] == ["done", "done"]
     assert len(generate_calls(gemini_emulator)) == 2
     assert stats.get_value("enrich/cache_errors") == 1  # then the cache is left alone
 
@@ -212,7 +210,7 @@ async def test_a_new_prompt_version_re_enriches_and_is_part_of_the_cache_key(
     item = note_item(DATASET.note(2), tmp_path)
     async with pipeline_run(settings) as (pipeline, _):
         await pipeline.process_item(item)
-    assert item.enrichment["cache_key"].startswith("note_zh.v1/gemini/")
+    assert item.enrichment.cache_key.startswith("note_zh.v1/gemini/")
     custom = tmp_path / "prompt.txt"
     custom.write_text(
         "# version: note_zh.v2\n[note]\n标题：{title}\n正文：{desc}\n{image_labels}\n"
@@ -222,6 +220,44 @@ async def test_a_new_prompt_version_re_enriches_and_is_part_of_the_cache_key(
     async with pipeline_run({**settings, "ENRICH_PROMPT": str(custom)}) as (pipeline, _):
         await pipeline.process_item(item)
     assert len(generate_calls(gemini_emulator)) == 2
-    assert item.enrichment["prompt_version"] == "note_zh.v2"
-    assert item.enrichment["cache_key"].startswith("note_zh.v2/gemini/")
-    assert item.enrichment["status"] == "done" and item.enrichment["attempts"] == 2
+    assert item.enrichment.prompt_version == "note_zh.v2"
+    assert item.enrichment.cache_key.startswith("note_zh.v2/gemini/")
+    assert item.enrichment.status == "done" and item.enrichment.attempts == 2
+
+
+async def test_a_spent_request_budget_fails_the_note_for_a_later_retry(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    # 18 pictures: two batches of 9; the first answer is truncated and halved (5 + 4),
+    # which spends the budget of 3 before the second batch.
+    gemini_emulator.control(script={"outcome": "max_tokens", "times": 1})
+    item = note_item(DATASET.note(0), tmp_path, text_pictures(18))
+    async with pipeline_run(settings) as (pipeline, stats):
+        await pipeline.process_item(item)
+    assert [call.images for call in generate_calls(gemini_emulator)] == [9, 5, 4]
+    state = item.enrichment
+    assert state.status == "failed" and state.reason.startswith("request_budget")
+    assert state.usage.requests == 3
+    assert state.next_attempt_at > state.updated_at  # retried by the backlog later
+    assert stats.get_value("enrich/failed/request_budget") == 1
+
+
+async def test_halving_on_max_tokens_stays_bounded(settings, gemini_emulator, tmp_path) -> None:
+    # Every answer truncated: the batch is halved once, a truncated half fails the note,
+    # even with a generous request budget.
+    gemini_emulator.control(script={"outcome": "max_tokens", "times": 50})
+    item = note_item(DATASET.note(0), tmp_path, text_pictures(8))
+    async with pipeline_run({**settings, "ENRICH_MAX_REQUESTS_PER_NOTE": 20}) as (pipeline, _):
+        await pipeline.process_item(item)
+    assert [call.images for call in generate_calls(gemini_emulator)] == [8, 4]
+    assert item.enrichment.status == "failed" and item.enrichment.reason.startswith("truncated")
+    assert item.enrichment.usage.requests == 2
+
+
+def test_client_stats_are_prefixed() -> None:
+    stats = client_stats({"requests/gemini-2.5-flash": 3, "429/per_day": 1, "tokens_in": 10})
+    assert stats == {
+        "gemini/requests/gemini-2.5-flash": 3,
+        "gemini/429/per_day": 1,
+        "gemini/tokens_in": 10,
+    }

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from sandbox.dataset import REFERENCE_INDEX, REFERENCE_TITLE
 from tests.enrichment.support import DATASET, cer, generate_calls, note_item, pipeline_run
 
@@ -34,14 +35,14 @@ async def test_reference_post_enriched_locally_then_served_from_the_cache(
     async with pipeline_run(local_settings) as (pipeline, stats):
         await pipeline.process_item(item)
     enrichment = item.enrichment
-    assert (enrichment["status"], enrichment["backend"], enrichment["model"]) == (
+    assert (enrichment.status, enrichment.backend, enrichment.model) == (
         "done",
         "local",
         "rapidocr",
     )
-    assert enrichment["prompt_version"] == "local.v1"
+    assert enrichment.prompt_version == "local.v1"
     assert stats.get_value("enrich/backend/local") == 1
-    result = enrichment["result"]
+    result = enrichment.result
     assert [r["index"] for r in result["images"]] == [0, 1, 2]
     # Real rapidocr on the media pipeline's downscaled JPEGs of the three question pictures.
     for reading, picture in zip(result["images"], spec.images, strict=True):
@@ -57,7 +58,7 @@ async def test_reference_post_enriched_locally_then_served_from_the_cache(
     async with pipeline_run(local_settings) as (pipeline, stats):
         await pipeline.process_item(again)
     assert stats.get_value("enrich/cache_hits") == 1
-    assert again.enrichment["result"] == result
+    assert again.enrichment.result == result
 
 
 async def test_local_results_are_kept_by_crawls_and_upgraded_by_the_enrich_spider(
@@ -66,7 +67,7 @@ async def test_local_results_are_kept_by_crawls_and_upgraded_by_the_enrich_spide
     item = note_item(DATASET.note(2), tmp_path, images=[])  # text only: no OCR needed here
     async with pipeline_run(local_settings) as (pipeline, _):
         await pipeline.process_item(item)
-    assert item.enrichment["backend"] == "local"
+    assert item.enrichment.backend == "local"
     gemini = {
         **local_settings,
         "GEMINI_API_KEYS": "proj-a:key-a1",
@@ -74,21 +75,21 @@ async def test_local_results_are_kept_by_crawls_and_upgraded_by_the_enrich_spide
     }
     # A normal crawl with Gemini configured keeps the local result of unchanged content
     # (and clears a storage ``stale`` flag: the key matched the exact content)…
-    item.enrichment["stale"] = True
+    item.enrichment.stale = True
     async with pipeline_run(gemini, spider=SimpleNamespace(upgrade_local=False)) as (p, stats):
         await p.process_item(item)
-    assert item.enrichment["backend"] == "local" and generate_calls(gemini_emulator) == []
-    assert "stale" not in item.enrichment
+    assert item.enrichment.backend == "local" and generate_calls(gemini_emulator) == []
+    assert item.enrichment.stale is False
     assert stats.get_value("enrich/cache_hits") == 1
     # … `scrapy crawl enrich -a include_local=1` upgrades it.
     async with pipeline_run(gemini, spider=SimpleNamespace(upgrade_local=True)) as (p, _):
         await p.process_item(item)
-    assert (item.enrichment["status"], item.enrichment["backend"]) == ("done", "gemini")
+    assert (item.enrichment.status, item.enrichment.backend) == ("done", "gemini")
     assert len(generate_calls(gemini_emulator)) == 1
     # A Gemini result is never downgraded by a local run.
     async with pipeline_run(local_settings) as (pipeline, _):
         await pipeline.process_item(item)
-    assert item.enrichment["backend"] == "gemini"
+    assert item.enrichment.backend == "gemini"
 
 
 async def test_backend_off_marks_new_notes_skipped_and_keeps_existing_results(
@@ -97,9 +98,11 @@ async def test_backend_off_marks_new_notes_skipped_and_keeps_existing_results(
     settings = {**local_settings, "ENRICH_BACKEND": "off"}
     fresh = note_item(DATASET.note(2), tmp_path)
     enriched = note_item(DATASET.note(3), tmp_path)
-    enriched.enrichment = {"status": "done", "backend": "gemini", "result": {"summary": "s"}}
+    enriched.enrichment = EnrichmentState(
+        status=EnrichmentStatus.DONE, backend="gemini", result={"summary": "s"}
+    )
     async with pipeline_run(settings) as (pipeline, _):
         await pipeline.process_item(fresh)
         await pipeline.process_item(enriched)
-    assert (fresh.enrichment["status"], fresh.enrichment["reason"]) == ("skipped", "disabled")
-    assert enriched.enrichment["result"] == {"summary": "s"}
+    assert (fresh.enrichment.status, fresh.enrichment.reason) == ("skipped", "disabled")
+    assert enriched.enrichment.result == {"summary": "s"}

@@ -18,13 +18,28 @@ from pathlib import Path
 from typing import Any
 
 import scrapy
-from scrapy.crawler import CrawlerProcess
+from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.utils.project import get_project_settings
+from scrapy.utils.test import get_crawler
 
-from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteVideo
+import crawler.settings as project_settings_module
+from crawler.core.items import NoteImage, NoteItem, NoteVideo
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 _HTTP_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
+
+
+def project_crawler(settings: dict[str, Any], spidercls: type | None = None) -> Crawler:
+    """A test crawler with the project's knobs (``crawler/settings.py``: every scalar
+    upper-case name, with their defaults) under ``settings``, but none of its components
+    (pipelines, extensions, add-ons, handlers): the unit under test is built by hand."""
+    knobs = {
+        name: value
+        for name, value in vars(project_settings_module).items()
+        if name.isupper() and isinstance(value, str | int | float | bool)
+    }
+    return get_crawler(spidercls, settings_dict={**knobs, **settings})
 
 
 def make_note(
@@ -34,22 +49,14 @@ def make_note(
     title: str = "",
     video: NoteVideo | None = None,
 ) -> NoteItem:
-    return NoteItem(
+    """A note with these images (and video): what the media pipeline works on."""
+    return factories.make_note(
         note_id=note_id,
         url=f"https://www.xiaohongshu.com/explore/{note_id}",
-        xsec_token=None,
         title=title,
-        desc="",
         type="video" if video else "normal",
-        user=None,
-        tags=[],
-        published_at=None,
-        updated_at=None,
-        ip_location=None,
-        interact=NoteInteract(),
         images=images,
         video=video,
-        source="page",
     )
 
 

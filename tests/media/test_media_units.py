@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from scrapy.exceptions import DownloadCancelledError, DownloadTimeoutError
 from scrapy.http import Request, Response
-from scrapy.utils.test import get_crawler
 from twisted.python.failure import Failure
 
 from crawler.core.items import NoteImage
@@ -24,24 +23,20 @@ from pipelines.media import (
     Redirected,
     Rejected,
     Stored,
-    _Attempt,
     content_path,
     is_content_path,
     unique,
 )
+from pipelines.media.pipeline import _Attempt
 from tests.media import samples
-from tests.media.harness import make_note
+from tests.media.harness import make_note, project_crawler
 
 SHA = "ab" + "0" * 62
 
 
 def make_pipeline(store: Path, **settings: object) -> NoteMediaPipeline:
-    crawler = get_crawler(
-        settings_dict={
-            "IMAGES_STORE": str(store),
-            "XHS_BASE_URL": "https://www.xiaohongshu.com",
-            **settings,
-        }
+    crawler = project_crawler(
+        {"IMAGES_STORE": str(store), "XHS_BASE_URL": "https://www.xiaohongshu.com", **settings}
     )
     return NoteMediaPipeline.from_crawler(crawler)
 

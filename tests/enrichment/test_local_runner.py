@@ -1,0 +1,42 @@
+"""LocalRunner: the local backend for one note, its failures as EnrichFailure."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from pipelines.enrichment import EnrichFailure, LocalRunner, ModelImage, NoteInput
+from pipelines.local_backend import LocalBackend
+from tests.enrichment.support import model_jpeg, text_pictures
+
+
+async def test_a_note_is_read_and_summarised_locally() -> None:
+    picture = text_pictures(1)[0]
+    data = model_jpeg(picture)
+    note = NoteInput(
+        title="面试复盘",
+        desc="第一轮问了基础。建议多刷题。",
+        tags=("面试",),
+        images=(ModelImage(index=4, data=data, sha256=hashlib.sha256(data).hexdigest()),),
+    )
+    result = await LocalRunner().enrich(note)
+    assert [r.index for r in result.images] == [4]
+    assert result.images[0].ocr_text  # rapidocr read the picture's text
+    assert result.summary.startswith("面试复盘") and result.language == "zh"
+    assert any("建议多刷题" in advice for advice in result.advice)
+
+
+class _BrokenOcr(LocalBackend):
+    """A backend whose summarizer breaks (a real subclass, not a mock): what a jieba or
+    rapidocr internal error looks like to the runner."""
+
+    async def enrich(self, **_: object):  # type: ignore[override]
+        raise RuntimeError("jieba dictionary is corrupt")
+
+
+async def test_an_internal_error_becomes_a_retryable_failure() -> None:
+    with pytest.raises(EnrichFailure) as caught:
+        await LocalRunner(_BrokenOcr()).enrich(NoteInput("t", "d", (), ()))
+    assert caught.value.kind == "error" and caught.value.retryable
+    assert caught.value.reason == "error: RuntimeError: jieba dictionary is corrupt"
