@@ -48,6 +48,7 @@ class ProfileSpec:
     interaction: int  # likes and collects of their notes
     shown: dict[str, str]  # follows / fans / interaction as the page writes them
     notes: int  # live notes in the dataset
+    verify_type: int = 0  # 0 none, 1 personal, 2 official (``verifyInfo``)
 
 
 def profile_count(n: int, plus: bool) -> str:
@@ -102,4 +103,5 @@ def profile_on(dataset: Dataset, user_index: int, day: int) -> ProfileSpec:
             "interaction": profile_count(interaction, plus),
         },
         notes=len(notes),
+        verify_type=(1 if rng.random() < 0.7 else 2) if rng.random() < 0.06 else 0,
     )

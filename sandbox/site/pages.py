@@ -155,6 +155,8 @@ _COMMENTS_JS = """
       cursor = res.data.cursor;
       hasMore = res.data.has_more;
       end.textContent = hasMore ? "" : "- THE END -";
+      // A list too short to scroll gets no scroll event: keep filling it.
+      if (hasMore && scroller.scrollHeight <= scroller.clientHeight + 40) setTimeout(load, 0);
     }, function () { loading = false; });
   }
   scroller.addEventListener("scroll", function () {

@@ -538,6 +538,8 @@ def profile_state(
             {"type": "interaction", "name": "获赞与收藏", "count": profile.shown["interaction"]},
         ],
     }
+    if profile.verify_type:
+        store["userPageData"]["verifyInfo"] = {"redOfficialVerifyType": profile.verify_type}
     store["notes"] = [[profile_note(n, urls, k) for k, n in enumerate(notes)], [], [], []]
     store["userFetchingStatus"] = "resolved"
     store["userNoteFetchingStatus"] = ["resolved", "", "", ""]

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sandbox.dataset import DAY, REFERENCE_INDEX, REFERENCE_NOTE_ID, REPOST_DAYS, Dataset
 from sandbox.profiles import profile_count
-from sandbox.site import SiteServer
+from sandbox.site import SiteServer, shapes
 from tests.site.helpers import COOKIE, fetch, js_to_json, page_state
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "xhs-real"
@@ -80,7 +80,7 @@ def test_profile_state_has_fixture_09s_shape_and_grows(make_site) -> None:
     ds = site.dataset
     user_id = ds.users()[0]
     data = _profile_data(site, user_id)
-    assert set(data) == set(real)
+    assert set(data) - {"verifyInfo"} == set(real)
     assert set(data["basicInfo"]) == set(real["basicInfo"])
     assert [i["type"] for i in data["interactions"]] == [i["type"] for i in real["interactions"]]
     assert all(isinstance(i["count"], str) for i in data["interactions"])
@@ -103,6 +103,13 @@ def test_profiles_show_abbreviated_counts() -> None:
     shown = {ds.profile(u).shown["fans"] for u in ds.users()}
     assert any(s.endswith("万") for s in shown) and "10万+" in shown
     assert any(s.isdigit() for s in shown)
+    verified = [ds.profile(u) for u in ds.users() if ds.profile(u).verify_type]
+    assert verified and {p.verify_type for p in verified} <= {1, 2}
+    urls = shapes.Urls("http://s", "http://c")
+    state = shapes.profile_state(verified[0], [], False, urls, 0)
+    assert state["user"]["userPageData"]["verifyInfo"] == {
+        "redOfficialVerifyType": verified[0].verify_type
+    }
 
 
 def test_short_link_redirects_to_the_note_with_its_token(sandbox_site: SiteServer) -> None:
