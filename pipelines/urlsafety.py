@@ -8,11 +8,13 @@ policy:
 * only ``http`` and ``https`` (``file:``, ``data:``, ``ftp:`` … are refused), no
   credentials in the URL;
 * only allowed hosts: the XHS image/video CDN hosts, any ``*.xhscdn.com`` host, plus
-  the hosts of the ``XHS_IMAGE_HOSTS`` setting (``host`` or ``*.suffix`` entries);
+  the hosts of the ``XHS_IMAGE_HOSTS`` setting (``host`` or ``*.suffix`` entries), and
+  those on their scheme's usual port only (80 for http, 443 for https);
 * never an address that is private, loopback, link-local, unspecified, multicast or
   otherwise not global, whether written literally or resolved from a host name;
 * except loopback (``127.0.0.0/8``, ``::1``, ``localhost``) when ``XHS_BASE_URL`` is
-  itself on loopback: the offline sandbox serves its pictures from 127.0.0.1.
+  itself on loopback: the offline sandbox serves its pictures from 127.0.0.1 (on any
+  port: the sandbox picks free ones).
 
 ``UrlPolicy.check`` and ``UrlPolicy.check_addresses`` are pure;
 ``UrlPolicy.check_resolved`` adds the DNS lookup (off the event loop).
@@ -41,6 +43,7 @@ DEFAULT_IMAGE_HOSTS: frozenset[str] = frozenset(
 )
 DEFAULT_HOST_SUFFIXES: tuple[str, ...] = (".xhscdn.com",)
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+USUAL_PORTS = {"http": 80, "https": 443}
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -151,9 +154,11 @@ class UrlPolicy:
             extra_hosts=settings.get("XHS_IMAGE_HOSTS") or (),
         )
 
-    def _host_allowed(self, host: str, addr: IPAddress | None) -> bool:
-        if host in self.hosts or any(host.endswith(s) for s in self.suffixes):
-            return True
+    def _listed(self, host: str) -> bool:
+        return host in self.hosts or any(host.endswith(s) for s in self.suffixes)
+
+    def _local_host(self, host: str, addr: IPAddress | None) -> bool:
+        """A loopback host allowed because the site itself is local (any port)."""
         if not self.allow_loopback:
             return False
         if addr is not None:
@@ -172,7 +177,7 @@ class UrlPolicy:
         try:
             parts = urlsplit(url.strip())
             raw_host = parts.hostname
-            parts.port  # noqa: B018 - raises ValueError on a malformed port
+            port = parts.port  # raises ValueError on a malformed port
         except ValueError as exc:
             return Refusal("invalid_url", str(exc)[:80])
         scheme = parts.scheme.lower()
@@ -187,8 +192,11 @@ class UrlPolicy:
         except UnicodeError:
             return Refusal("invalid_url", "bad host name")
         addr = _parse_ip(host)
-        if not self._host_allowed(host, addr):
+        local = self._local_host(host, addr)
+        if not local and not self._listed(host):
             return Refusal("host_not_allowed", host)
+        if not local and port is not None and port != USUAL_PORTS[scheme]:
+            return Refusal("port_not_allowed", f"{host}:{port}")
         return self._address_refusal(addr) if addr is not None else None
 
     def check_addresses(self, host: str, addresses: Iterable[str]) -> Refusal | None:

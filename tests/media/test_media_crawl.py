@@ -333,7 +333,9 @@ def remote_crawl(tmp_path_factory: pytest.TempPathFactory):
             photo,
             f"http://127.0.0.9:{port}/photo.jpg",
             f"http://[::1]:{port}/photo.jpg",
-            f"http://localhost:{port}/photo.jpg",  # listed below, resolves to loopback
+            # Listed below, on its usual port (another port is refused by the URL
+            # alone), and resolves to loopback: refused by address.
+            "http://localhost/photo.jpg",
             "http://169.254.169.254/latest/",
             "http://10.1.2.3/a.jpg",
             "file:///etc/passwd",

@@ -27,7 +27,8 @@ def reason(policy: UrlPolicy, url: str) -> str | None:
         "https://sns-video-bd.xhscdn.com/stream/1/110/259/abc.mp4",
         "https://sns-avatar-qc.xhscdn.com/avatar/x",  # any *.xhscdn.com
         "HTTPS://SNS-IMG-BD.XHSCDN.COM./tok",  # case and trailing dot
-        "https://sns-img-bd.xhscdn.com:8443/tok",
+        "https://sns-img-bd.xhscdn.com:443/tok",  # the usual port, written out
+        "http://sns-webpic-qc.xhscdn.com:80/tok",
     ],
 )
 def test_xhs_image_hosts_are_allowed(url):
@@ -57,6 +58,10 @@ def test_xhs_image_hosts_are_allowed(url):
         ("http://user:pw@sns-img-bd.xhscdn.com/x", "credentials_in_url"),
         ("http:///nohost", "invalid_url"),
         ("http://sns-img-bd.xhscdn.com:99999/x", "invalid_url"),
+        # Allowed hosts on their usual ports only (issue 18, defect 7).
+        ("https://sns-img-bd.xhscdn.com:8443/tok", "port_not_allowed"),
+        ("http://sns-img-bd.xhscdn.com:443/tok", "port_not_allowed"),
+        ("https://ci.xiaohongshu.com:22/tok", "port_not_allowed"),
         ("http://[::1/x", "invalid_url"),
     ],
 )
@@ -88,6 +93,7 @@ def test_loopback_allowed_when_the_base_is_local(url):
         ("http://169.254.169.254/", "host_not_allowed"),
         ("http://192.168.1.1/", "host_not_allowed"),
         ("http://0.0.0.0:9000/", "host_not_allowed"),
+        ("https://sns-img-bd.xhscdn.com:8443/tok", "port_not_allowed"),  # CDN hosts too
     ],
 )
 def test_local_base_still_refuses_other_schemes_and_private_hosts(url, why):
@@ -122,6 +128,7 @@ def test_extra_hosts_from_settings():
     assert reason(policy, "https://cdn.example.org.evil.test/a.jpg") == "host_not_allowed"
     assert reason(policy, "https://other.example.com/a.jpg") == "host_not_allowed"
     assert policy.check("https://sns-img-bd.xhscdn.com/x") is None  # defaults stay
+    assert reason(policy, "https://img.example.com:8080/a.jpg") == "port_not_allowed"
 
 
 @pytest.mark.parametrize(
@@ -197,8 +204,9 @@ async def test_real_dns_localhost_as_an_allowed_name():
     """``localhost`` listed as an image host still resolves to loopback: refused unless
     the base is local (system resolver, getaddrinfo off the event loop)."""
     remote = UrlPolicy.build(base_url="https://www.xiaohongshu.com", extra_hosts="localhost")
-    refusal = await remote.check_resolved("http://localhost:9/a.jpg")
+    refusal = await remote.check_resolved("http://localhost/a.jpg")
     assert refusal is not None and refusal.reason == "address_not_allowed"
+    assert remote.check("http://localhost:9/a.jpg").reason == "port_not_allowed"
     assert "(loopback)" in refusal.detail
     local = UrlPolicy.build(base_url="http://localhost:8080", extra_hosts="localhost")
     assert await local.check_resolved("http://localhost:9/a.jpg") is None
