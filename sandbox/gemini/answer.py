@@ -1,13 +1,18 @@
 """Building the 200 body of ``generateContent`` (shape of the real answer, camelCase).
 
-Token accounting follows the real service: thinking tokens count against
-``maxOutputTokens`` (a small budget ends in MAX_TOKENS with no text), blocked answers
-carry only the prompt's tokens, and zero counts are left out as proto3 JSON does.
+Token accounting follows the real service: thinking tokens count against the output
+cap, the smaller of the request's ``maxOutputTokens`` and the model's
+``outputTokenLimit`` (what ``models.get`` reports); an answer that would exceed it is
+cut there (JSON text left truncated) with ``finishReason: MAX_TOKENS``, and
+``usageMetadata`` counts the cut output. Blocked answers carry only the prompt's
+tokens, and zero counts are left out as proto3 JSON does. A packed request (see
+``pack``) is answered note by note.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +20,7 @@ from typing import Any
 from sandbox.gemini.config import ModelSpec
 from sandbox.gemini.content import GenerateRequest, ImageInfo, text_tokens
 from sandbox.gemini.generate import json_answer, text_answer
+from sandbox.gemini.pack import packed_answer, packed_item_schema, split_pack
 
 DYNAMIC_THINKING_CAP = 24_576
 _HARM_CATEGORIES = (
@@ -31,6 +37,7 @@ class Answer:
     output_tokens: int
     thoughts_tokens: int
     finish_reason: str | None
+    fault: str | None = None  # a pack_* outcome that changed the answer
 
 
 def thoughts_tokens(model: ModelSpec, request: GenerateRequest, prompt_tokens: int) -> int:
@@ -104,10 +111,18 @@ def build_answer(
             **envelope,
         }
         return Answer(body, 0, thoughts, reason)
+    fault: str | None = None
     if request.json_mode:
-        text = json.dumps(
-            json_answer(request.schema, request.texts, images), ensure_ascii=False, indent=2
-        )
+        item = packed_item_schema(request.schema)
+        if item is not None and request.schema is not None:
+            notes = split_pack(request.layout, images)
+            value, changed = packed_answer(
+                request.schema, item, notes, kind, random.Random(response_id)
+            )
+            fault = kind if changed else None
+        else:
+            value = json_answer(request.schema, request.texts, images)
+        text = json.dumps(value, ensure_ascii=False, indent=2)
     else:
         text = text_answer(request.texts, images)
     finish = "STOP"
@@ -118,7 +133,8 @@ def build_answer(
         text, finish = text[: max(len(text) // 2, 1)], "MAX_TOKENS"
     elif kind == "empty_content":
         text = ""
-    max_out = request.max_output_tokens or model.output_token_limit
+    limit = model.output_token_limit
+    max_out = min(request.max_output_tokens or limit, limit)
     if thoughts >= max_out:
         thoughts, text, finish = max_out, "", "MAX_TOKENS"
     elif text_tokens(text) + thoughts > max_out:
@@ -132,4 +148,4 @@ def build_answer(
         "usageMetadata": _usage(text_in, image_in, output, thoughts),
         **envelope,
     }
-    return Answer(body, output, thoughts, finish)
+    return Answer(body, output, thoughts, finish, fault)

@@ -90,6 +90,9 @@ class GenerateRequest:
     texts: tuple[str, ...]
     system_text: str
     images: tuple[InlineImage, ...]
+    # The contents in order: a text part as its string, an image as its index in
+    # ``images`` (a packed request assigns images to the note whose label precedes them).
+    layout: tuple[str | int, ...]
     json_mode: bool
     schema: Mapping[str, Any] | None
     max_output_tokens: int | None
@@ -101,8 +104,11 @@ class GenerateRequest:
         return text_tokens(self.system_text) + sum(text_tokens(t) for t in self.texts)
 
 
-def _parts_text_and_images(contents: list[Any], images: list[InlineImage]) -> list[str]:
+def _parts_text_and_images(
+    contents: list[Any], images: list[InlineImage], layout: list[str | int] | None = None
+) -> list[str]:
     texts: list[str] = []
+    layout = [] if layout is None else layout
     for content in contents:
         if not isinstance(content, Mapping):
             raise RequestInvalid("Invalid JSON payload received. Expected an object in contents.")
@@ -112,8 +118,10 @@ def _parts_text_and_images(contents: list[Any], images: list[InlineImage]) -> li
             text = part.get("text")
             if isinstance(text, str):
                 texts.append(text)
+                layout.append(text)
             inline = field(part, "inlineData")
             if isinstance(inline, Mapping):
+                layout.append(len(images))
                 images.append(_inline_image(inline, len(images)))
     return texts
 
@@ -152,7 +160,8 @@ def parse_generate_request(body: Any) -> GenerateRequest:
     if not contents:
         raise RequestInvalid("* GenerateContentRequest.contents: contents is not specified\n")
     images: list[InlineImage] = []
-    texts = _parts_text_and_images(list(contents), images)
+    layout: list[str | int] = []
+    texts = _parts_text_and_images(list(contents), images, layout)
     system = field(body, "systemInstruction")
     system_texts = _parts_text_and_images([system], []) if isinstance(system, Mapping) else []
     config = _object(field(body, "generationConfig"), "generation_config")
@@ -165,6 +174,7 @@ def parse_generate_request(body: Any) -> GenerateRequest:
         texts=tuple(texts),
         system_text="\n".join(system_texts),
         images=tuple(images),
+        layout=tuple(layout),
         json_mode=mime == "application/json",
         schema=schema if isinstance(schema, Mapping) else None,
         max_output_tokens=int(max_out) if isinstance(max_out, int | float) else None,

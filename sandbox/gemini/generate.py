@@ -155,25 +155,26 @@ class FillContext:
     note: NoteText
     images: Sequence[ImageInfo]
     root: Mapping[str, Any]
+    note_id: str | None = None  # the note an entry of a packed answer is about
 
 
-def _resolve(schema: Mapping[str, Any], ctx: FillContext) -> Mapping[str, Any]:
+def resolve(schema: Mapping[str, Any], ctx: FillContext) -> Mapping[str, Any]:
     ref = schema.get("$ref")
     if isinstance(ref, str) and ref.startswith("#/"):
         target: Any = ctx.root
         for step in ref[2:].split("/"):
             target = target.get(step, {}) if isinstance(target, Mapping) else {}
-        return _resolve(target, ctx) if isinstance(target, Mapping) else {}
+        return resolve(target, ctx) if isinstance(target, Mapping) else {}
     for combinator in ("anyOf", "oneOf", "allOf"):
         options = field(schema, combinator)
         if isinstance(options, list) and options:
-            chosen = next((o for o in options if _type_of(_resolve(o, ctx)) != "null"), options[0])
+            chosen = next((o for o in options if type_of(resolve(o, ctx)) != "null"), options[0])
             merged = {k: v for k, v in schema.items() if k not in (combinator, snake(combinator))}
-            return {**merged, **_resolve(chosen, ctx)}
+            return {**merged, **resolve(chosen, ctx)}
     return schema
 
 
-def _type_of(schema: Mapping[str, Any]) -> str:
+def type_of(schema: Mapping[str, Any]) -> str:
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if str(k).lower() != "null"), "null")
@@ -212,6 +213,8 @@ def _string(name: str, schema: Mapping[str, Any], ctx: FillContext, image: Image
             wanted = language(ctx.note.body + ctx.note.title)
             return next((e for e in enum if str(e).lower().startswith(wanted)), enum[0])
         return enum[0]
+    if ctx.note_id is not None and image is None and lowered in ("note_id", "noteid", "id"):
+        return ctx.note_id
     if image is not None:
         if "ocr" in lowered or "text" in lowered:
             return image.text
@@ -254,16 +257,16 @@ def fill(
     image: ImageInfo | None = None,
 ) -> Any:
     """A value that validates against ``schema``; ``name`` is the property it fills."""
-    schema = _resolve(schema, ctx)
-    kind = _type_of(schema)
+    schema = resolve(schema, ctx)
+    kind = type_of(schema)
     if kind == "object":
         props = schema.get("properties") or {}
         return {p: fill(props[p], ctx, p, image) for p in _ordered_properties(schema)}
     if kind == "array":
-        item = _resolve(schema.get("items") or {"type": "string"}, ctx)
-        if _type_of(item) == "object" and _is_per_image(name, item):
+        item = resolve(schema.get("items") or {"type": "string"}, ctx)
+        if type_of(item) == "object" and _is_per_image(name, item):
             values = [fill(item, ctx, name, img) for img in ctx.images]
-        elif _type_of(item) == "string" and "enum" not in item:
+        elif type_of(item) == "string" and "enum" not in item:
             values = _string_list(name, ctx)
         else:
             values = []

@@ -44,6 +44,11 @@ CONTENT_OUTCOMES = frozenset(
         "invalid_json",
         "empty_candidates",
         "empty_content",
+        # Faults of a packed answer (see sandbox.gemini.pack); plain answers are unaffected.
+        "pack_drop",
+        "pack_duplicate",
+        "pack_swap",
+        "pack_unknown",
     }
 )
 ALIASES = {
@@ -135,24 +140,33 @@ def parse_script(raw: Any) -> ScriptRule:
 
 @dataclass(frozen=True)
 class Latency:
-    """Added before every answer: fixed, or drawn uniformly from [low, high] seconds."""
+    """Added before every answer: fixed, or drawn uniformly from [low, high] seconds, plus
+    ``per_output_token`` seconds for every output token (answer and thinking) generated."""
 
     low: float = 0.0
     high: float = 0.0
+    per_output_token: float = 0.0
 
     def draw(self, rng: random.Random) -> float:
         return self.low if self.high <= self.low else rng.uniform(self.low, self.high)
 
 
 def parse_latency(raw: Any) -> Latency:
+    """``0.2``, ``{fixed = s}`` or ``{min = s, max = s}``, each table with an optional
+    ``per_output_token = s``."""
     if isinstance(raw, int | float):
         return Latency(float(raw), float(raw))
     if isinstance(raw, Mapping):
+        per_token = float(raw.get("per_output_token", 0.0))
+        if per_token < 0:
+            raise ScenarioError("latency.per_output_token must be >= 0 seconds")
         if "fixed" in raw:
-            return Latency(float(raw["fixed"]), float(raw["fixed"]))
+            return Latency(float(raw["fixed"]), float(raw["fixed"]), per_token)
         low = float(raw.get("min", 0.0))
-        return Latency(low, float(raw.get("max", low)))
-    raise ScenarioError("latency is a number, {fixed = s} or {min = s, max = s}")
+        return Latency(low, float(raw.get("max", low)), per_token)
+    raise ScenarioError(
+        "latency is a number, {fixed = s} or {min = s, max = s} (+ per_output_token = s)"
+    )
 
 
 def parse_rates(raw: Any) -> dict[str, float]:
@@ -209,7 +223,11 @@ class Scenario:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "latency": {"min": self.latency.low, "max": self.latency.high},
+            "latency": {
+                "min": self.latency.low,
+                "max": self.latency.high,
+                "per_output_token": self.latency.per_output_token,
+            },
             "rates": dict(self.rates),
             "script": [
                 {

@@ -3,7 +3,9 @@
 Order of checks for ``generateContent``, as the real service appears to apply them:
 key present → key valid/usable → model served → payload size/JSON → forced scenario
 error → request content (images decode, thinking settings, input limit) → quota →
-answer. Only the quota step spends quota.
+answer. Only the quota step spends quota. Refusals come back at once (a 429 does not
+wait for a model); the configured latency, plus ``per_output_token`` seconds per output
+token, is spent on admitted answers and on forced 500/503s only.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from sandbox.gemini.content import (
     text_tokens,
 )
 from sandbox.gemini.errors import ApiError
+from sandbox.gemini.pack import PACK_FAULTS
 from sandbox.gemini.quota import QuotaTracker, Rejection, RejectKind
 from sandbox.gemini.requestlog import RequestRecord
 from sandbox.gemini.scenario import SCENARIO_KNOBS, Outcome, Scenario, ScenarioError, key_fp
@@ -77,6 +80,9 @@ _FORCED_QUOTA: dict[str, tuple[RejectKind, str]] = {
     "quota_per_day": ("per_day", "rpd"),
     "quota_input_tokens": ("input_tokens", "tpm"),
 }
+# Forced errors that come back after the drawn latency (the model was reached); every
+# other one is answered at the front door at once, as real quota and key errors are.
+_SLOW_ERRORS = frozenset({"internal", "overloaded"})
 _STATUS_TO_KIND = {
     "invalid": "api_key_invalid",
     "leaked": "key_leaked",
@@ -362,12 +368,13 @@ class Handlers:
         with self.state.lock:
             outcome = self.state.scenario.draw(fields["key_fp"], name, auth.project)
             latency = self.state.scenario.latency.draw(self.state.scenario.rng)
+            per_token = self.state.scenario.latency.per_output_token
             deadline = self.state.deadline_seconds
-        if outcome is not None and outcome.kind == "deadline":
-            await asyncio.sleep(deadline)
-        elif latency > 0:
-            await asyncio.sleep(latency)
         if outcome is not None and outcome.is_error:
+            if outcome.kind == "deadline":
+                await asyncio.sleep(deadline)
+            elif outcome.kind in _SLOW_ERRORS and latency > 0:
+                await asyncio.sleep(latency)
             error = self._forced_error(outcome, auth.project, name, version)
             return self._fail(method, started, error, **fields)
         try:
@@ -392,6 +399,8 @@ class Handlers:
         if rejection is not None:
             error = self._quota_error(rejection, auth.project, name)
             return self._fail(method, started, error, **fields)
+        # Admitted (and counted): the answer takes the latency plus its generation time.
+        # A client that gives up meanwhile has still spent the request.
         answer = build_answer(
             kind=outcome.kind if outcome is not None else "ok",
             model=model,
@@ -399,6 +408,12 @@ class Handlers:
             images=infos,
             response_id=self.state.response_id(),
         )
+        delay = latency + per_token * (answer.output_tokens + answer.thoughts_tokens)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        forced = outcome.kind if outcome is not None and outcome.kind != "ok" else None
+        if forced in PACK_FAULTS:
+            forced = answer.fault
         self._record(
             method,
             started,
@@ -406,7 +421,7 @@ class Handlers:
             output_tokens=answer.output_tokens,
             thoughts_tokens=answer.thoughts_tokens,
             finish_reason=answer.finish_reason,
-            error=None if outcome is None or outcome.kind == "ok" else outcome.kind,
+            error=forced,
             **fields,
         )
         return json_response(200, answer.body, started)

@@ -251,5 +251,5 @@ def test_shipped_scenario_files(make_gemini_emulator):
 
     flaky = make_gemini_emulator(SCENARIOS / "flaky.toml")
     scenario = flaky.control()["scenario"]
-    assert scenario["latency"] == {"min": 0.2, "max": 1.5}
+    assert scenario["latency"] == {"min": 0.2, "max": 1.5, "per_output_token": 0.0}
     assert scenario["rates"]["overloaded"] == 0.05
