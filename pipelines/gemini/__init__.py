@@ -11,30 +11,40 @@ from .client import GeminiClient, Generation, generation_config, thinking_config
 from .errors import (
     BadInput,
     ContentBlocked,
+    EmptyAnswer,
     EnrichmentUnavailable,
     Failure,
     FailureKind,
     GeminiError,
     QuotaDeferred,
+    RequestTimedOut,
     TruncatedOutput,
     classify,
     classify_exception,
 )
 from .keys import ApiKey, key_fingerprint, parse_keys, redact
 from .limiter import ModelLimits, RateLimiter, estimate_tokens, next_pacific_midnight, pacific_day
-from .settings import GeminiSettings, parse_limits, parse_models
+from .settings import (
+    GeminiSettings,
+    GeminiSettingsError,
+    is_known_model,
+    parse_limits,
+    parse_models,
+)
 from .state import MemoryStateStore, QuotaState, QuotaStateStore
 
 __all__ = [
     "ApiKey",
     "BadInput",
     "ContentBlocked",
+    "EmptyAnswer",
     "EnrichmentUnavailable",
     "Failure",
     "FailureKind",
     "GeminiClient",
     "GeminiError",
     "GeminiSettings",
+    "GeminiSettingsError",
     "Generation",
     "MemoryStateStore",
     "ModelLimits",
@@ -42,11 +52,13 @@ __all__ = [
     "QuotaState",
     "QuotaStateStore",
     "RateLimiter",
+    "RequestTimedOut",
     "TruncatedOutput",
     "classify",
     "classify_exception",
     "estimate_tokens",
     "generation_config",
+    "is_known_model",
     "key_fingerprint",
     "next_pacific_midnight",
     "pacific_day",

@@ -7,6 +7,17 @@ in flight, a model preference list filtered by ``models.list`` at start, routing
 pair is out until Pacific midnight, bad key → disabled, retired model → dropped, and
 so on. When nothing can serve within the wait bound the call raises ``QuotaDeferred``
 so the caller can store the item as deferred instead of blocking the crawl.
+
+Slow start: a (project, model) that has not answered successfully in this run and this
+Pacific day gets one request at a time, so a run started against an exhausted or
+saturated project spends one 429, not ``max_in_flight`` of them; after its first
+success the configured and learned limits apply.
+
+Spend: every request sent counts (``stats["requests"]``, ``Generation.usage["requests"]``,
+``GeminiError.requests_spent``), a timed-out one too, since the server finishes and bills
+it. A timeout is retried once, on the same model, with ``timeout_retry_factor`` times the
+timeout; a second one raises ``RequestTimedOut`` (no fan-out over the other models). An
+answer without candidates is retried once, then raises ``EmptyAnswer``.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, NoReturn
 
 from google import genai
@@ -28,16 +39,25 @@ from google.genai import types
 from .errors import (
     BadInput,
     ContentBlocked,
+    EmptyAnswer,
     EnrichmentUnavailable,
     Failure,
     FailureKind,
+    GeminiError,
     QuotaDeferred,
+    RequestTimedOut,
     TruncatedOutput,
     blocking_finish_reason,
     classify_exception,
 )
 from .keys import ApiKey, redact
-from .limiter import ModelLimits, RateLimiter, estimate_tokens, next_pacific_midnight
+from .limiter import (
+    ModelLimits,
+    RateLimiter,
+    estimate_tokens,
+    next_pacific_midnight,
+    pacific_day,
+)
 from .settings import GeminiSettings, normalize_model
 from .state import MemoryStateStore, Pair, QuotaState, QuotaStateStore
 
@@ -56,7 +76,8 @@ class Generation:
     """One successful structured answer.
 
     ``usage``: ``prompt_tokens``, ``output_tokens`` (answer + thinking, both billed as
-    output) and ``total_tokens``.
+    output), ``total_tokens`` and ``requests`` (requests this call sent, retries, 429s
+    and timed-out ones included).
     """
 
     parsed: Any
@@ -87,15 +108,21 @@ def thinking_config_for(model: str, thinking: bool) -> types.ThinkingConfig | No
 
 
 def generation_config(
-    model: str, schema: Schema, *, thinking: bool, max_output_tokens: int
+    model: str,
+    schema: Schema,
+    *,
+    thinking: bool,
+    max_output_tokens: int,
+    timeout: float | None = None,
 ) -> types.GenerateContentConfig:
-    """JSON-mode request config for ``model``."""
+    """JSON-mode request config for ``model``; ``timeout`` (seconds) overrides the client's."""
     return types.GenerateContentConfig(
         response_mime_type="application/json",
         response_schema=schema,
         max_output_tokens=max_output_tokens,
         thinking_config=thinking_config_for(model, thinking),
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        http_options=None if timeout is None else types.HttpOptions(timeout=int(timeout * 1000)),
     )
 
 
@@ -121,6 +148,8 @@ class _CallState:
     last: Failure | None = None
     server_errors: Counter[str] = field(default_factory=Counter)  # per model
     skipped_models: set[str] = field(default_factory=set)  # given up on for this call
+    timed_out_on: str | None = None  # the model of the call's timeout: retried there only
+    empty_answers: int = 0
 
 
 class GeminiClient:
@@ -129,7 +158,7 @@ class GeminiClient:
     Stats keys: ``requests``, ``requests/<model>``, ``requests_by_key/<key_fp>``,
     ``429/<per_minute|per_day|limit_zero>``, ``errors/<kind>``, ``tokens_in``,
     ``tokens_out``, ``retries``, ``waits``, ``wait_seconds``, ``deferred/<reason>``,
-    ``blocked/<reason>``, ``truncated/<reason>``.
+    ``blocked/<reason>``, ``truncated/<reason>``, ``timeouts``, ``empty_answers``.
     """
 
     def __init__(
@@ -143,7 +172,7 @@ class GeminiClient:
     ) -> None:
         self.settings = settings
         self.stats: Counter[str] = Counter()
-        self.state = QuotaState(settings.limits)
+        self.state = QuotaState(settings.limits, settings.unknown_rpm_spacing)
         self._store: QuotaStateStore = (
             state_store if state_store is not None else MemoryStateStore()
         )
@@ -160,10 +189,10 @@ class GeminiClient:
         self._start_lock = asyncio.Lock()
         self._save_lock = asyncio.Lock()
         self._started = False
-        # A pair that has not answered successfully in this run gets one request at a
-        # time (a probe): a restart against an exhausted project costs one 429, not
-        # max_in_flight of them.
-        self._proven: set[Pair] = set()
+        # Slow start: a pair without a success in this run on this Pacific day gets one
+        # request at a time (a probe): a restart against an exhausted or saturated project
+        # costs one 429, not max_in_flight of them. Value: the day of the last success.
+        self._proven: dict[Pair, date] = {}
         self._probes: dict[Pair, asyncio.Future[None]] = {}
 
     # --- lifecycle -------------------------------------------------------------------
@@ -334,9 +363,17 @@ class GeminiClient:
         """
         if not self._started:
             await self.start()
-        contents = list(parts)
-        tokens = estimate_tokens(contents)
         call = _CallState()
+        try:
+            return await self._generate(list(parts), schema, thinking, call)
+        except GeminiError as exc:
+            exc.requests_spent = call.attempts
+            raise
+
+    async def _generate(
+        self, contents: list[types.Part | str], schema: Schema, thinking: bool, call: _CallState
+    ) -> Generation:
+        tokens = estimate_tokens(contents)
         while True:
             failure: Failure | None = None
             pick: _Pick | None = None
@@ -345,9 +382,15 @@ class GeminiClient:
                 route = self._route(now, tokens, call)
                 if isinstance(route, _Pick):
                     pick = route
-                    failure_or_result = await self._send(
-                        pick, contents, schema, thinking, tokens, call
-                    )
+                    try:
+                        failure_or_result = await self._send(
+                            pick, contents, schema, thinking, tokens, call
+                        )
+                    except EmptyAnswer:
+                        call.empty_answers += 1
+                        if call.empty_answers > 1:
+                            raise
+                        continue  # once more: an empty answer is a glitch, not a verdict
                     if isinstance(failure_or_result, Generation):
                         return failure_or_result
                     failure = failure_or_result
@@ -373,7 +416,10 @@ class GeminiClient:
         for model in self.models:
             if model in call.skipped_models:
                 continue
+            if call.timed_out_on is not None and model != call.timed_out_on:
+                continue
             probes: list[asyncio.Future[None]] = []
+            soon: float | None = None  # this model frees within the spacing: wait for it
             for project in self._keys_by_project:
                 usable = self._usable_keys(project)
                 if not usable or self.state.is_dropped_for_project(project, model):
@@ -391,10 +437,14 @@ class GeminiClient:
                 if at <= now:
                     return _Pick(model, project, usable[0], limiter)
                 earliest = at if earliest is None else min(earliest, at)
+                if at - now <= self.settings.unknown_rpm_spacing:
+                    soon = at if soon is None else min(soon, at)
             if probes:
                 # A probe of this model answers within one request: wait for it rather
                 # than spend a less preferred model's quota.
                 return probes
+            if soon is not None:
+                return soon
         if earliest is None:
             if call.skipped_models:
                 self._defer_after_failures(now, call)
@@ -436,17 +486,25 @@ class GeminiClient:
     ) -> Generation | Failure:
         pair = (pick.project, pick.model)
         probe: asyncio.Future[None] | None = None
-        if pair not in self._proven:
+        sent_at = self._clock()
+        if not self._is_proven(pair, sent_at):
             probe = self._probes[pair] = asyncio.get_running_loop().create_future()
-        pick.limiter.record(self._clock(), tokens)
+        pick.limiter.record(sent_at, tokens)
         if call.attempts:
             self.stats["retries"] += 1
         call.attempts += 1
         self.stats["requests"] += 1
         self.stats[f"requests/{pick.model}"] += 1
         self.stats[f"requests_by_key/{pick.key.fingerprint}"] += 1
+        timeout = None
+        if call.timed_out_on is not None:
+            timeout = self.settings.request_timeout * self.settings.timeout_retry_factor
         config = generation_config(
-            pick.model, schema, thinking=thinking, max_output_tokens=self.settings.max_output_tokens
+            pick.model,
+            schema,
+            thinking=thinking,
+            max_output_tokens=self.settings.max_output_tokens,
+            timeout=timeout,
         )
         try:
             response = await self._sdk[pick.key.fingerprint].aio.models.generate_content(
@@ -456,17 +514,24 @@ class GeminiClient:
             failure = classify_exception(exc, secrets=self._secrets)
             if failure is None:
                 raise
-            self._proven.discard(pair)
+            self._proven.pop(pair, None)
+            if failure.kind.is_quota:  # refused at the door: no quota spent
+                pick.limiter.refund(sent_at, tokens)
             return failure
         else:
-            self._proven.add(pair)
-            return self._result(pick, response)
+            self._proven[pair] = pacific_day(self._clock())
+            return self._result(pick, response, call)
         finally:
             if probe is not None:
                 self._probes.pop(pair, None)
                 probe.set_result(None)
 
-    def _result(self, pick: _Pick, response: types.GenerateContentResponse) -> Generation:
+    def _is_proven(self, pair: Pair, now: float) -> bool:
+        return self._proven.get(pair) == pacific_day(now)
+
+    def _result(
+        self, pick: _Pick, response: types.GenerateContentResponse, call: _CallState
+    ) -> Generation:
         meta = response.usage_metadata
         prompt = (meta.prompt_token_count or 0) if meta else 0
         output = (
@@ -483,8 +548,10 @@ class GeminiClient:
                 "prompt_blocked", f"prompt blocked ({_name(feedback.block_reason)}; {where})"
             )
         if not response.candidates:
-            self.stats["blocked/no_candidates"] += 1
-            raise ContentBlocked("no_candidates", f"the answer has no candidates ({where})")
+            self.stats["empty_answers"] += 1
+            raise EmptyAnswer(
+                "no_candidates", f"the answer has no candidates and no block reason ({where})"
+            )
         finish = _name(response.candidates[0].finish_reason)
         if blocking_finish_reason(finish):
             self.stats[f"blocked/{finish.lower()}"] += 1
@@ -505,7 +572,12 @@ class GeminiClient:
             model=pick.model,
             project=pick.project,
             key_fp=pick.key.fingerprint,
-            usage={"prompt_tokens": prompt, "output_tokens": output, "total_tokens": total},
+            usage={
+                "prompt_tokens": prompt,
+                "output_tokens": output,
+                "total_tokens": total,
+                "requests": call.attempts,
+            },
             finish_reason=finish,
         )
 
@@ -570,8 +642,31 @@ class GeminiClient:
             raise BadInput(
                 "invalid_request", f"{failure.status}: {failure.short_message} ({where})"
             )
+        elif kind is FailureKind.TIMEOUT:
+            self._timed_out(pick, call, now)
         else:  # SERVER, TRANSPORT
             await self._server_backoff(pick, failure, call, now)
+
+    def _timed_out(self, pick: _Pick, call: _CallState, now: float) -> None:
+        """A spent request without an answer: retry once, longer, on this model; then defer."""
+        self.stats["timeouts"] += 1
+        first = call.timed_out_on is None
+        call.timed_out_on = pick.model
+        logger.info(
+            "Gemini request timed out (%s, project %s); %s",
+            pick.model,
+            pick.project,
+            "retrying once with a longer timeout" if first else "deferring the call",
+        )
+        if not first:
+            self.stats["deferred/timeout"] += 1
+            longer = self.settings.request_timeout * self.settings.timeout_retry_factor
+            raise RequestTimedOut(
+                "timeout",
+                _utc(now + self.settings.server_error_defer),
+                f"no answer within {self.settings.request_timeout:g} s, then {longer:g} s "
+                f"(model {pick.model}, project {pick.project})",
+            )
 
     async def _server_backoff(
         self, pick: _Pick, failure: Failure, call: _CallState, now: float

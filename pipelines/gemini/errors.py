@@ -34,7 +34,8 @@ class FailureKind(StrEnum):
     BAD_IMAGE = "bad_image"  # the item's image: the caller re-encodes or drops it
     INVALID_REQUEST = "invalid_request"  # other 4xx: the request itself is at fault
     SERVER = "server"  # 5xx: bounded backoff, then the next model
-    TRANSPORT = "transport"  # timeout or connection error: like SERVER
+    TIMEOUT = "timeout"  # no answer in time: billed anyway; one longer retry, then defer
+    TRANSPORT = "transport"  # connection error: like SERVER
 
     @property
     def is_quota(self) -> bool:
@@ -232,25 +233,35 @@ def _classify_quota(violations: list[Mapping[str, Any]], message: str, failure: 
     return failure(FailureKind.PER_MINUTE)
 
 
-def _transport_error_types() -> tuple[type[BaseException], ...]:
-    """Timeout/connection exception types of whichever HTTP stack the SDK runs on."""
-    found: list[type[BaseException]] = [TimeoutError, ConnectionError]
+def _transport_error_types() -> tuple[tuple[type[BaseException], ...], ...]:
+    """(never reached the server, sent but unanswered in time, any transport failure)
+    exception types of the HTTP stacks the SDK runs on.
+
+    Only a timeout after the request went out is a spent request: a connect or pool
+    timeout is a connection error. aiohttp's total timeout is a bare ``TimeoutError``.
+    """
+    unsent: list[type[BaseException]] = []
+    unanswered: list[type[BaseException]] = [TimeoutError]
+    transport: list[type[BaseException]] = [TimeoutError, ConnectionError]
     try:
         import httpx2
 
-        found.append(httpx2.TransportError)
+        unsent += [httpx2.ConnectTimeout, httpx2.PoolTimeout]
+        unanswered.append(httpx2.ReadTimeout)
+        transport.append(httpx2.TransportError)
     except ImportError:
         pass
     try:
         import aiohttp
 
-        found.append(aiohttp.ClientError)
+        unsent.append(aiohttp.ConnectionTimeoutError)
+        transport.append(aiohttp.ClientError)
     except ImportError:
         pass
-    return tuple(found)
+    return tuple(unsent), tuple(unanswered), tuple(transport)
 
 
-TRANSPORT_ERRORS = _transport_error_types()
+UNSENT_ERRORS, TIMEOUT_ERRORS, TRANSPORT_ERRORS = _transport_error_types()
 
 
 def classify_exception(exc: BaseException, *, secrets: Iterable[str] = ()) -> Failure | None:
@@ -260,7 +271,9 @@ def classify_exception(exc: BaseException, *, secrets: Iterable[str] = ()) -> Fa
     if isinstance(exc, TRANSPORT_ERRORS):
         detail = redact(str(exc), secrets)
         text = type(exc).__name__ + (f": {detail}" if detail else "")
-        return Failure(FailureKind.TRANSPORT, message=text)
+        timed_out = isinstance(exc, TIMEOUT_ERRORS) and not isinstance(exc, UNSENT_ERRORS)
+        kind = FailureKind.TIMEOUT if timed_out else FailureKind.TRANSPORT
+        return Failure(kind, message=text)
     return None
 
 
@@ -271,7 +284,14 @@ def blocking_finish_reason(name: str | None) -> bool:
 
 class GeminiError(Exception):
     """Base of the client's exceptions: ``reason`` is a short snake_case key for stats
-    and for the item's ``enrichment.reason``; ``message`` says more (never a secret)."""
+    and for the item's ``enrichment.reason``; ``message`` says more (never a secret).
+
+    ``requests_spent``: the ``generateContent`` requests the failed call sent (429s and
+    timed-out ones included), set by ``GeminiClient.generate`` so the caller can record
+    the spend on the note.
+    """
+
+    requests_spent: int = 0
 
     def __init__(self, reason: str, message: str = "") -> None:
         self.reason = reason
@@ -297,6 +317,16 @@ class ContentBlocked(GeminiError):
 
 class TruncatedOutput(GeminiError):
     """MAX_TOKENS, or no parsable structured output: retry smaller / without thinking."""
+
+
+class RequestTimedOut(QuotaDeferred):
+    """No answer within the timeout, twice (the second try had a longer one): the server
+    is slow now. Reason ``timeout``; deferred like a quota wait, not tried on other models."""
+
+
+class EmptyAnswer(GeminiError):
+    """A 200 answer without candidates and without a block reason, twice in a row (reason
+    ``no_candidates``). Not a content block: nothing says the note is at fault."""
 
 
 class EnrichmentUnavailable(GeminiError):

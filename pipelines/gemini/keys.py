@@ -48,24 +48,54 @@ def solo_project_name(key: str) -> str:
     return f"solo-{key_fingerprint(key)}"
 
 
+class KeySpecError(ValueError):
+    """A malformed key entry: ``setting`` is the variable, ``detail`` says what is wrong
+    (by entry number and fingerprint: a malformed entry is never echoed, since which of
+    its parts is the secret cannot be told)."""
+
+    def __init__(self, setting: str, detail: str) -> None:
+        self.setting = setting
+        self.detail = detail
+        super().__init__(f"{setting}: {detail}")
+
+
+def _parse_entry(entry: str, setting: str, number: int) -> tuple[str, str]:
+    """``project:key`` or ``key`` → (project or "", key), or KeySpecError."""
+    where = f"entry {number}"
+    if entry.count(":") > 1:
+        raise KeySpecError(
+            setting, f"{where} has {entry.count(':')} ':' (expected 'project:key' or 'key')"
+        )
+    project, _, secret = entry.rpartition(":")
+    project, secret = project.strip(), secret.strip()
+    if not secret:
+        raise KeySpecError(setting, f"{where} has no key after its ':'")
+    if any(ch.isspace() for ch in secret):
+        raise KeySpecError(
+            setting, f"{where}: the key ({key_fingerprint(secret)}) contains whitespace"
+        )
+    if any(ch.isspace() for ch in project):
+        raise KeySpecError(setting, f"{where}: the project name contains whitespace")
+    return project, secret
+
+
 def parse_keys(keys_spec: str = "", single_key: str = "") -> tuple[ApiKey, ...]:
     """Parse ``GEMINI_API_KEYS`` (``projA:key1,projA:key2,projB:key3``) and ``GEMINI_API_KEY``.
 
-    A key without a ``project:`` prefix is its own project. Google keys contain no
-    ``:``, so the last colon separates project and key. Duplicates are dropped (first
-    occurrence wins) so one key is never counted twice.
+    A key without a ``project:`` prefix (or with an empty one) is its own project.
+    Google keys contain no ``:`` and no whitespace: an entry with two colons, an empty
+    key or whitespace inside raises :class:`KeySpecError`; blank entries are skipped.
+    Duplicates are dropped (first occurrence wins) so one key is never counted twice.
     """
-    entries = [e.strip() for e in keys_spec.split(",")]
-    if single_key.strip():
-        entries.append(single_key.strip())
+    entries = [("GEMINI_API_KEYS", n, e.strip()) for n, e in enumerate(keys_spec.split(","), 1)]
+    entries.append(("GEMINI_API_KEY", 1, single_key.strip()))
     keys: list[ApiKey] = []
     seen: set[str] = set()
-    for entry in entries:
+    for setting, number, entry in entries:
         if not entry:
             continue
-        project, _, secret = entry.rpartition(":")
-        project, secret = project.strip(), secret.strip()
-        if not secret or secret in seen:
+        project, secret = _parse_entry(entry, setting, number)
+        if secret in seen:
             continue
         seen.add(secret)
         keys.append(ApiKey(project=project or solo_project_name(secret), secret=secret))

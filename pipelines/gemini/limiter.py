@@ -1,13 +1,24 @@
 """Client-side limiter per (project, model), Pacific-day arithmetic and token estimates.
 
 The limiter keeps us under the configured or learned RPM, input-TPM and RPD so that a
-429 is the exception: sliding 60-second windows for requests and input tokens, and a
-request counter per Pacific calendar day (Gemini daily quotas reset at 00:00
+429 is the exception: sliding windows for requests and input tokens, and a request
+counter per Pacific calendar day (Gemini daily quotas reset at 00:00
 America/Los_Angeles). Times are POSIX seconds from an injectable clock.
+
+The window is the server's 60 s plus ``WINDOW_MARGIN_SECONDS``: we book a request when
+we send it, the server when it arrives, so a slot reused exactly 60 s later can reach the
+server before the old request has left *its* window. A request the server refused with
+a 429 spent no quota and is taken back out (``refund``).
+
+While the RPM is unknown (neither configured nor learned), requests are spaced
+``unknown_rpm_spacing`` apart: refusals come back within a round trip, so requests sent
+in one instant (the answers of a batch arrive together) would all run into an unknown
+limit together; spaced, the first 429 teaches the limit before the next one leaves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import math
@@ -21,6 +32,8 @@ from google.genai import types
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 WINDOW_SECONDS = 60.0
+WINDOW_MARGIN_SECONDS = 1.0
+_SPAN = WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
 TOKENS_PER_TILE = 258
 TILE_PIXELS = 768
 SMALL_IMAGE_PIXELS = 384
@@ -67,8 +80,9 @@ class RateLimiter:
     calls cannot overbook a window.
     """
 
-    def __init__(self, limits: ModelLimits | None = None) -> None:
+    def __init__(self, limits: ModelLimits | None = None, unknown_rpm_spacing: float = 0.0) -> None:
         self.limits = limits or ModelLimits()
+        self.unknown_rpm_spacing = unknown_rpm_spacing
         self._window: deque[tuple[float, int]] = deque()
         self._day: date | None = None
         self._day_count = 0
@@ -98,7 +112,7 @@ class RateLimiter:
         self.blocked_until = max(self.blocked_until, until)
 
     def _roll(self, now: float) -> None:
-        while self._window and self._window[0][0] <= now - WINDOW_SECONDS:
+        while self._window and self._window[0][0] <= now - _SPAN:
             self._window.popleft()
         today = pacific_day(now)
         if self._day != today:
@@ -112,9 +126,11 @@ class RateLimiter:
             return next_pacific_midnight(now)
         at = max(now, self.blocked_until)
         entries = list(self._window)
+        if limits.rpm is None and entries:
+            at = max(at, entries[-1][0] + self.unknown_rpm_spacing)
         if limits.rpm is not None and len(entries) >= max(limits.rpm, 1):
             # The oldest entries must leave until only rpm - 1 remain.
-            at = max(at, entries[len(entries) - max(limits.rpm, 1)][0] + WINDOW_SECONDS)
+            at = max(at, entries[len(entries) - max(limits.rpm, 1)][0] + _SPAN)
         if limits.tpm is not None and entries:
             used = sum(t for _, t in entries)
             # A request larger than the whole budget still goes once the window is empty.
@@ -123,7 +139,7 @@ class RateLimiter:
                 if used <= budget:
                     break
                 used -= spent
-                at = max(at, ts + WINDOW_SECONDS)
+                at = max(at, ts + _SPAN)
         return at
 
     def record(self, now: float, tokens: int) -> None:
@@ -131,6 +147,13 @@ class RateLimiter:
         self._roll(now)
         self._window.append((now, tokens))
         self._day_count += 1
+
+    def refund(self, sent_at: float, tokens: int) -> None:
+        """Take back a request booked at ``sent_at`` that the server did not count."""
+        with contextlib.suppress(ValueError):  # already rolled out of the window
+            self._window.remove((sent_at, tokens))
+        if self._day == pacific_day(sent_at) and self._day_count > 0:
+            self._day_count -= 1
 
 
 def image_tokens(width: int, height: int) -> int:

@@ -1,17 +1,60 @@
-"""Typed configuration of the Gemini client, read once from env-like settings."""
+"""Typed configuration of the Gemini client, read once from env-like settings.
+
+Every malformed value raises :class:`GeminiSettingsError` (a ``ValueError``) whose
+message starts with the setting's name and never contains a key (fingerprints only).
+
+Which model names the client understands (``GEMINI_MODELS`` naming none of them is an
+error; unknown names next to known ones are left to ``models.list`` at start): the
+generation models of the real API and the emulator's catalogue (:data:`KNOWN_MODELS`),
+and any name of the shape the client's thinking rules are written for,
+``gemini-<major>[.<minor>]-<variant>`` (``gemini-3.5-flash``, ``gemini-2.5-flash-preview-09-2025``),
+plus ``gemma-<n>…`` and the ``gemini-*-latest`` aliases. Embedding models and other
+vendors' names (``gpt-4o``, ``gemini-embedding-001``) are not generation models here.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keys import ApiKey, parse_keys
+from .keys import ApiKey, KeySpecError, parse_keys
 from .limiter import ModelLimits
 
 API_VERSION = "v1beta"
 DEFAULT_MODELS = ("gemini-2.5-flash-lite", "gemini-2.5-flash", "gemini-3-flash-preview")
+KNOWN_MODELS = frozenset(
+    {
+        *DEFAULT_MODELS,
+        "gemini-2.5-pro",
+        "gemini-3-pro-preview",
+        "gemini-2.0-flash",
+        "gemini-2.0-flash-lite",
+        "gemini-1.5-flash",
+        "gemini-1.5-flash-8b",
+        "gemini-1.5-pro",
+        "gemini-flash-latest",
+        "gemini-flash-lite-latest",
+        "gemini-pro-latest",
+    }
+)
+_MODEL_SHAPE = re.compile(r"^(?:gemini-\d+(?:\.\d+)?|gemma-\d+(?:\.\d+)?)(?:-[a-z0-9.]+)*$")
+
+
+class GeminiSettingsError(ValueError):
+    """A ``GEMINI_*`` setting is malformed; ``setting`` names it, the message says how."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        self.setting = setting
+        super().__init__(f"{setting}: {message}")
+
+
+def is_known_model(name: str) -> bool:
+    """Whether the client understands ``name`` as a generation model (module docstring)."""
+    name = normalize_model(name)
+    return name in KNOWN_MODELS or _MODEL_SHAPE.match(name) is not None
 
 
 def normalize_model(name: str) -> str:
@@ -33,16 +76,17 @@ def parse_models(spec: str) -> tuple[str, ...]:
 def parse_limits(spec: str) -> dict[str, ModelLimits]:
     """``GEMINI_LIMITS``: ``model:rpm=15,tpm=250000,rpd=20;other:rpd=100``.
 
-    Unknown metrics and malformed numbers raise ``ValueError`` (a typo here would
-    otherwise silently disable a limit).
+    Unknown metrics and malformed numbers raise ``GeminiSettingsError`` (a typo here
+    would otherwise silently disable a limit).
     """
+    name = "GEMINI_LIMITS"
     limits: dict[str, ModelLimits] = {}
     for chunk in spec.split(";"):
         if not chunk.strip():
             continue
         model, sep, metrics = chunk.partition(":")
         if not sep or not model.strip():
-            raise ValueError(f"GEMINI_LIMITS entry {chunk.strip()!r} is not 'model:metric=N,…'")
+            raise GeminiSettingsError(name, f"entry {chunk.strip()!r} is not 'model:metric=N,…'")
         values: dict[str, int] = {}
         for item in metrics.split(","):
             if not item.strip():
@@ -50,14 +94,31 @@ def parse_limits(spec: str) -> dict[str, ModelLimits]:
             metric, eq, number = item.partition("=")
             metric = metric.strip().lower()
             if not eq or metric not in ("rpm", "tpm", "rpd"):
-                raise ValueError(
-                    f"GEMINI_LIMITS: unknown metric in {item.strip()!r} (rpm, tpm, rpd)"
+                raise GeminiSettingsError(
+                    name, f"unknown metric in {item.strip()!r} (rpm, tpm, rpd)"
                 )
-            values[metric] = int(number.strip())
+            try:
+                values[metric] = int(number.strip())
+            except ValueError:
+                raise GeminiSettingsError(name, f"{item.strip()!r} is not a whole number") from None
             if values[metric] < 0:
-                raise ValueError(f"GEMINI_LIMITS: negative limit in {item.strip()!r}")
+                raise GeminiSettingsError(name, f"negative limit in {item.strip()!r}")
         limits[normalize_model(model)] = ModelLimits(**values)
     return limits
+
+
+def parse_model_setting(spec: str) -> tuple[str, ...]:
+    """``GEMINI_MODELS`` (empty: the defaults); naming only unknown models is an error."""
+    models = parse_models(spec)
+    if not models:
+        return DEFAULT_MODELS
+    if not any(is_known_model(m) for m in models):
+        raise GeminiSettingsError(
+            "GEMINI_MODELS",
+            f"none of {', '.join(models)} is a Gemini generation model this client knows "
+            f"(e.g. {', '.join(DEFAULT_MODELS)})",
+        )
+    return models
 
 
 def _get(mapping: Mapping[str, Any], name: str, default: Any) -> Any:
@@ -65,18 +126,35 @@ def _get(mapping: Mapping[str, Any], name: str, default: Any) -> Any:
     return default if value is None or value == "" else value
 
 
-def _float(mapping: Mapping[str, Any], name: str, default: float) -> float:
-    value = float(_get(mapping, name, default))
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+def _float(mapping: Mapping[str, Any], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = _get(mapping, name, default)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise GeminiSettingsError(name, f"must be a number, got {str(raw)[:40]!r}") from None
+    if not math.isfinite(value) or value < minimum:
+        raise GeminiSettingsError(name, f"must be a finite number >= {minimum:g}, got {value!r}")
     return value
 
 
 def _int(mapping: Mapping[str, Any], name: str, default: int, minimum: int = 0) -> int:
-    value = int(_get(mapping, name, default))
+    raw = _get(mapping, name, default)
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise GeminiSettingsError(name, f"must be a whole number, got {str(raw)[:40]!r}") from None
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        raise GeminiSettingsError(name, f"must be >= {minimum}, got {value!r}")
     return value
+
+
+def _keys(mapping: Mapping[str, Any]) -> tuple[ApiKey, ...]:
+    try:
+        return parse_keys(
+            str(_get(mapping, "GEMINI_API_KEYS", "")), str(_get(mapping, "GEMINI_API_KEY", ""))
+        )
+    except KeySpecError as exc:
+        raise GeminiSettingsError(exc.setting, exc.detail) from None
 
 
 @dataclass(frozen=True)
@@ -99,16 +177,20 @@ class GeminiSettings:
     backoff_base: float = 1.0  # first backoff step; doubles per attempt
     backoff_max: float = 30.0
     jitter: float = 0.1  # waits are stretched by up to this fraction, never shortened
-    server_retries: int = 2  # retries of one model after 5xx/timeouts before the next model
+    server_retries: int = 2  # retries of one model after 5xx/connection errors, then the next
+    timeout_retry_factor: float = 2.0  # after a timeout: one retry with this times the timeout
+    unknown_rpm_spacing: float = 0.05  # seconds between requests while a pair's RPM is unknown
     max_attempts: int = 12  # requests one generate() call may send in total
     max_output_tokens: int = 8192
     server_error_defer: float = 600.0  # when every model fails with 5xx: defer this long
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
-            raise ValueError("GEMINI_MAX_IN_FLIGHT must be >= 1")
+            raise GeminiSettingsError("GEMINI_MAX_IN_FLIGHT", "must be >= 1")
         if self.max_attempts < 1:
-            raise ValueError("GEMINI_MAX_ATTEMPTS must be >= 1")
+            raise GeminiSettingsError("GEMINI_MAX_ATTEMPTS", "must be >= 1")
+        if self.timeout_retry_factor < 1:
+            raise GeminiSettingsError("GEMINI_TIMEOUT_RETRY_FACTOR", "must be >= 1")
 
     def __repr__(self) -> str:  # keys show as fingerprints through ApiKey's repr
         return (
@@ -119,12 +201,10 @@ class GeminiSettings:
     @classmethod
     def from_env_like(cls, mapping: Mapping[str, Any]) -> GeminiSettings:
         """Read ``GEMINI_*`` names from ``os.environ``, a dict or Scrapy ``Settings``."""
-        models = parse_models(str(_get(mapping, "GEMINI_MODELS", ""))) or DEFAULT_MODELS
+        models = parse_model_setting(str(_get(mapping, "GEMINI_MODELS", "")))
         base_url = str(_get(mapping, "GEMINI_BASE_URL", "")).strip() or None
         return cls(
-            keys=parse_keys(
-                str(_get(mapping, "GEMINI_API_KEYS", "")), str(_get(mapping, "GEMINI_API_KEY", ""))
-            ),
+            keys=_keys(mapping),
             models=models,
             base_url=base_url,
             max_in_flight=_int(mapping, "GEMINI_MAX_IN_FLIGHT", 4, minimum=1),
@@ -136,6 +216,8 @@ class GeminiSettings:
             backoff_max=_float(mapping, "GEMINI_BACKOFF_MAX", 30.0),
             jitter=_float(mapping, "GEMINI_JITTER", 0.1),
             server_retries=_int(mapping, "GEMINI_SERVER_RETRIES", 2),
+            timeout_retry_factor=_float(mapping, "GEMINI_TIMEOUT_RETRY_FACTOR", 2.0, minimum=1.0),
+            unknown_rpm_spacing=_float(mapping, "GEMINI_UNKNOWN_RPM_SPACING", 0.05),
             max_attempts=_int(mapping, "GEMINI_MAX_ATTEMPTS", 12, minimum=1),
             max_output_tokens=_int(mapping, "GEMINI_MAX_OUTPUT_TOKENS", 8192, minimum=1),
             server_error_defer=_float(mapping, "GEMINI_SERVER_ERROR_DEFER", 600.0),

@@ -105,8 +105,11 @@ class _Exhaustion:
 class QuotaState:
     """Runtime quota book of one client (not thread-safe; one event loop)."""
 
-    def __init__(self, configured: Mapping[str, ModelLimits] | None = None) -> None:
+    def __init__(
+        self, configured: Mapping[str, ModelLimits] | None = None, unknown_rpm_spacing: float = 0.0
+    ) -> None:
         self._configured = dict(configured or {})
+        self._spacing = unknown_rpm_spacing
         self._limiters: dict[Pair, RateLimiter] = {}
         self._learned: dict[Pair, ModelLimits] = {}
         self._exhausted: dict[Pair, _Exhaustion] = {}
@@ -122,7 +125,7 @@ class QuotaState:
             limits = self._configured.get(model, ModelLimits())
             if pair in self._learned:
                 limits = limits.lowered(self._learned[pair])
-            limiter = self._limiters[pair] = RateLimiter(limits)
+            limiter = self._limiters[pair] = RateLimiter(limits, self._spacing)
         return limiter
 
     def learn(self, project: str, model: str, limits: ModelLimits) -> bool:

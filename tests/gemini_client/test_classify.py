@@ -167,11 +167,18 @@ def test_transport_errors_are_classified_and_other_exceptions_are_not() -> None:
         httpx2.ConnectError("connection refused"),
         aiohttp.ServerDisconnectedError(),
         aiohttp.ClientConnectionError("reset"),
-        TimeoutError(),
+        aiohttp.ConnectionTimeoutError("connect timed out"),
     ):
         failure = classify_exception(exc)
         assert failure is not None and failure.kind is FailureKind.TRANSPORT, exc
     assert classify_exception(ValueError("bug")) is None
+
+
+def test_a_timeout_after_sending_is_its_own_kind() -> None:
+    """Sent, then no answer in time: the server bills it (not a connection error)."""
+    for exc in (TimeoutError(), httpx2.ReadTimeout("timed out"), aiohttp.SocketTimeoutError()):
+        failure = classify_exception(exc)
+        assert failure is not None and failure.kind is FailureKind.TIMEOUT, exc
 
 
 def test_secrets_are_redacted_from_messages() -> None:

@@ -18,6 +18,7 @@ from pipelines.gemini import (
     redact,
 )
 from pipelines.gemini.keys import solo_project_name
+from pipelines.gemini.settings import GeminiSettingsError, is_known_model
 
 SECRET_A1 = "AIzaSyA1-fake-key-aaaaaaaaaaaaaaaaaaaaaa"
 SECRET_A2 = "AIzaSyA2-fake-key-bbbbbbbbbbbbbbbbbbbbbb"
@@ -50,7 +51,60 @@ def test_key_without_project_is_its_own_project() -> None:
 
 def test_empty_specs() -> None:
     assert parse_keys("", "") == ()
-    assert parse_keys(" , ,projA:", "  ") == ()
+    assert parse_keys(" , ,", "  ") == ()
+
+
+@pytest.mark.parametrize(
+    ("keys", "single", "setting", "says"),
+    [
+        ("::", "", "GEMINI_API_KEYS", "entry 1 has 2 ':'"),
+        (f"projA:{SECRET_A1},a:b:c", "", "GEMINI_API_KEYS", "entry 2 has 2 ':'"),
+        ("projA:", "", "GEMINI_API_KEYS", "entry 1 has no key"),
+        (f"projA:{SECRET_A1[:10]} {SECRET_A1[10:]}", "", "GEMINI_API_KEYS", "contains whitespace"),
+        (f"proj A:{SECRET_A1}", "", "GEMINI_API_KEYS", "project name contains whitespace"),
+        ("", f"{SECRET_B} x", "GEMINI_API_KEY", "contains whitespace"),
+    ],
+)
+def test_malformed_keys_name_the_setting_never_the_key(keys, single, setting, says) -> None:
+    with pytest.raises(GeminiSettingsError) as info:
+        GeminiSettings.from_env_like({"GEMINI_API_KEYS": keys, "GEMINI_API_KEY": single})
+    message = str(info.value)
+    assert isinstance(info.value, ValueError) and info.value.setting == setting
+    assert message.startswith(f"{setting}: ") and says in message, message
+    for part in (SECRET_A1, SECRET_A1[:10], SECRET_A1[10:], SECRET_B, "a:b:c"):
+        assert part not in message
+    if "key (" in message:  # the fingerprint names the key
+        assert "(k:" in message
+
+
+def test_models_naming_only_unknown_ones_is_an_error() -> None:
+    with pytest.raises(GeminiSettingsError) as info:
+        GeminiSettings.from_env_like({"GEMINI_MODELS": "gpt-4o, gemini-embedding-001,flash"})
+    assert info.value.setting == "GEMINI_MODELS"
+    assert str(info.value).startswith("GEMINI_MODELS: none of gpt-4o, gemini-embedding-001, flash")
+    # One known name is enough: the others are left to models.list at start.
+    kept = GeminiSettings.from_env_like({"GEMINI_MODELS": "gpt-4o,models/gemini-3.5-flash"})
+    assert kept.models == ("gpt-4o", "gemini-3.5-flash")
+    for name in ("gemini-2.5-flash-lite", "gemini-flash-latest", "gemma-3-27b-it",
+                 "gemini-2.5-flash-preview-09-2025", "gemini-9-experimental"):  # fmt: skip
+        assert is_known_model(name), name
+    for name in ("gemini", "gemini-embedding-001", "text-bison", "GPT-4"):
+        assert not is_known_model(name), name
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GEMINI_TIMEOUT", "abc"),
+        ("GEMINI_MAX_IN_FLIGHT", "1.5x"),
+        ("GEMINI_LIMITS", "m:rpm=x"),
+        ("GEMINI_TIMEOUT_RETRY_FACTOR", "0.5"),
+    ],
+)
+def test_malformed_numbers_name_the_setting(name, value) -> None:
+    with pytest.raises(GeminiSettingsError) as info:
+        GeminiSettings.from_env_like({name: value})
+    assert info.value.setting == name and str(info.value).startswith(f"{name}: ")
 
 
 def test_no_raw_key_in_repr_str_settings_or_logs(caplog: pytest.LogCaptureFixture) -> None:

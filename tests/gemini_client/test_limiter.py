@@ -30,12 +30,25 @@ def test_rpm_sliding_window() -> None:
     for offset in (0.0, 10.0, 20.0):
         assert limiter.next_admission(T0 + offset, 1) == T0 + offset
         limiter.record(T0 + offset, 1)
-    # The 4th request must wait until the first leaves the 60 s window.
-    assert limiter.next_admission(T0 + 30, 1) == T0 + 60
-    assert limiter.next_admission(T0 + 60, 1) == T0 + 60
-    limiter.record(T0 + 60, 1)
-    # Now the window holds 10, 20, 60: the next slot opens when 10 leaves.
-    assert limiter.next_admission(T0 + 61, 1) == T0 + 70
+    # The 4th request must wait until the first leaves the 60 s window (+ 1 s margin).
+    assert limiter.next_admission(T0 + 30, 1) == T0 + 61
+    assert limiter.next_admission(T0 + 61, 1) == T0 + 61
+    limiter.record(T0 + 61, 1)
+    # Now the window holds 10, 20, 61: the next slot opens when 10 leaves.
+    assert limiter.next_admission(T0 + 62, 1) == T0 + 71
+
+
+def test_refund_gives_a_refused_request_back() -> None:
+    """A 429'd request spent no quota: neither its window slot nor its day count stays."""
+    limiter = RateLimiter(ModelLimits(rpm=2, rpd=5))
+    limiter.record(T0, 1)
+    limiter.record(T0 + 1, 1)
+    assert limiter.next_admission(T0 + 2, 1) == T0 + 61
+    limiter.refund(T0 + 1, 1)
+    assert limiter.next_admission(T0 + 2, 1) == T0 + 2
+    assert limiter.day_count == 1
+    limiter.refund(T0 - 3600, 1)  # long gone from the window: only the day count
+    assert limiter.day_count == 0
 
 
 def test_tpm_window() -> None:
@@ -44,9 +57,9 @@ def test_tpm_window() -> None:
     limiter.record(T0 + 5, 300)
     assert limiter.next_admission(T0 + 6, 100) == T0 + 6
     # 600 + 300 + 200 > 1000: wait until the 600 leaves.
-    assert limiter.next_admission(T0 + 6, 200) == T0 + 60
+    assert limiter.next_admission(T0 + 6, 200) == T0 + 61
     # Bigger than the whole budget: goes once the window is empty.
-    assert limiter.next_admission(T0 + 6, 5000) == T0 + 65
+    assert limiter.next_admission(T0 + 6, 5000) == T0 + 66
 
 
 def test_rpd_resets_at_pacific_midnight() -> None:
@@ -110,7 +123,7 @@ def test_block_and_lower() -> None:
     assert not limiter.lower(ModelLimits(rpm=5))  # only ever lowered
     limiter.record(T0 + 3, 1)
     limiter.record(T0 + 4, 1)
-    assert limiter.next_admission(T0 + 5, 1) == T0 + 63
+    assert limiter.next_admission(T0 + 5, 1) == T0 + 64
 
 
 def test_restored_day_count_only_counts_today() -> None:

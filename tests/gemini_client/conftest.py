@@ -1,0 +1,47 @@
+"""Fixtures of the client tests: clients on the emulator's clock (sleeping advances it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from pipelines.gemini import GeminiClient, GeminiSettings, MemoryStateStore
+from tests.gemini_client.helpers import close_all
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+async def client_factory(sleeps: list[float]) -> AsyncIterator[Callable[..., GeminiClient]]:
+    """Clients on the emulator's clock; their sleep advances that clock. Closed at teardown."""
+    clients: list[GeminiClient] = []
+
+    def make(
+        emu: Any, keys: str, models: str, store: MemoryStateStore | None = None, **env: Any
+    ) -> GeminiClient:
+        settings = GeminiSettings.from_env_like(
+            {
+                "GEMINI_API_KEYS": keys,
+                "GEMINI_MODELS": models,
+                "GEMINI_BASE_URL": emu.base_url,
+                **env,
+            }
+        )
+
+        async def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            emu.clock.advance(seconds)
+            await asyncio.sleep(0)
+
+        client = GeminiClient(settings, store, clock=emu.clock.time, sleep=sleep)
+        clients.append(client)
+        return client
+
+    yield make
+    await close_all(*clients)
