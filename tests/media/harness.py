@@ -22,8 +22,8 @@ from scrapy.crawler import Crawler, CrawlerProcess
 from scrapy.utils.project import get_project_settings
 from scrapy.utils.test import get_crawler
 
-import crawler.settings as project_settings_module
 from crawler.core.items import NoteImage, NoteItem, NoteVideo
+from crawler.settings import knob_defaults
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,15 +31,11 @@ _HTTP_HANDLER = "scrapy.core.downloader.handlers.http11.HTTP11DownloadHandler"
 
 
 def project_crawler(settings: dict[str, Any], spidercls: type | None = None) -> Crawler:
-    """A test crawler with the project's knobs (``crawler/settings.py``: every scalar
-    upper-case name, with their defaults) under ``settings``, but none of its components
-    (pipelines, extensions, add-ons, handlers): the unit under test is built by hand."""
-    knobs = {
-        name: value
-        for name, value in vars(project_settings_module).items()
-        if name.isupper() and isinstance(value, str | int | float | bool)
-    }
-    return get_crawler(spidercls, settings_dict={**knobs, **settings})
+    """A test crawler with the project's knobs at their declared defaults
+    (``crawler.settings.knob_defaults``, whatever the environment says) under
+    ``settings``, but none of the project's components (pipelines, extensions, add-ons,
+    handlers): the unit under test is built by hand."""
+    return get_crawler(spidercls, settings_dict={**knob_defaults, **settings})
 
 
 def make_note(
