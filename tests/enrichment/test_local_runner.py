@@ -7,7 +7,6 @@ import hashlib
 import pytest
 
 from pipelines.enrichment import EnrichFailure, LocalRunner, ModelImage, NoteInput
-from pipelines.local_backend import LocalBackend
 from tests.enrichment.support import model_jpeg, text_pictures
 
 
@@ -27,16 +26,9 @@ async def test_a_note_is_read_and_summarised_locally() -> None:
     assert any("建议多刷题" in advice for advice in result.advice)
 
 
-class _BrokenOcr(LocalBackend):
-    """A backend whose summarizer breaks (a real subclass, not a mock): what a jieba or
-    rapidocr internal error looks like to the runner."""
-
-    async def enrich(self, **_: object):  # type: ignore[override]
-        raise RuntimeError("jieba dictionary is corrupt")
-
-
 async def test_an_internal_error_becomes_a_retryable_failure() -> None:
+    # A malformed stored note (a tag that is not text) breaks the real summarizer.
     with pytest.raises(EnrichFailure) as caught:
-        await LocalRunner(_BrokenOcr()).enrich(NoteInput("t", "d", (), ()))
+        await LocalRunner().enrich(NoteInput("t", "d", (None,), ()))  # type: ignore[arg-type]
     assert caught.value.kind == "error" and caught.value.retryable
-    assert caught.value.reason == "error: RuntimeError: jieba dictionary is corrupt"
+    assert caught.value.reason.startswith("error: TypeError: ")
