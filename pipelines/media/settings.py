@@ -47,7 +47,10 @@ class MediaSettings:
     @classmethod
     def from_settings(cls, settings: Any) -> MediaSettings:
         base = str(settings.get("XHS_BASE_URL") or "").rstrip("/")
-        timeout = settings.getfloat("MEDIA_DOWNLOAD_TIMEOUT")
+        try:
+            timeout = settings.getfloat("MEDIA_DOWNLOAD_TIMEOUT")
+        except (TypeError, ValueError):
+            raise MediaSettingsError("MEDIA_DOWNLOAD_TIMEOUT", "must be a number") from None
         if timeout <= 0:
             raise MediaSettingsError("MEDIA_DOWNLOAD_TIMEOUT", f"must be positive, not {timeout}")
         decode = _positive(settings, "MEDIA_DECODE_CONCURRENCY", minimum=0)

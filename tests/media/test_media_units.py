@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import ipaddress
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from twisted.python.failure import Failure
 from crawler.core.items import NoteImage
 from pipelines.media import (
     MediaDownloadError,
+    MediaSettingsError,
     NoteMediaPipeline,
     Redirected,
     Rejected,
@@ -65,6 +67,27 @@ def test_defaults(tmp_path):
     config = make_pipeline(tmp_path).config
     assert config.max_bytes == 20 * 1024 * 1024
     assert config.download_videos is False
+
+
+def test_decode_concurrency_zero_means_a_few_threads(tmp_path):
+    config = make_pipeline(tmp_path, MEDIA_DECODE_CONCURRENCY=0).config
+    assert config.decode_concurrency == max(1, min(4, os.cpu_count() or 1))
+    assert make_pipeline(tmp_path, MEDIA_DECODE_CONCURRENCY=2).config.decode_concurrency == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("MEDIA_MAX_BYTES", "0", "at least 1"),
+        ("MEDIA_MAX_VIDEO_BYTES", "lots", "whole number"),
+        ("MEDIA_MAX_REDIRECTS", "-1", "at least 0"),
+        ("MEDIA_DOWNLOAD_TIMEOUT", "0", "positive"),
+        ("MEDIA_DOWNLOAD_TIMEOUT", "soon", "a number"),
+    ],
+)
+def test_bad_knobs_name_themselves(tmp_path, name, value, message):
+    with pytest.raises(MediaSettingsError, match=f"^{name} .*{message}"):
+        make_pipeline(tmp_path, **{name: value})
 
 
 def test_media_request_meta(tmp_path):
