@@ -66,6 +66,13 @@ def _read(getter: Callable[[str], T], name: str, *, minimum: float) -> T:
     return value
 
 
+def _flag(settings: Any, name: str) -> bool:
+    try:
+        return settings.getbool(name)
+    except ValueError:
+        raise EnrichSettingsError(name, "must be true or false") from None
+
+
 @dataclass(frozen=True)
 class EnrichSettings:
     """``ENRICH_BACKEND`` (auto|gemini|local|off), ``ENRICH_CONCURRENCY`` (notes enriched
@@ -94,7 +101,7 @@ class EnrichSettings:
             ),
             max_requests_per_note=_read(settings.getint, "ENRICH_MAX_REQUESTS_PER_NOTE", minimum=1),
             prompt_path=settings.get("ENRICH_PROMPT") or "",
-            thinking=settings.getbool("ENRICH_THINKING"),
+            thinking=_flag(settings, "ENRICH_THINKING"),
             retry_after=timedelta(
                 seconds=_read(settings.getfloat, "ENRICH_RETRY_AFTER", minimum=0)
             ),

@@ -63,6 +63,7 @@ def test_defaults_come_from_the_project_settings() -> None:
         ("ENRICH_MAX_REQUESTS_PER_NOTE", "0", "at least 1"),
         ("ENRICH_RETRY_AFTER", "-1", "at least 0"),
         ("ENRICH_MAX_ATTEMPTS", "0", "at least 1"),
+        ("ENRICH_THINKING", "maybe", "true or false"),
     ],
 )
 def test_bad_values_name_the_knob(name: str, value: str, message: str) -> None:
