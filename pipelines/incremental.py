@@ -43,6 +43,7 @@ from pymongo.errors import PyMongoError
 
 from crawler.core.enrichment_state import EnrichmentState
 from crawler.core.names import NOTES
+from pipelines.guard import guard_item
 from pipelines.mongo import MongoHandle, MongoSettings, error_reason, get_mongo
 
 logger = logging.getLogger(__name__)
@@ -294,6 +295,7 @@ class IncrementalPipeline:
     async def _lookup(self, note_id: str) -> Mapping[str, Any] | None:
         return await self._lookups.get(note_id)
 
+    @guard_item("incremental")
     async def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
         note_id = str(adapter["note_id"])

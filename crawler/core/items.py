@@ -72,6 +72,16 @@ class NoteVideo(StoredFile):
 
 
 @dataclass
+class ItemError:
+    """An unexpected exception a pipeline stage met on this item (``pipelines/guard.py``):
+    the stage's work on it is missing, the item went on to the next stage anyway."""
+
+    stage: str  # the pipeline stage: incremental, media, enrichment, storage
+    reason: str  # a stats key part: ``internal_error``
+    message: str  # the exception's type and (clipped) message
+
+
+@dataclass
 class NoteItem:
     note_id: str
     url: str
@@ -100,6 +110,8 @@ class NoteItem:
     # True for a stored note the enrich spider sends through again (not a new sighting:
     # storage writes no note_stats row and does not move last_crawled_at).
     from_backlog: bool = False
+    # Unexpected exceptions met by pipeline stages (pipelines/guard.py), in stage order.
+    errors: list[ItemError] = field(default_factory=list)
 
 
 # --- comments (issue 14) and creator profiles (issue 15) ------------------------------

@@ -4,6 +4,11 @@ The page state is camelCase (``noteId``, ``imageList``), the web API snake_case
 (``note_id``, ``image_list``); one mapping reads both, so a note has the same item
 whichever way it was fetched. A page without a state falls back to its ``og:*``
 meta tags; a page without the note says why through a typed error.
+
+This is the edge where note items are built: every text field (title, desc, tags, user
+nickname, ip_location, URLs, count texts, ``og:*`` contents) is cleaned here, once, by
+:func:`crawler.core.text.clean_text` (lone surrogates → U+FFFD), so no later stage
+(content hash, model request, JSON spool, BSON) meets text it cannot encode.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from crawler.core.items import (
     NoteUser,
     NoteVideo,
 )
+from crawler.core.text import clean_text
 from crawler.parsing.counts import parse_count
 from crawler.parsing.errors import (
     LoginRequired,
@@ -253,6 +259,7 @@ def _image(entry: Any, templates: tuple[str, ...]) -> NoteImage | None:
     shown = display_url(entry)
     if shown is None:
         return None  # search cards carry sizes only
+    shown = clean_text(shown)
     originals = original_candidates(shown, templates)
     if not originals:
         for other in image_urls(entry):
@@ -261,7 +268,7 @@ def _image(entry: Any, templates: tuple[str, ...]) -> NoteImage | None:
                 break
     return NoteImage(
         url=shown,
-        original_urls=originals,
+        original_urls=[clean_text(link) for link in originals],
         width=_int(_get(entry, "width")),
         height=_int(_get(entry, "height")),
         live_photo=_get(entry, "livePhoto") is True,
@@ -288,7 +295,9 @@ def _video(video: Mapping[str, Any]) -> NoteVideo:
                 if master:
                     candidates.append(master)
                 candidates.extend(
-                    u for u in _list(_get(variant, "backupUrls")) if isinstance(u, str) and u
+                    clean_text(u)
+                    for u in _list(_get(variant, "backupUrls"))
+                    if isinstance(u, str) and u
                 )
     candidates = list(dict.fromkeys(candidates))
     return NoteVideo(
@@ -428,7 +437,7 @@ def _meta_tags(text: str) -> list[tuple[str, str]]:
     tags = []
     for match in _META.finditer(text):
         attributes = {
-            name.lower(): html_lib.unescape(next(v for v in values if v is not None))
+            name.lower(): clean_text(html_lib.unescape(next(v for v in values if v is not None)))
             for name, *values in _ATTRIBUTE.findall(match.group(1))
         }
         name = attributes.get("name") or attributes.get("property")
@@ -513,8 +522,9 @@ def _get(obj: Mapping[str, Any], camel: str) -> Any:
 
 
 def _text(value: Any) -> str | None:
+    """A string field, cleaned (:func:`clean_text`): every text of the item is read here."""
     if isinstance(value, str):
-        return value
+        return clean_text(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return None

@@ -52,6 +52,7 @@ from pipelines.enrichment.inputs import (
 from pipelines.enrichment.local_runner import LOCAL_MODEL, LOCAL_VERSION, LocalRunner
 from pipelines.enrichment.settings import EnrichBackend, EnrichSettings
 from pipelines.gemini import EnrichmentUnavailable, GeminiClient, GeminiSettings, QuotaDeferred
+from pipelines.guard import guard_item
 from pipelines.media import MediaStore
 from pipelines.mongo import MongoQuotaStateStore, get_mongo
 from pipelines.prompts import load_prompt
@@ -167,6 +168,7 @@ class EnrichmentPipeline:
 
     # -- per item --
 
+    @guard_item("enrichment")
     async def process_item(self, item: Any) -> Any:
         adapter = ItemAdapter(item)
         previous = _state_of(adapter.get("enrichment"))

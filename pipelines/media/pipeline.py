@@ -56,6 +56,7 @@ from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.defer import ensure_awaitable
 
 from crawler.core.items import NoteImage, NoteItem, NoteVideo
+from pipelines.guard import guard_item
 from pipelines.imaging import (
     MIME_EXTENSIONS,
     ImageError,
@@ -142,6 +143,7 @@ class NoteMediaPipeline(FilesPipeline):
 
     # --- per note ---------------------------------------------------------------------
 
+    @guard_item("media")
     async def process_item(self, item: NoteItem) -> NoteItem:  # type: ignore[override]
         """Fill the file fields of every image (and the video when enabled); never
         raises for a media problem: the note goes on to enrichment and storage."""

@@ -19,6 +19,7 @@ from typing import Any
 from itemadapter import ItemAdapter
 
 from crawler.core.timeutil import Clock, utcnow
+from pipelines.guard import guard_item
 from pipelines.mongo import MongoHandle, MongoSettings, crawl_run_id, get_mongo
 from pipelines.storage.kinds import kind_for_item
 from pipelines.storage.unit import RejectedNote
@@ -90,6 +91,7 @@ class MongoStoragePipeline:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
+    @guard_item("storage")
     async def process_item(self, item: Any) -> Any:
         """Buffer the item's unit; the item itself goes on unchanged, stored or not."""
         kind = kind_for_item(item)
