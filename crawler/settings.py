@@ -136,6 +136,9 @@ DISCOVERY_WAIT = 5.0  # seconds to wait for a listing page's next API answer
 DISCOVERY_IDLE_ROUNDS = 3
 DISCOVERY_MAX_RELOADS = 8  # per listing: captchas, rotated signatures, 5xx
 
+# --- Creator profiles (crawler/spiders/profiles.py; `-a users=… -a authors=1`) -----------
+USER_REFRESH = 86400.0  # seconds: an author's profile stored more recently is not fetched again
+
 # --- Async stack ----------------------------------------------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"

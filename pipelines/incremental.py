@@ -42,6 +42,7 @@ from itemadapter import ItemAdapter
 from pymongo.errors import PyMongoError
 
 from crawler.core.enrichment_state import EnrichmentState
+from crawler.core.items import NoteItem
 from crawler.core.names import NOTES
 from pipelines.guard import guard_item
 from pipelines.mongo import MongoHandle, MongoSettings, error_reason, get_mongo
@@ -297,6 +298,8 @@ class IncrementalPipeline:
 
     @guard_item("incremental")
     async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, NoteItem):  # a profile (UserItem): nothing to compare
+            return item
         adapter = ItemAdapter(item)
         note_id = str(adapter["note_id"])
         if self._monotonic() < self._paused_until:

@@ -12,6 +12,8 @@ overridden; the parts have their own helpers:
   (content fields from the spec, no images unless given)
 - ``enrichment(status, **overrides)`` → an :class:`EnrichmentState` (a done Gemini
   result unless told otherwise)
+- ``make_profile(i, **overrides)`` → :class:`UserItem`: the profile of ``make_user(i)``
+  with fans ``1000 + i`` (shown "1.0万"-style above 10,000), two tags, fetched at ``T0``
 
 Fields the pipelines fill later (``fetched_at``, ``change``, ``content_hash``,
 ``enrichment``) are ``None``, ``"new"``, ``None``, ``None`` by default.
@@ -23,7 +25,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
-from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser
+from crawler.core.items import (
+    CountText,
+    NoteImage,
+    NoteInteract,
+    NoteItem,
+    NoteUser,
+    UserInteractions,
+    UserItem,
+    UserTag,
+)
 
 if TYPE_CHECKING:
     from sandbox.dataset import NoteSpec
@@ -128,3 +139,29 @@ def note_from_spec(spec: NoteSpec, **overrides: Any) -> NoteItem:
         **overrides,
     }
     return make_note(note_id=spec.note_id, **values)
+
+
+def make_profile(i: int = 0, *, fans: int | None = None, **overrides: Any) -> UserItem:
+    """The profile of user ``i`` (``u<i>``) as the parser leaves it, fetched at ``T0``:
+    ``fans`` (default ``1000 + i``) with its shown text, 20 follows, two tags."""
+    count = 1000 + i if fans is None else fans
+    shown = str(count) if count < 10000 else f"{count / 10000:.1f}万"
+    values: dict[str, Any] = {
+        "user_id": f"u{i}",
+        "red_id": str(100000 + i),
+        "nickname": f"用户{i}",
+        "desc": "分享日常",
+        "gender": "female",
+        "ip_location": "上海",
+        "avatar": None,
+        "tags": [UserTag("location", "上海"), UserTag("profession", "设计师")],
+        "interactions": UserInteractions(
+            follows=CountText(20, "20"),
+            fans=CountText(count, shown),
+            likes_and_collects=CountText(5000 + i, str(5000 + i)),
+        ),
+        "fetched_at": T0,
+        "notes_seen": 3,
+    }
+    values.update(overrides)
+    return UserItem(**values)

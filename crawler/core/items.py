@@ -209,3 +209,6 @@ class UserItem:
     source: NoteSource = "page"
     truncated: list[str] = field(default_factory=list)  # fields cut to their cap
     fetched_at: datetime | None = None
+    # Set by the crawl: the user's notes the visit saw listed on the profile (all pages
+    # scrolled for `-a users=`, the page's first notes for a profile-only visit).
+    notes_seen: int | None = None

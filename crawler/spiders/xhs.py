@@ -23,12 +23,14 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 
 from crawler.config import CrawlConfig
+from crawler.core.items import UserItem
 from crawler.middlewares import FATAL_SIGNALS, Origin, origin_of, stop_crawl
 from crawler.parsing.errors import ParseError, XsecTokenInvalid
 from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
 from crawler.parsing.notes import parse_note_page
 from crawler.parsing.signals import classify_response
 from crawler.parsing.state import extract_initial_state
+from crawler.spiders.profiles import ProfileVisits, parse_authors_arg
 from crawler.urls import (
     BadNoteReference,
     note_created_at,
@@ -129,6 +131,7 @@ class XhsSpider(scrapy.Spider):
         max_notes: str | int | None = None,
         since: str | None = None,
         max_age: str | None = None,
+        authors: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -142,6 +145,7 @@ class XhsSpider(scrapy.Spider):
                 "max_notes": max_notes,
                 "since": since,
                 "max_age": max_age,
+                "authors": authors,
             }.items()
             if value not in (None, "")
         }
@@ -156,6 +160,10 @@ class XhsSpider(scrapy.Spider):
         if self.max_notes is not None and self.max_notes < 1:
             raise SpiderArgumentError(f"max_notes= must be at least 1: {max_notes!r}")
         self.published_since = parse_since(since, max_age, datetime.now(UTC))
+        try:  # -a authors=1: each note's author's profile too (crawler/spiders/profiles.py)
+            self.visit_authors = parse_authors_arg(authors)
+        except ValueError as exc:
+            raise SpiderArgumentError(str(exc)) from exc
         # Entries are checked here, once: the usable ones are crawled, the others are
         # counted as bad_argument at start; with nothing usable at all the run does not
         # start (one line, exit status 2).
@@ -187,6 +195,12 @@ class XhsSpider(scrapy.Spider):
             spider.config.base_url,
             spider.config.cookie_fingerprint,
         )
+        spider.profiles = ProfileVisits.from_crawler(
+            crawler,
+            authors=spider.visit_authors,
+            base_url=spider.config.base_url,
+            max_page_bytes=spider.config.max_page_bytes,
+        )
         return spider
 
     # --- start ----------------------------------------------------------------------
@@ -208,6 +222,7 @@ class XhsSpider(scrapy.Spider):
             url = f"{base}/search_result?keyword={quote(keyword)}&source=web_search_result_notes"
             yield self.listing_request(url, f"keyword:{keyword}")
         for user in self.users:
+            self.profiles.claim(user)  # its profile comes with the listing
             yield self.listing_request(f"{base}/user/profile/{user}", f"user:{user}")
 
     # --- note pages -----------------------------------------------------------------
@@ -233,7 +248,7 @@ class XhsSpider(scrapy.Spider):
             },
         )
 
-    def parse_note(self, response: Response) -> Any:
+    async def parse_note(self, response: Response) -> Any:
         note_id = response.meta["note_id"]
         if 300 <= response.status < 400:
             location = response.headers.get("Location", b"").decode("latin-1")
@@ -263,7 +278,15 @@ class XhsSpider(scrapy.Spider):
         item.fetched_at = datetime.now(UTC)
         item.found_via = response.meta.get("found_via")
         self.crawler.stats.inc_value("xhs/notes_parsed")
+        profile = await self.profiles.author_request(item, self.parse_profile)
+        if profile is not None:  # -a authors=1 (crawler/spiders/profiles.py)
+            yield profile
         yield item
+
+    def parse_profile(self, response: Response, user_id: str) -> list[UserItem]:
+        """A profile-only visit (plain request): the author's profile from its state."""
+        item = self.profiles.parse(response, user_id)
+        return [item] if item is not None else []
 
     def record_failure(self, reason: str, where: str, message: str) -> None:
         """Count a failure under its reason and log it once, with the URL."""
@@ -314,6 +337,10 @@ class XhsSpider(scrapy.Spider):
                     yield request
             async for request in self._scroll_listing(page, queue, found_via):
                 yield request
+            if found_via.startswith("user:"):  # the profile, with the notes it listed
+                profile = self.profiles.from_listing(response, found_via)
+                if profile is not None:
+                    yield profile
         finally:
             self._captures.pop(page, None)
             await page.close()
@@ -340,6 +367,7 @@ class XhsSpider(scrapy.Spider):
             if request is not None:
                 requests.append(request)
         self.crawler.stats.inc_value("xhs/listing_refs", len(refs))
+        self.profiles.count_listed(found_via, refs)
         return requests
 
     async def _scroll_listing(

@@ -36,6 +36,7 @@ from crawler.core.enrichment_state import (
     EnrichmentStatus,
     EnrichmentUsage,
 )
+from crawler.core.items import NoteItem
 from crawler.core.timeutil import Clock
 from pipelines.enrichment.cache import EnrichCache
 from pipelines.enrichment.failures import EnrichFailure, clip_reason
@@ -170,6 +171,8 @@ class EnrichmentPipeline:
 
     @guard_item("enrichment")
     async def process_item(self, item: Any) -> Any:
+        if not isinstance(item, NoteItem):  # a profile (UserItem): nothing to enrich
+            return item
         adapter = ItemAdapter(item)
         previous = _state_of(adapter.get("enrichment"))
         if self.settings.backend is EnrichBackend.OFF:

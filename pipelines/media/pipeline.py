@@ -147,6 +147,8 @@ class NoteMediaPipeline(FilesPipeline):
     async def process_item(self, item: NoteItem) -> NoteItem:  # type: ignore[override]
         """Fill the file fields of every image (and the video when enabled); never
         raises for a media problem: the note goes on to enrichment and storage."""
+        if not isinstance(item, NoteItem):  # a profile (UserItem): no media of its own
+            return item
         jobs = [self._guarded_image(item.note_id, i, img) for i, img in enumerate(item.images)]
         if item.video is not None and self.config.download_videos:
             jobs.append(self._guarded_video(item.note_id, item.video))

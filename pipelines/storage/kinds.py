@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crawler.core.items import NoteItem
-from crawler.core.names import NOTE_STATS, NOTES
-from pipelines.storage import merge
+from crawler.core.items import NoteItem, UserItem
+from crawler.core.names import NOTE_STATS, NOTES, USER_STATS, USERS
+from pipelines.storage import merge, users
 from pipelines.storage.unit import NOTE_UNIT, NOTE_UNIT_VERSION, prepare_unit
 
 Unit = Mapping[str, Any]
@@ -55,7 +55,21 @@ NOTE_KIND = UnitKind(
     row_identity=("note_id", "crawled_at"),
 )
 
-KINDS: dict[str, UnitKind] = {NOTE_KIND.name: NOTE_KIND}
+USER_KIND = UnitKind(
+    name=users.USER_UNIT,
+    item_type=UserItem,
+    prepare=users.prepare_user_unit,
+    version=users.USER_UNIT_VERSION,
+    collection=USERS,
+    key=users.user_key,
+    insert_document=users.new_user_document,
+    writes=users.user_writes,
+    superseded_writes=users.superseded_user_writes,
+    rows_collection=USER_STATS,
+    row_identity=("user_id", "crawled_at"),
+)
+
+KINDS: dict[str, UnitKind] = {NOTE_KIND.name: NOTE_KIND, USER_KIND.name: USER_KIND}
 
 
 def kind_of(unit: Unit) -> UnitKind | None:

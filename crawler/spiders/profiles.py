@@ -1,0 +1,208 @@
+"""Creator profiles in a crawl (issue 15): which profiles to visit, when, and their items.
+
+- ``-a users=A,B``: the listing visit (Chromium) opens each profile page anyway; the
+  profile is read from that page's server state (:meth:`ProfileVisits.from_listing`)
+  and yielded once the listing is scrolled, with the number of notes it listed.
+- ``-a authors=1``: the profile of every note's author is visited too
+  (:meth:`ProfileVisits.author_request`): once per run, and not when ``users`` says it
+  was stored less than ``USER_REFRESH`` seconds ago (``last_crawled_at``, looked up in
+  batches). That visit is a plain HTTP request: the server state is enough, Chromium is
+  only needed to page through notes.
+- Errors are data: a profile that cannot be read is counted under
+  ``xhs/parse_error/profile/<reason>`` (the parser's typed reason) and logged once; the
+  crawl goes on. A failed freshness lookup means "visit" (``profiles/refresh_check_failed``).
+
+Stats: ``profiles/parsed``, ``profiles/visits`` (plain requests),
+``profiles/skipped_fresh``, plus the errors above.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pymongo
+import scrapy
+from pymongo.errors import PyMongoError
+from scrapy.http import Response
+
+from crawler.core.items import NoteItem, UserItem
+from crawler.core.names import USERS
+from crawler.core.timeutil import Clock, as_utc, utcnow
+from crawler.parsing.errors import ParseError
+from crawler.parsing.listing import ListingRef, refs_from_profile_state
+from crawler.parsing.state import extract_initial_state
+from crawler.parsing.users import parse_profile_page
+from pipelines.incremental import BatchedLookup
+from pipelines.mongo import error_reason, get_mongo
+
+logger = logging.getLogger(__name__)
+
+USER_PREFIX = "user:"  # found_via of a `-a users=` listing
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def parse_authors_arg(value: str | None) -> bool:
+    """``-a authors=1|0`` (also true/false, yes/no); raises ValueError naming the argument."""
+    text = (value or "").strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"authors= must be 1 or 0: {str(value)[:50]!r}")
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    refresh: timedelta  # USER_REFRESH; zero or less: always visit
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ProfileSettings:
+        return cls(refresh=timedelta(seconds=settings.getfloat("USER_REFRESH")))
+
+
+class ProfileVisits:
+    """One run's profile visits: the users seen, the listed notes, the freshness check."""
+
+    def __init__(
+        self,
+        crawler: Any,
+        settings: ProfileSettings,
+        *,
+        authors: bool,
+        base_url: str,
+        max_page_bytes: int,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.crawler = crawler
+        self.settings = settings
+        self.authors = authors
+        self.base_url = base_url.rstrip("/")
+        self.max_page_bytes = max_page_bytes
+        self.clock = clock
+        self.seen: set[str] = set()  # users visited (or scheduled) in this run
+        self._listed: dict[str, set[str]] = {}  # `user:` listing → note ids it listed
+        self._lookups = BatchedLookup(self._fetch)
+
+    @classmethod
+    def from_crawler(
+        cls, crawler: Any, *, authors: bool, base_url: str, max_page_bytes: int
+    ) -> ProfileVisits:
+        return cls(
+            crawler,
+            ProfileSettings.from_settings(crawler.settings),
+            authors=authors,
+            base_url=base_url,
+            max_page_bytes=max_page_bytes,
+        )
+
+    @property
+    def stats(self) -> Any:
+        return self.crawler.stats  # set once the crawl starts (after from_crawler)
+
+    def claim(self, user_id: str) -> bool:
+        """True the first time a user comes up in this run (then it is visited)."""
+        if user_id in self.seen:
+            return False
+        self.seen.add(user_id)
+        return True
+
+    # --- profiles of `-a users=` listings ---------------------------------------------
+
+    def count_listed(self, found_via: str, refs: list[ListingRef]) -> None:
+        """Note the refs a profile listing gave (for the profile's ``notes_seen``)."""
+        if found_via.startswith(USER_PREFIX):
+            self._listed.setdefault(found_via, set()).update(ref.note_id for ref in refs)
+
+    def from_listing(self, response: Response, found_via: str) -> UserItem | None:
+        """The profile of a listing's page, once the listing is done (None: unreadable)."""
+        user_id = found_via.removeprefix(USER_PREFIX)
+        item = self._read(response.body, response.url, user_id)
+        if item is not None:
+            item.notes_seen = len(self._listed.pop(found_via, ()))
+        return item
+
+    # --- authors' profiles: plain requests ----------------------------------------------
+
+    async def author_request(self, note: NoteItem, callback: Any) -> scrapy.Request | None:
+        """The profile request for a note's author (``-a authors=1``), or None: off, no
+        author, already seen in this run, or stored within ``USER_REFRESH``."""
+        user = note.user
+        if not self.authors or user is None or not user.user_id or not self.claim(user.user_id):
+            return None
+        if await self._fresh(user.user_id):
+            self.stats.inc_value("profiles/skipped_fresh")
+            return None
+        self.stats.inc_value("profiles/visits")
+        return scrapy.Request(
+            f"{self.base_url}/user/profile/{user.user_id}",
+            callback=callback,
+            cb_kwargs={"user_id": user.user_id},
+            meta={"handle_httpstatus_list": [404, 461, 471]},
+        )
+
+    def parse(self, response: Response, user_id: str) -> UserItem | None:
+        """The profile of a plain profile response (None: counted as a failure)."""
+        if response.status in (461, 471):
+            self._failed("captcha", response.url, f"HTTP {response.status} after retries")
+            return None
+        item = self._read(response.body, response.url, user_id)
+        if item is not None:
+            item.notes_seen = self._first_notes(response.body)
+        return item
+
+    async def _fresh(self, user_id: str) -> bool:
+        """Whether ``users`` holds this profile crawled less than USER_REFRESH ago."""
+        if self.settings.refresh <= timedelta(0):
+            return False
+        try:
+            stored = await self._lookups.get(user_id)
+        except PyMongoError as exc:
+            self.stats.inc_value("profiles/refresh_check_failed")
+            logger.warning("profiles: freshness of %s unknown (%s): visiting", user_id,
+                           error_reason(exc))  # fmt: skip
+            return False
+        last = stored.get("last_crawled_at") if stored else None
+        if not isinstance(last, datetime):
+            return False
+        return self.clock() - as_utc(last) < self.settings.refresh
+
+    async def _fetch(self, user_ids: list[str]) -> list[Mapping[str, Any]]:
+        handle = await get_mongo(self.crawler)
+        timeout_s = max(0.5, handle.settings.server_selection_timeout_ms / 1000)
+        with pymongo.timeout(timeout_s):
+            cursor = handle.db[USERS].find({"_id": {"$in": user_ids}}, {"last_crawled_at": 1})
+            return await cursor.to_list()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _read(self, body: bytes, url: str, user_id: str) -> UserItem | None:
+        try:
+            item = parse_profile_page(
+                body, url, user_id=user_id, fetched_at=self.clock(), max_bytes=self.max_page_bytes
+            )
+        except ParseError as exc:
+            self._failed(exc.reason, url, str(exc))
+            return None
+        except Exception as exc:  # a parser bug on a hostile page must not stop the crawl
+            logger.exception("profiles: unexpected error reading %s", url[:300])
+            self._failed("internal_error", url, type(exc).__name__)
+            return None
+        self.stats.inc_value("profiles/parsed")
+        return item
+
+    def _first_notes(self, body: bytes) -> int | None:
+        """How many notes the profile page itself lists (its first page)."""
+        try:
+            state = extract_initial_state(body, max_bytes=self.max_page_bytes)
+            return len({ref.note_id for ref in refs_from_profile_state(state)})
+        except ParseError:
+            return None
+
+    def _failed(self, reason: str, where: str, message: str) -> None:
+        self.stats.inc_value(f"xhs/parse_error/profile/{reason}")
+        logger.warning("xhs: profile %s at %s: %s", reason, where[:300], message[:500])

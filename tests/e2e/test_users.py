@@ -1,0 +1,127 @@
+"""End to end: creator profiles (issue 15) from `scrapy crawl xhs` into `users` / `user_stats`.
+
+Real `scrapy crawl` subprocesses against the sandbox site (Chromium for the listings)
+and a MongoDB-wire server of the test process (for the crawl an external one: the run
+"the next day" is under libfaketime, which must not own the embedded server). Ground
+truth: ``Dataset.profile(user_id, day)``; the site's stats count the profile pages served.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from crawler.parsing.counts import parse_count
+from sandbox.faketime import shifted_clock_env
+from sandbox.harness import sandbox_env
+
+pytestmark = pytest.mark.slow
+
+DAY_S = 86400
+
+
+def _env(site: Any, mongo_uri: str, db_name: str) -> dict[str, str]:
+    return sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=db_name, ENRICH_BACKEND="off")
+
+
+def _profile_pages(site: Any) -> int:
+    return site.stats().get("profile_total", 0)
+
+
+def _assert_matches_truth(doc: dict, truth: Any) -> None:
+    """A stored user document against the sandbox's ground truth for that day."""
+    assert doc["red_id"] == truth.red_id and doc["nickname"] == truth.user.nickname
+    assert doc["ip_location"] == truth.ip_location and doc["desc"] == truth.desc
+    assert [t["name"] for t in doc["tags"]] == [name for name, _ in truth.tags]
+    for stored, shown in (("fans", "fans"), ("follows", "follows"),
+                          ("likes_and_collects", "interaction")):  # fmt: skip
+        assert doc[f"{stored}_raw"] == truth.shown[shown], stored
+        assert doc[stored] == parse_count(truth.shown[shown]), stored
+
+
+def test_users_argument_stores_both_profiles_and_their_notes(
+    make_site, scrapy_crawl, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    site = make_site()
+    ds = site.dataset
+    users = [u for u in ds.users() if 0 < len(ds.user_notes(u)) <= 12][:2]
+    assert len(users) == 2
+    result = scrapy_crawl("xhs", {"users": ",".join(users)}, _env(site, mongo_uri, mongo_db_name))
+    assert result.returncode == 0, result.log[-4000:]
+    assert _profile_pages(site) == 2  # the listing visits only: no second fetch
+    assert result.stats.get("profiles/parsed") == 2, result.stats
+    for user_id in users:
+        doc = mongo_sync.users.find_one({"_id": user_id})
+        assert doc is not None, result.log[-4000:]
+        _assert_matches_truth(doc, ds.profile(user_id))
+        assert doc["notes_seen"] == len(ds.user_notes(user_id))
+        assert doc["first_seen_at"] == doc["last_crawled_at"]
+        stored = {n["_id"] for n in mongo_sync.notes.find({"user.user_id": user_id}, {"_id": 1})}
+        assert stored == set(ds.user_notes(user_id))
+        rows = list(mongo_sync.user_stats.find({"user_id": user_id}))
+        assert len(rows) == 1 and rows[0]["notes_seen"] == len(stored)
+        assert rows[0]["fans"] == doc["fans"] and rows[0]["crawl_run_id"] == doc["crawl_run_id"]
+    assert {i["user_id"] for i in result.items if "nickname" in i and "note_id" not in i} == set(
+        users
+    )
+
+
+def test_authors_once_per_refresh_and_grown_counts_the_next_day(
+    make_site, scrapy_crawl, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    site = make_site()
+    ds = site.dataset
+    day = ds.today()
+    env = _env(site, mongo_uri, mongo_db_name)
+    args = {"keywords": "面经", "max_notes": "15", "authors": "1"}
+
+    first = scrapy_crawl("xhs", args, env)
+    assert first.returncode == 0, first.log[-4000:]
+    authors = {n["user"]["user_id"] for n in mongo_sync.notes.find({}, {"user.user_id": 1})}
+    assert len(authors) >= 3, first.log[-4000:]
+    assert _profile_pages(site) == len(authors)  # one plain visit per distinct author
+    assert first.stats.get("profiles/visits") == len(authors)
+    assert {d["_id"] for d in mongo_sync.users.find({}, {"_id": 1})} == authors
+    for doc in mongo_sync.users.find({}):
+        _assert_matches_truth(doc, ds.profile(doc["_id"], day))
+    assert mongo_sync.user_stats.count_documents({}) == len(authors)
+
+    # Within USER_REFRESH (1 day): the same crawl fetches no profile again.
+    second = scrapy_crawl("xhs", args, env)
+    assert second.returncode == 0, second.log[-4000:]
+    assert _profile_pages(site) == len(authors)
+    assert second.stats.get("profiles/skipped_fresh") == len(authors), second.stats
+    assert mongo_sync.user_stats.count_documents({}) == len(authors)
+
+    # The next day (the crawl's clock a day ahead, the site showing tomorrow): the
+    # stored notes' authors are visited again and each gets a second row, grown.
+    site.control(day_offset=1)
+    refs = [f"{n['_id']}:{n['xsec_token']}" for n in mongo_sync.notes.find({}, {"xsec_token": 1})]
+    later = scrapy_crawl(
+        "xhs",
+        {"note_ids": ",".join(refs), "authors": "1"},
+        shifted_clock_env(env, DAY_S + 60),
+    )
+    assert later.returncode == 0, later.log[-4000:]
+    visited = later.stats.get("profiles/visits", 0)
+    assert visited >= len(authors) - 1, later.log[-4000:]  # a reposted note may be gone
+    grew = 0
+    for user_id in authors:
+        rows = list(mongo_sync.user_stats.find({"user_id": user_id}).sort("crawled_at", 1))
+        if len(rows) == 1:
+            continue
+        assert len(rows) == 2, rows
+        assert (rows[1]["crawled_at"] - rows[0]["crawled_at"]).total_seconds() >= DAY_S
+        tomorrow = ds.profile(user_id, day + 1)
+        assert rows[1]["fans"] == parse_count(tomorrow.shown["fans"])
+        assert rows[1]["likes_and_collects"] == parse_count(tomorrow.shown["interaction"])
+        grew += rows[1]["fans"] > rows[0]["fans"]
+        doc = mongo_sync.users.find_one({"_id": user_id})
+        _assert_matches_truth(doc, tomorrow)
+        assert doc["last_crawled_at"] == rows[1]["crawled_at"]
+        assert doc["first_seen_at"] == rows[0]["crawled_at"]
+    assert sum(mongo_sync.user_stats.count_documents({"user_id": u}) == 2 for u in authors) == (
+        visited
+    )
+    assert grew >= 1  # fans shown exactly below 10,000 rise every day
