@@ -122,7 +122,7 @@ class NoteMediaPipeline(FilesPipeline):
         # Schemes Scrapy's HttpProxyMiddleware sends through an environment proxy.
         self._env_proxy_schemes = (
             frozenset(getproxies()) & {"http", "https"}
-            if crawler.settings.getbool("HTTPPROXY_ENABLED", True)
+            if crawler.settings.getbool("HTTPPROXY_ENABLED")
             else frozenset()
         )
         self._decode_slots = asyncio.Semaphore(self.config.decode_concurrency)
