@@ -67,9 +67,18 @@ class QuotaTracker:
         return usage
 
     def admit(
-        self, project: str, model: str, limits: Limits, tokens: int, now: float
+        self,
+        project: str,
+        model: str,
+        limits: Limits,
+        tokens: int,
+        now: float,
+        *,
+        count: bool = True,
     ) -> Rejection | None:
-        """Count the request if every limit allows it, else say which one refuses it."""
+        """Count the request if every limit allows it, else say which one refuses it.
+
+        ``count=False`` only looks (the front door's check, before the content is read)."""
         usage = self._usage_for(project, model, now)
         if limits.rpd == 0 or limits.rpm == 0 or limits.tpm == 0:
             return Rejection("limit_zero", 0, _seconds_to_next_minute(now))
@@ -80,7 +89,8 @@ class QuotaTracker:
             return Rejection("per_minute", limits.rpm, frees_at - now)
         if usage.minute_tokens + tokens > limits.tpm:
             return Rejection("input_tokens", limits.tpm, _token_wait(usage, tokens, limits, now))
-        usage.add(now, tokens)
+        if count:
+            usage.add(now, tokens)
         return None
 
     def consume_day(self, project: str, model: str, requests: int, now: float) -> None:

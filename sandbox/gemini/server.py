@@ -3,7 +3,8 @@
 Order of checks for ``generateContent``, as the real service appears to apply them:
 key present → key valid/usable → model served → payload size/JSON → forced scenario
 error → request content (images decode, thinking settings, input limit) → quota →
-answer. Only the quota step spends quota. Refusals come back at once (a 429 does not
+answer. Only the quota step spends quota; it also looks (without counting) before the
+images are decoded, so a full quota is refused at once. Refusals come back at once (a 429 does not
 wait for a model); the configured latency, plus ``per_output_token`` seconds per output
 token, is spent on admitted answers and on forced 500/503s only.
 """
@@ -382,6 +383,17 @@ class Handlers:
         except RequestInvalid as exc:
             return self._fail(method, started, errors.invalid_argument(str(exc)), **fields)
         fields["images"] = len(parsed.images)
+        limits = self.config.limits(auth.project, name)
+        now = self.state.clock.time()
+        with self.state.lock:  # the front door: a full quota is refused before any decoding
+            early = self.state.quota.admit(
+                auth.project, name, limits, parsed.text_token_count, now, count=False
+            )
+        if early is not None:  # its images were never read: the text's tokens only
+            fields["prompt_tokens"] = parsed.text_token_count
+            return self._fail(
+                method, started, self._quota_error(early, auth.project, name), **fields
+            )
         try:
             infos = await _analyse_all(parsed.images)
         except BadImage:
@@ -391,7 +403,6 @@ class Handlers:
         invalid = _unservable(model, parsed, prompt_tokens)
         if invalid is not None:
             return self._fail(method, started, invalid, **fields)
-        limits = self.config.limits(auth.project, name)
         with self.state.lock:
             rejection = self.state.quota.admit(
                 auth.project, name, limits, prompt_tokens, self.state.clock.time()
