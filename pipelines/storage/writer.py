@@ -11,7 +11,9 @@ database stays down the units go to the fsync'd spool, later batches go straight
 the spool until a probe (every ``MONGO_PROBE_INTERVAL`` s) finds the database back,
 and the spool is replayed then, at the next start, or by
 ``python -m pipelines.storage replay``. Nothing is dropped: a unit Mongo refuses for
-itself (a write error) is counted in ``storage/errors/<reason>`` and logged.
+itself (a write error) is counted in ``storage/errors/<reason>`` and logged; a spooled
+record that can never be stored (wrong shape: :mod:`pipelines.storage.records`) goes to
+the spool's ``.bad`` once (``storage/spool_bad/<reason>``) and the others replay.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from crawler.core.timeutil import as_utc
 from pipelines.mongo import MongoSettings, error_reason, is_transient, snake_case
 from pipelines.storage.kinds import UnitKind, kind_of
 from pipelines.storage.merge import unique_waves
+from pipelines.storage.records import unit_problem
 from pipelines.storage.schema import ensure_schema
 from pipelines.storage.spool import Spool
 
@@ -191,7 +194,8 @@ class UnitWriter:
         """
         if not self.spool.pending():
             return 0
-        claimed = self.spool.claim()
+        claimed = self.spool.claim(check=unit_problem)
+        self._count_bad(claimed.bad_reasons)
         units: list[Unit] = []
         others: list[Unit] = []
         for record in claimed.records:
@@ -208,15 +212,45 @@ class UnitWriter:
             if self._down:
                 self._to_spool(chunk)
                 continue
-            left = await self._store(chunk)
+            left, aside = await self._replay_chunk(chunk)
             if left:
                 self._to_spool(left)
-            stored += len(chunk) - len(left)
+            stored += len(chunk) - len(left) - aside
         claimed.done()
         self.stats.inc_value("storage/replayed", stored)
         if units:
             logger.info("replayed %d of %d spooled notes", stored, len(units))
         return stored
+
+    async def _replay_chunk(self, chunk: list[Unit]) -> tuple[list[Unit], int]:
+        """:meth:`_store` for replayed units: (units left unstored, units set aside).
+
+        A unit that makes the writer raise unexpectedly (a shape the structural check
+        did not foresee) is found by storing the chunk's units one by one, and goes to
+        the spool's ``.bad``: one bad record never blocks the others or the next start.
+        """
+        try:
+            return await self._store(chunk), 0
+        except Exception:
+            if len(chunk) > 1:
+                left: list[Unit] = []
+                aside = 0
+                for unit in chunk:
+                    unit_left, unit_aside = await self._replay_chunk([unit])
+                    left += unit_left
+                    aside += unit_aside
+                return left, aside
+            logger.exception(
+                "a spool record cannot be stored: set aside in %s", self.spool.bad_path
+            )
+            self.spool.set_aside([{k: v for k, v in chunk[0].items() if k != "replayed"}])
+            self._count_bad({"unwritable": 1})
+            return [], 1
+
+    def _count_bad(self, reasons: Mapping[str, int]) -> None:
+        for reason, count in reasons.items():
+            self.stats.inc_value("storage/spool_bad", count)
+            self.stats.inc_value(f"storage/spool_bad/{reason}", count)
 
     async def _write_with_retry(self, units: list[Unit]) -> list[Unit]:
         """Units left unstored after the retries (empty on success); marks the outage."""
