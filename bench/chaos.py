@@ -312,6 +312,8 @@ def _crawl_settings(config: ChaosConfig, work: Path) -> dict[str, str]:
         "CONCURRENT_REQUESTS": "16",
         "CONCURRENT_REQUESTS_PER_DOMAIN": "8",
         "DOWNLOAD_TIMEOUT": str(config.download_timeout),
+        # Image downloads carry their own timeout (no longer derived from DOWNLOAD_TIMEOUT).
+        "MEDIA_DOWNLOAD_TIMEOUT": str(round(config.download_timeout)),  # a whole number
         "RETRY_TIMES": str(config.retry_times),
         "ANTIBOT_COOLDOWN": "2",
         "MONGO_PROBE_INTERVAL": "2",
