@@ -119,7 +119,9 @@ def comment_docs(i: int, n: int = 3) -> list[dict[str, Any]]:
                 "comment_id": cid,
                 "note_id": nid,
                 "root_comment_id": None if k == 0 else f"c{i}-0",
-                "target_comment": None if k == 0 else {"id": f"c{i}-0", "user": {"user_id": "u900"}},
+                "target_comment": None
+                if k == 0
+                else {"id": f"c{i}-0", "user": {"user_id": "u900"}},
                 "user": {"user_id": f"u{900 + k}", "nickname": f"读者{k}", "avatar": None},
                 "content": f"评论 {k}：请问在哪里买？" if k == 0 else f"回复 {k}",
                 "like_count": 5 - k,
