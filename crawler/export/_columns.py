@@ -252,9 +252,11 @@ USERS = Table(
         ("follows", N, "follows"),
         ("likes_and_collects", N, "likes_and_collects"),
         ("verified", B, "verified"),
+        ("notes_seen", N, "notes_seen"),
         ("tags", L, _names("tags")),
         ("first_seen_at", D, "first_seen_at"),
         ("last_crawled_at", D, "last_crawled_at"),
+        ("crawl_run_id", S, "crawl_run_id"),
     ),
 )
 

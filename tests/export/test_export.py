@@ -99,7 +99,7 @@ async def test_other_tables_and_since(stored, adb, tmp_path: Path) -> None:
     assert reply["like_count"] == 4 and reply["is_author"] is False
     assert await export_table(adb, TABLES["users"], "jsonl", tmp_path / "u.jsonl") == 40
     user = json.loads((tmp_path / "u.jsonl").read_text("utf-8").splitlines()[0])
-    assert user["fans"] == 1000 and user["tags"] == ["上海"] and user["gender"] == "1"
+    assert user["fans"] == 1000 and user["tags"] == ["上海"] and user["gender"] == "female" and user["notes_seen"] == 3
     since = datetime(2026, 11, 3, tzinfo=UTC)
     n = await export_table(adb, TABLES["note_stats"], "csv", tmp_path / "s.csv", since=since)
     assert n == 20 * 3  # days 2, 3 and 4 of five
