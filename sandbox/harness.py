@@ -16,6 +16,11 @@ tests, the project's settings apply. Point a crawl at the sandbox site with
 :func:`sandbox_env` (from :mod:`sandbox.crawlenv`, isolated from any real service).
 This module may import the crawler (it is one of the three sandbox modules that may);
 it imports the crawler's settings and Mongo helpers lazily, where they are needed.
+
+Why one module of ~500 lines: it is the one place the tests, the benchmarks and the
+demo import their machinery from, and the layer rule names it as the sandbox module
+allowed to reach into the crawler; its sections (ports, Mongo, crawls, measuring) are
+small and independent.
 """
 
 from __future__ import annotations
