@@ -203,3 +203,28 @@ def test_creators_and_growth_chart(browser: Browser, app_url: str, screenshots: 
     assert page.locator("ul.plain li").count() == 2  # notes 1 and 41 of this author
     page.screenshot(path=str(screenshots / "creator-1280.png"), full_page=True)
     page.close()
+
+
+def test_sparse_and_hostile_documents_render_escaped(app_url: str, store) -> None:
+    db = store["client"][store["db"]]
+    db.notes.insert_many([
+        {"_id": "sparse0000", "title": None},  # almost nothing stored
+        {"_id": "hostile000", "title": "<script>alert(1)</script>", "desc": "<img src=x onerror=1>",
+         "user": {"user_id": "<b>u</b>"}, "tags": ["<i>t</i>"], "interact": {"liked": "12345678901234567890123"},
+         "images": [{"url": "https://evil.example/x.jpg", "path": "../../secret.txt", "status": "ok"},
+                    {"url": "https://sns-webpic-qc.xhscdn.com/y", "status": "failed", "error": "http_404"}],
+         "enrichment": {"status": "failed", "backend": "gemini", "reason": "content_blocked",
+                        "result": {"summary": "<b>s</b>", "images": "not a list"}}},
+    ])  # fmt: skip
+    status, _, body = get(f"{app_url}/notes/sparse0000")
+    assert status == 200 and "(untitled)" in body.decode()
+    status, _, body = get(f"{app_url}/notes/hostile000")
+    html = body.decode()
+    assert status == 200
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html and "evil.example" not in html
+    assert "not downloaded: http_404" in html and "content_blocked" in html
+    assert raw_get(app_url, "/images/../../secret.txt") == 404
+    status, _, body = get(f"{app_url}/notes?q=%3Cscript%3E")
+    assert status == 200 and "hostile000" in body.decode()
+    assert get(f"{app_url}/notes/%3Cscript%3E")[0] == 404
