@@ -11,18 +11,23 @@ so the caller can store the item as deferred instead of blocking the crawl.
 Slow start: a (project, model) that has not answered successfully in this run and this
 Pacific day gets one request at a time, so a run started against an exhausted or
 saturated project spends one 429, not ``max_in_flight`` of them; after its first
-success the configured and learned limits apply.
+success the configured and learned limits apply (and, while its RPM is still unknown,
+the limiter's spacing, so that an unknown limit costs about one 429, not a burst).
 
 Spend: every request sent counts (``stats["requests"]``, ``Generation.usage["requests"]``,
 ``GeminiError.requests_spent``), a timed-out one too, since the server finishes and bills
 it. A timeout is retried once, on the same model, with ``timeout_retry_factor`` times the
 timeout; a second one raises ``RequestTimedOut`` (no fan-out over the other models). An
 answer without candidates is retried once, then raises ``EmptyAnswer``.
+
+(Over 400 lines: routing, sending and the reactions to each failure kind all work on
+one call's state and the shared quota book; split apart they would pass both around.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
@@ -59,7 +64,7 @@ from .limiter import (
     pacific_day,
 )
 from .settings import GeminiSettings, normalize_model
-from .state import MemoryStateStore, Pair, QuotaState, QuotaStateStore
+from .state import MemoryStateStore, Pair, QuotaLedger, QuotaState, QuotaStateStore
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +155,7 @@ class _CallState:
     skipped_models: set[str] = field(default_factory=set)  # given up on for this call
     timed_out_on: str | None = None  # the model of the call's timeout: retried there only
     empty_answers: int = 0
+    max_output_tokens: int = 8192
 
 
 class GeminiClient:
@@ -166,6 +172,7 @@ class GeminiClient:
         settings: GeminiSettings,
         state_store: QuotaStateStore | None = None,
         *,
+        ledger: QuotaLedger | None = None,
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -176,6 +183,7 @@ class GeminiClient:
         self._store: QuotaStateStore = (
             state_store if state_store is not None else MemoryStateStore()
         )
+        self._ledger = ledger  # the day counts shared with other workers (None: this process)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -185,6 +193,7 @@ class GeminiClient:
             self._keys_by_project.setdefault(key.project, []).append(key)
         self._sdk: dict[str, genai.Client] = {}
         self._models: list[str] = list(settings.models)
+        self._output_limits: dict[str, int] = {}  # models.list's outputTokenLimit per model
         self._semaphore = asyncio.Semaphore(settings.max_in_flight)
         self._start_lock = asyncio.Lock()
         self._save_lock = asyncio.Lock()
@@ -323,8 +332,37 @@ class GeminiClient:
         offered: dict[str, list[str]] = {}
         async for model in pager:
             if model.name:
-                offered[normalize_model(model.name)] = list(model.supported_actions or [])
+                name = normalize_model(model.name)
+                offered[name] = list(model.supported_actions or [])
+                if model.output_token_limit:
+                    self._output_limits[name] = int(model.output_token_limit)
         return offered
+
+    def output_token_limit(self) -> int:
+        """The smallest ``outputTokenLimit`` of the usable models (models.list), or the
+        configured ``max_output_tokens`` when the service did not say."""
+        limits = [self._output_limits[m] for m in self.models if m in self._output_limits]
+        return min(limits) if limits else self.settings.max_output_tokens
+
+    def remaining_today(self) -> int | None:
+        """Requests the usable (project, model) pairs may still send this Pacific day by
+        their known daily limits; None while any usable pair's daily limit is unknown."""
+        now = self._clock()
+        total = 0
+        for model in self.models:
+            for project in self._keys_by_project:
+                if not self._usable_keys(project) or self.state.is_dropped_for_project(
+                    project, model
+                ):
+                    continue
+                if self.state.exhausted_until(project, model, now) is not None:
+                    continue
+                limiter = self.state.limiter(project, model)
+                if limiter.limits.rpd is None:
+                    return None
+                used = limiter.day_count if limiter.day == pacific_day(now) else 0
+                total += max(limiter.limits.rpd - used, 0)
+        return total
 
     def _usable_keys_all(self) -> list[ApiKey]:
         return [k for k in self.settings.keys if not self.state.is_key_disabled(k.fingerprint)]
@@ -354,16 +392,22 @@ class GeminiClient:
 
     # --- generate --------------------------------------------------------------------
     async def generate(
-        self, parts: Sequence[types.Part | str], schema: Schema, *, thinking: bool = False
+        self,
+        parts: Sequence[types.Part | str],
+        schema: Schema,
+        *,
+        thinking: bool = False,
+        max_output_tokens: int | None = None,
     ) -> Generation:
-        """One structured-output request, routed and retried under the quota rules.
+        """One structured-output request, routed and retried under the quota rules
+        (``max_output_tokens``: this call's cap instead of ``GEMINI_MAX_OUTPUT_TOKENS``).
 
         Raises ``QuotaDeferred``, ``BadInput``, ``ContentBlocked``, ``TruncatedOutput``
         or ``EnrichmentUnavailable`` (see ``errors``).
         """
         if not self._started:
             await self.start()
-        call = _CallState()
+        call = _CallState(max_output_tokens=max_output_tokens or self.settings.max_output_tokens)
         try:
             return await self._generate(list(parts), schema, thinking, call)
         except GeminiError as exc:
@@ -391,6 +435,8 @@ class GeminiClient:
                         if call.empty_answers > 1:
                             raise
                         continue  # once more: an empty answer is a glitch, not a verdict
+                    if failure_or_result is None:
+                        continue  # the shared day count is full: route again
                     if isinstance(failure_or_result, Generation):
                         return failure_or_result
                     failure = failure_or_result
@@ -483,13 +529,19 @@ class GeminiClient:
         thinking: bool,
         tokens: int,
         call: _CallState,
-    ) -> Generation | Failure:
+    ) -> Generation | Failure | None:
+        """Send one request; None when the shared ledger refused it (nothing was sent)."""
         pair = (pick.project, pick.model)
         probe: asyncio.Future[None] | None = None
         sent_at = self._clock()
         if not self._is_proven(pair, sent_at):
             probe = self._probes[pair] = asyncio.get_running_loop().create_future()
         pick.limiter.record(sent_at, tokens)
+        if self._ledger is not None and not await self._reserve_shared(pick, sent_at, tokens):
+            if probe is not None:
+                self._probes.pop(pair, None)
+                probe.set_result(None)
+            return None
         if call.attempts:
             self.stats["retries"] += 1
         call.attempts += 1
@@ -503,7 +555,7 @@ class GeminiClient:
             pick.model,
             schema,
             thinking=thinking,
-            max_output_tokens=self.settings.max_output_tokens,
+            max_output_tokens=call.max_output_tokens,
             timeout=timeout,
         )
         try:
@@ -517,6 +569,8 @@ class GeminiClient:
             self._proven.pop(pair, None)
             if failure.kind.is_quota:  # refused at the door: no quota spent
                 pick.limiter.refund(sent_at, tokens)
+                if self._ledger is not None:
+                    await self._ledger.refund(pick.project, pick.model, sent_at)
             return failure
         else:
             self._proven[pair] = pacific_day(self._clock())
@@ -525,6 +579,29 @@ class GeminiClient:
             if probe is not None:
                 self._probes.pop(pair, None)
                 probe.set_result(None)
+
+    async def _reserve_shared(self, pick: _Pick, sent_at: float, tokens: int) -> bool:
+        """Book the request in the shared day count too; False (and the pair out for the
+        day) when other workers have used the day's requests up or hit the per-day 429."""
+        assert self._ledger is not None
+        try:
+            grant = await self._ledger.reserve(
+                pick.project, pick.model, sent_at, pick.limiter.limits.rpd
+            )
+        except Exception as exc:  # the store is down: this process's own count still holds
+            logger.warning("shared Gemini quota unavailable: %s", self._safe(exc))
+            return True
+        if grant.limit is not None:
+            self.state.learn(pick.project, pick.model, ModelLimits(rpd=grant.limit))
+        day = pacific_day(sent_at)
+        if grant.granted:
+            pick.limiter.restore_day(day, max(pick.limiter.day_count, grant.count))
+            return True
+        pick.limiter.refund(sent_at, tokens)
+        until = max(grant.blocked_until or 0.0, next_pacific_midnight(sent_at))
+        self.state.mark_exhausted(pick.project, pick.model, until, "per_day_shared")
+        self.stats["deferred_shared/per_day"] += 1
+        return False
 
     def _is_proven(self, pair: Pair, now: float) -> bool:
         return self._proven.get(pair) == pacific_day(now)
@@ -609,6 +686,9 @@ class GeminiClient:
             self.state.mark_exhausted(pick.project, pick.model, until, str(kind))
             if failure.quota_value:
                 self.state.learn(pick.project, pick.model, ModelLimits(rpd=failure.quota_value))
+            if self._ledger is not None:
+                with contextlib.suppress(Exception):  # best effort: the 429 speaks for itself
+                    await self._ledger.block(pick.project, pick.model, now, until, failure.quota_value)
             logger.warning(
                 "Gemini daily quota exhausted (%s, limit %s); not used again before %s",
                 where,
