@@ -136,6 +136,14 @@ DISCOVERY_WAIT = 5.0  # seconds to wait for a listing page's next API answer
 DISCOVERY_IDLE_ROUNDS = 3
 DISCOVERY_MAX_RELOADS = 8  # per listing: captchas, rotated signatures, 5xx
 
+# --- Comments (crawler/comments/; `-a comments=N|all -a replies=M|all`) ------------------
+COMMENTS_MAX_SECONDS = 300.0  # per note: reading its thread in the browser stops after this
+COMMENTS_MAX_PAGES = 500  # per note: comment API answers read (comment pages + reply pages)
+COMMENTS_WAIT = 5.0  # seconds to wait for the page's next comment answer after an action
+COMMENTS_MAX_RELOADS = 8  # per note: page loads again after captchas, rotations, stalls
+PRIVACY = "off"  # off | pseudonymize: commenters' ids as keyed hashes, no nicknames/avatars
+PRIVACY_KEY = ""  # secret key of those hashes (required with PRIVACY=pseudonymize)
+
 # --- Creator profiles (crawler/spiders/profiles.py; `-a users=… -a authors=1`) -----------
 USER_REFRESH = 86400.0  # seconds: an author's profile stored more recently is not fetched again
 

@@ -12,6 +12,8 @@ overridden; the parts have their own helpers:
   (content fields from the spec, no images unless given)
 - ``enrichment(status, **overrides)`` → an :class:`EnrichmentState` (a done Gemini
   result unless told otherwise)
+- ``make_comment(i, k, **overrides)`` → :class:`CommentItem` ``k`` of note ``i``: a
+  top-level comment, or with ``root=`` a reply of that top-level comment id
 - ``make_profile(i, **overrides)`` → :class:`UserItem`: the profile of ``make_user(i)``
   with fans ``1000 + i`` (shown "1.0万"-style above 10,000), two tags, fetched at ``T0``
 
@@ -26,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from crawler.core.items import (
+    CommentItem,
+    CommentTarget,
     CountText,
     NoteImage,
     NoteInteract,
@@ -115,6 +119,38 @@ def make_note(i: int = 0, **overrides: Any) -> NoteItem:
     }
     values.update(overrides)
     return NoteItem(**values)
+
+
+def comment_id(i: int, k: int) -> str:
+    """The id of comment ``k`` of note ``i``: 24 hex digits."""
+    return f"c{i:011x}{k:012x}"
+
+
+def make_comment(
+    i: int = 0, k: int = 0, *, root: str | None = None, **overrides: Any
+) -> CommentItem:
+    """Comment ``k`` of note ``i`` by user ``c<k>``, ``k`` likes, written at ``T0``;
+    with ``root`` a reply of that comment (answering it)."""
+    values: dict[str, Any] = {
+        "comment_id": comment_id(i, k),
+        "note_id": note_id(i),
+        "root_comment_id": root,
+        "target_comment": None if root is None else CommentTarget(root, make_user(1)),
+        "user": make_user(user_id=f"c{k}", nickname=f"读者{k}"),
+        "content": f"评论 {k}",
+        "at_users": [],
+        "pictures": [],
+        "like_count": CountText(k, str(k)),
+        "created_at": T0 - timedelta(hours=k),
+        "ip_location": "广东",
+        "status": 0,
+        "is_author": False,
+        "show_tags": [],
+        "reply_count": CountText(0, "0") if root is None else None,
+        "found_via": "comment_page" if root is None else "reply_page",
+    }
+    values.update(overrides)
+    return CommentItem(**values)
 
 
 def note_from_spec(spec: NoteSpec, **overrides: Any) -> NoteItem:

@@ -110,6 +110,14 @@ class NoteItem:
     # True for a stored note the enrich spider sends through again (not a new sighting:
     # storage writes no note_stats row and does not move last_crawled_at).
     from_backlog: bool = False
+    # The note's comment thread, set by the spider when comments are asked for
+    # (crawler/comments/) and read in this crawl; None: not read this time (off, or
+    # unchanged since the stored read), so storage leaves the stored thread fields as
+    # they are. ``comments_complete`` false names why in ``comments_reason``.
+    comments: list[CommentItem] | None = None
+    comments_complete: bool | None = None
+    comments_reason: str | None = None
+    comments_crawled: CommentsCrawled | None = None
     # Unexpected exceptions met by pipeline stages (pipelines/guard.py), in stage order.
     errors: list[ItemError] = field(default_factory=list)
 
@@ -171,6 +179,20 @@ class CommentItem:
     found_via: CommentOrigin
     truncated: list[str] = field(default_factory=list)  # fields cut to their cap
     fetched_at: datetime | None = None
+
+
+@dataclass
+class CommentsCrawled:
+    """How a note's thread was read: what the next crawl compares to skip an unchanged one."""
+
+    note_count: int | None  # the note's shown comment count when its thread was read
+    wanted_comments: int | None  # top-level comments asked for (None: all)
+    wanted_replies: int | None  # replies per top-level comment asked for (None: all)
+    read: int  # comments and replies kept
+    pages: int  # comment API answers read
+    reloads: int  # page loads after the first (captchas, rotated signatures, stalls)
+    skipped: dict[str, int] = field(default_factory=dict)  # left-out entries by reason
+    at: datetime | None = None
 
 
 UserGender = Literal["male", "female"]

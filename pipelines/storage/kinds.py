@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crawler.core.items import NoteItem, UserItem
-from crawler.core.names import NOTE_STATS, NOTES, USER_STATS, USERS
-from pipelines.storage import merge, users
+from crawler.core.items import CommentItem, NoteItem, UserItem
+from crawler.core.names import COMMENTS, NOTE_STATS, NOTES, USER_STATS, USERS
+from pipelines.storage import comments, merge, users
 from pipelines.storage.unit import NOTE_UNIT, NOTE_UNIT_VERSION, prepare_unit
 
 Unit = Mapping[str, Any]
@@ -55,6 +55,18 @@ NOTE_KIND = UnitKind(
     row_identity=("note_id", "crawled_at"),
 )
 
+COMMENT_KIND = UnitKind(
+    name=comments.COMMENT_UNIT,
+    item_type=CommentItem,
+    prepare=comments.prepare_comment_unit,
+    version=comments.COMMENT_UNIT_VERSION,
+    collection=COMMENTS,
+    key=comments.comment_key,
+    insert_document=comments.new_comment_document,
+    writes=comments.comment_writes,
+    superseded_writes=comments.superseded_comment_writes,
+)
+
 USER_KIND = UnitKind(
     name=users.USER_UNIT,
     item_type=UserItem,
@@ -69,7 +81,11 @@ USER_KIND = UnitKind(
     row_identity=("user_id", "crawled_at"),
 )
 
-KINDS: dict[str, UnitKind] = {NOTE_KIND.name: NOTE_KIND, USER_KIND.name: USER_KIND}
+KINDS: dict[str, UnitKind] = {
+    NOTE_KIND.name: NOTE_KIND,
+    COMMENT_KIND.name: COMMENT_KIND,
+    USER_KIND.name: USER_KIND,
+}
 
 
 def kind_of(unit: Unit) -> UnitKind | None:

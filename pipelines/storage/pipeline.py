@@ -21,6 +21,7 @@ from itemadapter import ItemAdapter
 from crawler.core.timeutil import Clock, utcnow
 from pipelines.guard import guard_item
 from pipelines.mongo import MongoHandle, MongoSettings, crawl_run_id, get_mongo
+from pipelines.storage.comments import comment_units
 from pipelines.storage.kinds import kind_for_item
 from pipelines.storage.unit import RejectedNote
 from pipelines.storage.writer import StatsSink, UnitWriter
@@ -122,6 +123,15 @@ class MongoStoragePipeline:
         if not self._buffer:
             self._oldest = self._monotonic()
         self._buffer.append(unit)
+        # The note's thread, when read in this crawl: one unit per comment.
+        self._buffer.extend(
+            comment_units(
+                adapter,
+                now=unit["crawled_at"],
+                run_id=unit["run_id"],
+                max_chars=self.settings.max_string_chars,
+            )
+        )
         if len(self._buffer) >= self.settings.batch_size:
             await self._hand_over(everything=False)
         return item

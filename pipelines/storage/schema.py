@@ -8,7 +8,7 @@ import logging
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
-from crawler.core.names import NOTE_STATS, NOTES, USER_STATS, USERS
+from crawler.core.names import COMMENTS, NOTE_STATS, NOTES, USER_STATS, USERS
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,11 @@ NOTE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("last_crawled_at", [("last_crawled_at", -1)]),
 ]
 NOTE_STATS_INDEX = ("note_id_crawled_at", [("note_id", 1), ("crawled_at", 1)])
+COMMENT_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
+    ("note_id_created_at", [("note_id", 1), ("created_at", 1)]),
+    ("root_comment_id", [("root_comment_id", 1)]),
+    ("user_id", [("user.user_id", 1)]),
+]
 USER_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("fans", [("fans", -1)]),
     ("last_crawled_at", [("last_crawled_at", -1)]),
@@ -54,6 +59,8 @@ async def ensure_schema(db: AsyncDatabase) -> str:
     for name, keys in NOTE_INDEXES:
         await db[NOTES].create_index(keys, name=name)
     await db[NOTE_STATS].create_index(NOTE_STATS_INDEX[1], name=NOTE_STATS_INDEX[0])
+    for name, keys in COMMENT_INDEXES:
+        await db[COMMENTS].create_index(keys, name=name)
     for name, keys in USER_INDEXES:
         await db[USERS].create_index(keys, name=name)
     await db[USER_STATS].create_index(USER_STATS_INDEX[1], name=USER_STATS_INDEX[0])

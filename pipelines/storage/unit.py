@@ -21,6 +21,7 @@ from crawler.core.enrichment_state import EnrichmentState
 from crawler.core.text import clean_text
 from crawler.core.timeutil import as_utc
 from pipelines.incremental import COUNT_FIELDS, as_adapter, content_hash
+from pipelines.storage.comments import split_thread
 from pipelines.storage.sanitize import sanitize
 
 NOTE_UNIT = "note"
@@ -63,6 +64,7 @@ def prepare_unit(item: Any, *, now: datetime, run_id: str, max_chars: int) -> di
     crawled_at = as_utc(data.get("fetched_at") or now)
     observed = not data.pop("from_backlog", False)
     note_id = clean_text(str(data.pop("note_id")))
+    split_thread(data)  # its comments are units of their own (pipelines/storage/comments.py)
     change = data.pop("change", None)
     # The incremental check's hash when it ran (the same function of the same content).
     digest = data.pop("content_hash", None) or content_hash(adapter)

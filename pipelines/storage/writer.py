@@ -329,7 +329,9 @@ class UnitWriter:
             kind = kind_of(unit)
             if kind is not None:
                 by_kind.setdefault(kind.name, (kind, []))[1].append(unit)
-        for kind, group in by_kind.values():
+        # Kinds without rows first: the journaled rows insert then covers their writes too.
+        ordered = sorted(by_kind.values(), key=lambda pair: pair[0].rows_collection is not None)
+        for kind, group in ordered:
             for wave in unique_waves(group, kind.key):
                 await self._write_wave(kind, wave, journaled=journaled)
             await self._insert_rows(kind, group, dedupe=dedupe_rows)
