@@ -31,7 +31,7 @@ from .settings import (
     parse_limits,
     parse_models,
 )
-from .state import MemoryStateStore, QuotaState, QuotaStateStore
+from .state import Grant, MemoryStateStore, QuotaLedger, QuotaState, QuotaStateStore
 
 __all__ = [
     "ApiKey",
@@ -46,9 +46,11 @@ __all__ = [
     "GeminiSettings",
     "GeminiSettingsError",
     "Generation",
+    "Grant",
     "MemoryStateStore",
     "ModelLimits",
     "QuotaDeferred",
+    "QuotaLedger",
     "QuotaState",
     "QuotaStateStore",
     "RateLimiter",

@@ -60,6 +60,39 @@ class QuotaStateStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Grant:
+    """A shared ledger's answer to one request: ``granted``, the day's count after it, the
+    daily limit other workers learned (None: unknown) and their blocked-until (POSIX)."""
+
+    granted: bool
+    count: int
+    limit: int | None = None
+    blocked_until: float | None = None
+
+
+@runtime_checkable
+class QuotaLedger(Protocol):
+    """The per-(project, model) Pacific-day request count shared by every worker on one
+    store (``pipelines.mongo.quota.MongoQuotaLedger``): atomic updates, no read-modify-write.
+    Times are POSIX seconds."""
+
+    async def reserve(self, project: str, model: str, now: float, limit: int | None) -> Grant:
+        """Count one request unless the day's count reached ``limit`` (or the stored limit)
+        or the pair is blocked; the answer says which."""
+        ...
+
+    async def refund(self, project: str, model: str, sent_at: float) -> None:
+        """Take back a request the server refused (a 429 spends no quota)."""
+        ...
+
+    async def block(
+        self, project: str, model: str, now: float, until: float, limit: int | None
+    ) -> None:
+        """A per-day 429: out until ``until`` for everyone; ``limit`` its quotaValue."""
+        ...
+
+
 class MemoryStateStore:
     """A process-local store; hands out copies so callers cannot alias the saved state."""
 

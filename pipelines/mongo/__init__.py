@@ -10,8 +10,11 @@ One concern per module:
   :func:`crawl_run_id`;
 - :mod:`.embedded`: the embedded secantus server (start, join via
   ``<data dir>/embedded.json``, take over, ``python -m pipelines.mongo serve``);
-- :mod:`.quota`: :class:`MongoQuotaStateStore` (collection ``gemini_quota``);
-- :mod:`.leases`: :func:`acquire_lease`, :func:`renew_lease`, :func:`release_lease`;
+- :mod:`.quota`: :class:`MongoQuotaStateStore` and the shared day counts
+  :class:`MongoQuotaLedger` (collection ``gemini_quota``);
+- :mod:`.leases`: :func:`acquire_lease`, :func:`renew_lease`, :func:`release_lease`,
+  :func:`take_over_dead_lease` (a holder dead on this host: :func:`holder_dead`),
+  :func:`this_process` (the holder fields);
 - :mod:`.keys`: the one escaping scheme for outside field names (full-width ``＄``/``．``);
 - :mod:`.errors`: transient-error classification and stats-key names of errors.
 """
@@ -35,8 +38,15 @@ from pipelines.mongo.handle import (
     open_database,
 )
 from pipelines.mongo.keys import escape_key, escape_keys, unescape_key, unescape_keys
-from pipelines.mongo.leases import acquire_lease, release_lease, renew_lease
-from pipelines.mongo.quota import MongoQuotaStateStore
+from pipelines.mongo.leases import (
+    acquire_lease,
+    holder_dead,
+    release_lease,
+    renew_lease,
+    take_over_dead_lease,
+    this_process,
+)
+from pipelines.mongo.quota import MongoQuotaLedger, MongoQuotaStateStore
 from pipelines.mongo.settings import MongoSettings, MongoSettingsError, mask_uri
 
 __all__ = [
@@ -45,6 +55,7 @@ __all__ = [
     "Clock",
     "EmbeddedUnavailable",
     "MongoHandle",
+    "MongoQuotaLedger",
     "MongoQuotaStateStore",
     "MongoSettings",
     "MongoSettingsError",
@@ -56,6 +67,7 @@ __all__ = [
     "escape_key",
     "escape_keys",
     "get_mongo",
+    "holder_dead",
     "is_transient",
     "mask_uri",
     "open_database",
@@ -65,6 +77,8 @@ __all__ = [
     "renew_lease",
     "snake_case",
     "stop_server",
+    "take_over_dead_lease",
+    "this_process",
     "unescape_key",
     "unescape_keys",
     "utcnow",

@@ -1,13 +1,20 @@
-"""The Gemini client's persisted quota state in collection ``gemini_quota``."""
+"""The Gemini client's quota in collection ``gemini_quota``: its persisted state
+(:class:`MongoQuotaStateStore`, whole-state saves between runs) and the day counts
+shared by concurrent workers (:class:`MongoQuotaLedger`, atomic per-request updates)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from crawler.core.names import GEMINI_QUOTA
-from crawler.core.timeutil import Clock, utcnow
+from crawler.core.timeutil import Clock, aware, utcnow
+from pipelines.gemini import Grant, pacific_day
 from pipelines.mongo.keys import escape_keys, unescape_keys
 
 
@@ -38,3 +45,88 @@ class MongoQuotaStateStore:
             {"state": escape_keys(state), "updated_at": self._clock()},
             upsert=True,
         )
+
+
+def _day_id(project: str, model: str, now: float) -> str:
+    return f"day:{project}|{model}|{pacific_day(now).isoformat()}"
+
+
+class MongoQuotaLedger:
+    """The day's request count of every (project, model), shared by all workers on one
+    store (the client's ``QuotaLedger``), in collection ``gemini_quota`` beside the state.
+
+    One document per pair and Pacific day, ``_id: "day:<project>|<model>|<YYYY-MM-DD>"``
+    with ``count``, ``limit`` (the lowest daily limit anyone knew) and ``blocked_until``
+    (after a per-day 429). Every change is one atomic update:
+
+    - ``reserve``: ``$inc count`` on a filter that matches only while ``count < limit``
+      and the pair is not blocked; a document that does not match makes the upsert
+      collide on ``_id`` (DuplicateKeyError), which is the refusal. Two workers can never
+      both take the last request of the day.
+    - ``refund``: ``$inc count -1`` while ``count > 0``;
+    - ``block``: ``$max blocked_until``, ``$min limit``.
+    """
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._coll = db[GEMINI_QUOTA]
+
+    async def reserve(self, project: str, model: str, now: float, limit: int | None) -> Grant:
+        doc_id = _day_id(project, model, now)
+        at = datetime.fromtimestamp(now, UTC)
+        free: list[dict[str, Any]] = [
+            {"$or": [{"blocked_until": None}, {"blocked_until": {"$lte": at}}]}
+        ]
+        if limit is not None:
+            free.append({"count": {"$lt": limit}})
+        update: dict[str, Any] = {
+            "$inc": {"count": 1},
+            "$setOnInsert": {"project": project, "model": model, "day": doc_id.rsplit("|", 1)[1]},
+        }
+        if limit is not None:
+            update["$min"] = {"limit": limit}
+        try:
+            doc = await self._coll.find_one_and_update(
+                {"_id": doc_id, "$and": free},
+                update,
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            doc = await self._coll.find_one({"_id": doc_id}) or {}
+            return Grant(False, int(doc.get("count") or 0), *_known(doc))
+        if doc is None:  # applied, but the server did not return it (an insert race)
+            doc = await self._coll.find_one({"_id": doc_id}) or {}
+        stored_limit, blocked = _known(doc)
+        count = int(doc.get("count") or 0)
+        if stored_limit is not None and count > stored_limit:
+            # Someone learned a lower limit than ours meanwhile: give the request back.
+            await self.refund(project, model, now)
+            return Grant(False, count - 1, stored_limit, blocked)
+        return Grant(True, count, stored_limit, blocked)
+
+    async def refund(self, project: str, model: str, sent_at: float) -> None:
+        await self._coll.update_one(
+            {"_id": _day_id(project, model, sent_at), "count": {"$gt": 0}}, {"$inc": {"count": -1}}
+        )
+
+    async def block(
+        self, project: str, model: str, now: float, until: float, limit: int | None
+    ) -> None:
+        update: dict[str, Any] = {"$max": {"blocked_until": datetime.fromtimestamp(until, UTC)}}
+        if limit:
+            update["$min"] = {"limit": int(limit)}
+        await self._coll.update_one({"_id": _day_id(project, model, now)}, update, upsert=True)
+
+    async def day_documents(self) -> list[dict[str, Any]]:
+        """Every stored day count (benchmarks and tests read them)."""
+        return [d async for d in self._coll.find({"_id": {"$regex": "^day:"}})]
+
+
+def _known(doc: Mapping[str, Any]) -> tuple[int | None, float | None]:
+    limit = doc.get("limit")
+    blocked = doc.get("blocked_until")
+    if isinstance(blocked, datetime):
+        blocked_ts: float | None = aware(blocked).timestamp()
+    else:
+        blocked_ts = None
+    return (int(limit) if limit is not None else None), blocked_ts
