@@ -126,6 +126,16 @@ class ProfileVisits:
             item.notes_seen = len(self._listed.pop(found_via, ()))
         return item
 
+    def from_failed_listing(self, failure: Any) -> list[UserItem]:
+        """A ``user:`` listing whose page came back as an HTTP error (the site answers an
+        unknown user with a 404 page): its profile, or its typed reason counted."""
+        found_via = str(failure.request.meta.get("found_via", ""))
+        response = getattr(failure.value, "response", None)
+        if not found_via.startswith(USER_PREFIX) or not isinstance(response, Response):
+            return []
+        item = self.from_listing(response, found_via)
+        return [item] if item is not None else []
+
     # --- authors' profiles: plain requests ----------------------------------------------
 
     async def author_request(self, note: NoteItem, callback: Any) -> scrapy.Request | None:

@@ -438,10 +438,11 @@ class XhsSpider(scrapy.Spider):
     async def _scroll(self, page: Any) -> None:
         await page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
 
-    async def listing_failed(self, failure: Any) -> None:
+    async def listing_failed(self, failure: Any) -> list[UserItem]:
         request = failure.request
         page = request.meta.get("playwright_page")
         if page is not None:
             self._captures.pop(page, None)
             await page.close()
         self.record_failure("listing_failed", request.url, repr(failure.value)[:300])
+        return self.profiles.from_failed_listing(failure)  # a profile's typed reason

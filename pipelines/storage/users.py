@@ -51,7 +51,7 @@ def prepare_user_unit(item: Any, *, now: datetime, run_id: str, max_chars: int) 
     crawled_at = as_utc(data.pop("fetched_at", None) or now)
     notes_seen = data.pop("notes_seen", None)
     interactions = data.pop("interactions", None)
-    truncated: list[str] = [f"profile.{name}" for name in data.pop("truncated", None) or []]
+    truncated: list[str] = []  # cut by storage; the parser's cuts stay in ``truncated``
     fields = sanitize(data, max_chars, "", truncated)
     counts = sanitize(_flat_counts(interactions), max_chars, "", truncated)
     fields.update(counts)

@@ -138,6 +138,8 @@ def test_user_profile_discovery_reads_ssr_notes_then_scrolls(
         "xhs", {"users": user_id}, env, settings={"ITEM_PIPELINES": "{}", "DISCOVERY_WAIT": "3"}
     )
     assert result.returncode == 0, result.log[-4000:]
-    assert sorted(item["note_id"] for item in result.items) == sorted(expected)
-    assert {item["user"]["user_id"] for item in result.items} == {user_id}
-    assert {item["found_via"] for item in result.items} == {f"user:{user_id}"}
+    notes = [item for item in result.items if "note_id" in item]  # + the profile (issue 15)
+    assert sorted(item["note_id"] for item in notes) == sorted(expected)
+    assert {item["user"]["user_id"] for item in notes} == {user_id}
+    assert {item["found_via"] for item in notes} == {f"user:{user_id}"}
+    assert [item["user_id"] for item in result.items if "note_id" not in item] == [user_id]

@@ -125,3 +125,23 @@ def test_authors_once_per_refresh_and_grown_counts_the_next_day(
         visited
     )
     assert grew >= 1  # fans shown exactly below 10,000 rise every day
+
+
+def test_an_unknown_user_is_counted_and_the_crawl_goes_on(
+    make_site, scrapy_crawl, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    site = make_site()
+    ds = site.dataset
+    good = next(u for u in ds.users() if 0 < len(ds.user_notes(u)) <= 12)
+    unknown = "0" * 24  # the id form, but nobody's: the site answers its 404 page
+    result = scrapy_crawl(
+        "xhs", {"users": f"{unknown},{good}"}, _env(site, mongo_uri, mongo_db_name)
+    )
+    assert result.returncode == 0, result.log[-4000:]
+    errors = {k: v for k, v in result.stats.items() if k.startswith("xhs/parse_error/")}
+    assert errors == {
+        "xhs/parse_error/listing_failed": 1,  # HTTP 404
+        "xhs/parse_error/profile/profile_unavailable": 1,  # the page's result: code -1
+    }, result.log[-4000:]
+    assert [d["_id"] for d in mongo_sync.users.find({}, {"_id": 1})] == [good]
+    assert mongo_sync.notes.count_documents({"user.user_id": good}) == len(ds.user_notes(good))
