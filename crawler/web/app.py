@@ -85,6 +85,7 @@ def _templates() -> Jinja2Templates:
 def create_app(config: WebConfig) -> Starlette:
     config.check()
     templates = _templates()
+    choices_cache = reads.ChoicesCache()
 
     def db(request: Request) -> Any:
         return request.app.state.db
@@ -96,7 +97,7 @@ def create_app(config: WebConfig) -> Starlette:
         return RedirectResponse("/notes", status_code=302)
 
     async def notes(request: Request) -> Response:
-        choices = await reads.filter_choices(db(request))
+        choices = await choices_cache.get(db(request))
         common = {
             "choices": choices,
             "statuses": [s.value for s in EnrichmentStatus],
