@@ -85,6 +85,7 @@ def make_item(spec: NoteSpec, copies: Sequence[ModelCopy], variant: int) -> Note
     """A note item as the media pipeline hands it on (images stored, status ok)."""
     return note_from_spec(
         spec,
+        url=f"https://www.xiaohongshu.com/explore/{spec.note_id}",
         title=f"{spec.title} #{variant}",
         type="normal",
         user=None,
