@@ -120,10 +120,10 @@ class ProfileVisits:
 
     def from_listing(self, response: Response, found_via: str) -> UserItem | None:
         """The profile of a listing's page, once the listing is done (None: unreadable)."""
-        user_id = found_via.removeprefix(USER_PREFIX)
-        item = self._read(response.body, response.url, user_id)
+        listed = self._listed.pop(found_via, set())
+        item = self._read(response.body, response.url, found_via.removeprefix(USER_PREFIX))
         if item is not None:
-            item.notes_seen = len(self._listed.pop(found_via, ()))
+            item.notes_seen = len(listed)
         return item
 
     def from_failed_listing(self, failure: Any) -> list[UserItem]:
