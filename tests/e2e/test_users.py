@@ -82,6 +82,7 @@ def test_authors_once_per_refresh_and_grown_counts_the_next_day(
     assert len(authors) >= 3, first.log[-4000:]
     assert _profile_pages(site) == len(authors)  # one plain visit per distinct author
     assert first.stats.get("profiles/visits") == len(authors)
+    assert first.stats.get("playwright/page_count") == 1  # the search page: profiles are plain
     assert {d["_id"] for d in mongo_sync.users.find({}, {"_id": 1})} == authors
     for doc in mongo_sync.users.find({}):
         _assert_matches_truth(doc, ds.profile(doc["_id"], day))
@@ -104,6 +105,7 @@ def test_authors_once_per_refresh_and_grown_counts_the_next_day(
         shifted_clock_env(env, DAY_S + 60),
     )
     assert later.returncode == 0, later.log[-4000:]
+    assert "playwright/page_count" not in later.stats  # note and profile pages: no browser
     visited = later.stats.get("profiles/visits", 0)
     assert visited >= len(authors) - 1, later.log[-4000:]  # a reposted note may be gone
     grew = 0
