@@ -8,14 +8,17 @@ its fingerprint):
 1. **Types**, from the declared defaults (``crawler.settings.knob_defaults``): a knob
    declared with an int, float or bool default must read as one through Scrapy's
    ``getint`` / ``getfloat`` / ``getbool`` (env vars arrive as strings).
-2. **Ranges and forms**, the :data:`CHECKS` table: knob → check, for what a type does
-   not say (at least 1, a choice, a ``redis://`` URL).
+2. **Ranges and forms** of the app layer's knobs, the :data:`CHECKS` table: knob →
+   check, for what a type does not say (at least 1, a ``redis://`` URL).
 3. **Components' own parsers**, run once here on the same settings so that their errors
    surface before the crawl: :class:`~crawler.config.CrawlConfig` (site URL, cookies,
-   image templates), ``pipelines.mongo.MongoSettings`` (``MONGO_URI``, batch sizes),
-   ``pipelines.gemini.settings.GeminiSettings`` (keys, model list, limits) and the
-   enrichment backend. Their ``ValueError`` (the pipelines may not import this layer,
-   so they raise their own subclasses) becomes a ``ConfigError`` with the same message.
+   image templates), ``crawler.comments.settings.CommentSettings`` (thread budgets,
+   privacy), ``pipelines.mongo.MongoSettings`` (``MONGO_URI``, batch sizes),
+   ``pipelines.enrichment.EnrichSettings`` (backend, concurrency, budgets),
+   ``pipelines.media.MediaSettings`` (size caps, timeouts) and
+   ``pipelines.gemini.settings.GeminiSettings`` (keys, model list, limits). Their
+   ``ValueError`` (the pipelines may not import this layer, so they raise their own
+   subclasses) becomes a ``ConfigError`` with the same message.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from urllib.parse import urlsplit
 
 from scrapy.settings import BaseSettings
 
+from crawler.comments.settings import CommentSettings
 from crawler.config import ConfigError, CrawlConfig, secret_fingerprint
 
 # Knobs whose values are secrets (or may carry one, like a URI's password).
@@ -60,17 +64,6 @@ def _at_least(minimum: float) -> Callable[[str, BaseSettings], None]:
     return check
 
 
-def _one_of(*choices: str) -> Callable[[str, BaseSettings], None]:
-    def check(name: str, settings: BaseSettings) -> None:
-        value = str(settings.get(name) or "").strip().lower()
-        if value not in choices:
-            raise ConfigError(
-                f"{name} must be one of {'|'.join(choices)}, got {shown(name, settings[name])}"
-            )
-
-    return check
-
-
 def _url_or_empty(*schemes: str) -> Callable[[str, BaseSettings], None]:
     def check(name: str, settings: BaseSettings) -> None:
         value = str(settings.get(name) or "").strip()
@@ -86,28 +79,18 @@ def _url_or_empty(*schemes: str) -> Callable[[str, BaseSettings], None]:
     return check
 
 
-# knob → check, for what the declared default's type does not say.
+# knob → check, for the app layer's knobs whose default's type does not say enough. The
+# pipelines' knobs (MONGO_*, ENRICH_*, MEDIA_*, GEMINI_*) are checked by their own settings
+# classes, run by _components below.
 CHECKS: dict[str, Callable[[str, BaseSettings], None]] = {
-    "ENRICH_BACKEND": _one_of("auto", "gemini", "local", "off"),
     "REDIS_URL": _url_or_empty("redis", "rediss", "unix"),
     "GEMINI_BASE_URL": _url_or_empty("http", "https"),
-    "MONGO_BATCH_SIZE": _at_least(1),
-    "MONGO_FLUSH_INTERVAL": _at_least(0),
     "ANTIBOT_COOLDOWN": _at_least(0),
     "ANTIBOT_MAX_RETRIES": _at_least(0),
     "DISCOVERY_WAIT": _at_least(0),
     "DISCOVERY_IDLE_ROUNDS": _at_least(1),
     "DISCOVERY_MAX_RELOADS": _at_least(0),
     "XHS_MAX_PAGE_BYTES": _at_least(1),
-    "MEDIA_MAX_BYTES": _at_least(1),
-    "MEDIA_MAX_VIDEO_BYTES": _at_least(1),
-    "MEDIA_DOWNLOAD_TIMEOUT": _at_least(0),
-    "ENRICH_CONCURRENCY": _at_least(1),
-    "ENRICH_MAX_IMAGES_PER_REQUEST": _at_least(1),
-    "ENRICH_RETRY_AFTER": _at_least(0),
-    "ENRICH_MAX_ATTEMPTS": _at_least(1),
-    "GEMINI_MAX_IN_FLIGHT": _at_least(1),
-    "GEMINI_TIMEOUT": _at_least(1),
     "GC_GEN0_THRESHOLD": _at_least(0),
     "RUN_LEASE_TTL": _at_least(1),
     "DISTRIBUTED_IDLE_TIMEOUT": _at_least(0),
@@ -140,10 +123,17 @@ def check_types(settings: BaseSettings, defaults: Mapping[str, Any]) -> None:
 def _components(settings: BaseSettings) -> None:
     """The components' own settings parsers, once, on these settings."""
     # Imported here: the pipelines' settings modules pull in their SDKs.
+    from pipelines.enrichment import EnrichSettings
+    from pipelines.enrichment.pack_queue import PackSettings
     from pipelines.gemini.settings import GeminiSettings
+    from pipelines.media import MediaSettings
     from pipelines.mongo import MongoSettings
 
     CrawlConfig.from_settings(settings)
+    EnrichSettings.from_settings(settings)
+    PackSettings.from_settings(settings)
+    MediaSettings.from_settings(settings)
+    CommentSettings.from_settings(settings)
     MongoSettings.from_settings(settings)
     GeminiSettings.from_env_like(settings)
 

@@ -40,7 +40,7 @@ def test_types_follow_the_declared_default(name: str, value: str, words: str) ->
 @pytest.mark.parametrize(
     ("name", "value", "words"),
     [
-        ("ENRICH_BACKEND", "bogus", "ENRICH_BACKEND must be one of auto|gemini|local|off"),
+        ("ENRICH_BACKEND", "bogus", "ENRICH_BACKEND must be auto|gemini|local|off"),
         ("MONGO_BATCH_SIZE", "0", "MONGO_BATCH_SIZE must be at least 1"),
         ("DISCOVERY_IDLE_ROUNDS", "0", "DISCOVERY_IDLE_ROUNDS must be at least 1"),
         ("RUN_LEASE_TTL", "-5", "RUN_LEASE_TTL must be at least 1"),
