@@ -5,7 +5,8 @@ Scrapy's own command exits 0 whatever happened during the crawl. This one return
 status the run record decided (``RunContext.of(crawler).exit_status``, see
 crawler/extensions/run_record.py: 0 ok, 3 overlap, 4 cookie expired, 5 blocked,
 6 storage down, 1 other failures). A run whose close never decided one (a forced
-stop, a crash at start) exits 1, never 0.
+stop, a crash at start) exits 1, never 0. With ``JOBDIR`` set, the state a killed run
+left there is set aside first (:mod:`crawler.extensions.jobdir`).
 
 The checks run in ``process_options``, before Scrapy sets up logging and the crawler
 process, so the error line is the only thing on stderr: every knob through
@@ -22,6 +23,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.spiderloader import get_spider_loader
 
 from crawler.core.run_context import RunContext
+from crawler.extensions.jobdir import set_aside_if_killed
 from crawler.extensions.run_record import EXIT_ERROR
 from crawler.validation import validate_settings
 
@@ -54,6 +56,10 @@ class Command(ScrapyCrawlCommand):
         return self._crawler
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        assert self.settings is not None
+        jobdir = self.settings.get("JOBDIR")
+        if jobdir:  # before Scrapy reads it: a killed run's half-written state goes aside
+            set_aside_if_killed(jobdir)
         super().run(args, opts)
         crawler = getattr(self, "_crawler", None)
         if self.exitcode == 0 and crawler is not None:

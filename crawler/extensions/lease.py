@@ -4,8 +4,12 @@ Off (``NotConfigured``) when ``RUN_LEASE_ENABLED`` is false, and in distributed 
 (``REDIS_URL`` set), where several workers of one run share the queue on purpose.
 The lease is taken at :data:`~crawler.extensions.run_record.run_starting`, renewed every
 third of ``RUN_LEASE_TTL`` while the run lives, and released at
-:data:`~crawler.extensions.run_record.run_finished`. A second run finds it held, sets
-``RunContext.stop_reason = "overlap"`` and stops (exit status 3) without a run record.
+:data:`~crawler.extensions.run_record.run_finished`. It carries the holder's host, pid,
+run id, spider and arguments. A second run finds it held, sets
+``RunContext.stop_reason = "overlap"`` and stops (exit status 3) without a run record,
+unless the holder is dead on this host (``kill -9``, a forced stop): then the lease is
+taken over at once (``run_lease/taken_over``; the run record closes the dead run's
+``crawl_runs`` record as ``crashed``).
 With the database unreachable the guard says so in one line and the run goes on
 (its notes go to the spool).
 """
@@ -27,7 +31,15 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.core.run_context import RunContext
 from crawler.extensions.run_record import EXIT_OVERLAP, first_line, run_finished, run_starting
-from pipelines.mongo import acquire_lease, crawl_run_id, release_lease, renew_lease
+from crawler.extensions.summary import public_args
+from pipelines.mongo import (
+    acquire_lease,
+    crawl_run_id,
+    release_lease,
+    renew_lease,
+    take_over_dead_lease,
+    this_process,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +79,20 @@ class RunLease:
             logger.error("Overlap guard off for this run: the database is unreachable")
             return
         name = lease_key(spider)
+        holder = this_process(crawl_run_id(self.crawler), spider=spider.name,
+                              args=public_args(spider))  # fmt: skip
         try:
-            taken = await acquire_lease(db, name, self.owner, self.ttl)
+            taken = await acquire_lease(db, name, self.owner, self.ttl, holder=holder)
+            if not taken:
+                dead = await take_over_dead_lease(db, name, self.owner, self.ttl, holder=holder)
+                taken = dead is not None
+                if dead is not None:
+                    self.crawler.stats.inc_value("run_lease/taken_over")
+                    logger.warning(
+                        "The lease of '%s' was held by a run that is gone (%s): taken over",
+                        spider.name,
+                        dead.get("owner"),
+                    )
         except Exception as exc:
             logger.error(
                 "Overlap guard off for this run: the database is unreachable (%s)",

@@ -10,6 +10,13 @@ to Scrapy's, whose async handlers run concurrently: the order is the contract.
 
 A database that is unreachable at start is one line in the log (the notes go to the
 spool; the exit status says 6), never a traceback.
+
+A run killed hard (``kill -9``, a forced stop: its ``spider_closed`` never ran) leaves
+its record ``running``. The next run on the same host closes every such record whose
+process is gone as ``crashed`` (:func:`close_crashed_runs`, ``closed_by`` its run id),
+and the crawl command exits non-zero for a run whose close never decided a status.
+With ``JOBDIR`` set, the record also marks the job directory open while the run lives
+(:mod:`crawler.extensions.jobdir`: what resume promises after a hard kill).
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ from scrapy.statscollectors import StatsCollector
 from crawler.core.names import CRAWL_RUNS
 from crawler.core.run_context import RunContext
 from crawler.core.timeutil import utcnow
+from crawler.extensions.jobdir import mark_closed, mark_open
 from crawler.extensions.summary import public_args, run_summary
-from pipelines.mongo import crawl_run_id, get_mongo
+from pipelines.mongo import crawl_run_id, get_mongo, holder_dead
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +75,31 @@ def exit_status(finish_reason: str, stats: Mapping[str, Any]) -> int:
     return EXIT_OK
 
 
+async def close_crashed_runs(db: Any, *, by: str, host: str | None = None) -> list[str]:
+    """Close as ``crashed`` the ``running`` records of runs on this host whose process
+    is gone (:func:`pipelines.mongo.holder_dead`); the ids closed."""
+    host = host or socket.gethostname()
+    closed = []
+    projection = {"host": 1, "pid": 1, "started_at": 1}
+    async for record in db[CRAWL_RUNS].find({"status": "running", "host": host}, projection):
+        if record["_id"] == by or not holder_dead(record, host=host, since="started_at"):
+            continue
+        result = await db[CRAWL_RUNS].update_one(
+            {"_id": record["_id"], "status": "running"},
+            {
+                "$set": {
+                    "status": "crashed",
+                    "finish_reason": "crashed",
+                    "finished_at": utcnow(),
+                    "closed_by": by,
+                }
+            },
+        )
+        if result.modified_count:
+            closed.append(record["_id"])
+    return closed
+
+
 def first_line(exc: BaseException, limit: int = 200) -> str:
     """``Type: message`` on one line, cut: driver errors can run to a hundred lines."""
     text = " ".join(str(exc).split())
@@ -81,6 +114,7 @@ class RunRecord:
         self.stats: StatsCollector = crawler.stats  # type: ignore[assignment]
         self.context = RunContext.of(crawler)
         self.run_id = crawl_run_id(crawler)
+        self.jobdir = crawler.settings.get("JOBDIR") or None
         self._db: Any = None
 
     @classmethod
@@ -98,9 +132,21 @@ class RunRecord:
         except Exception as exc:  # storage decides what to do; the record is best-effort
             logger.error("Run record unavailable, the database is unreachable: %s", first_line(exc))
         await self.crawler.signals.send_catch_log_async(run_starting, spider=spider, db=self._db)
-        if self._db is None or self.context.stop_reason == "overlap":
+        if self.context.stop_reason == "overlap":
+            return
+        if self.jobdir:
+            mark_open(self.jobdir, self.run_id)
+        if self._db is None:
             return
         try:
+            crashed = await close_crashed_runs(self._db, by=self.run_id)
+            if crashed:
+                self.stats.set_value("run_record/closed_crashed", len(crashed))
+                logger.warning(
+                    "Closed %d run record(s) of runs that died without closing: %s",
+                    len(crashed),
+                    ", ".join(crashed),
+                )
             await self._db[CRAWL_RUNS].update_one(
                 {"_id": self.run_id},
                 {
@@ -124,6 +170,8 @@ class RunRecord:
         status = exit_status(reason, stats)
         self.context.exit_status = status
         self.stats.set_value("exit_status", status)
+        if self.jobdir and reason != "overlap":
+            mark_closed(self.jobdir)  # Scrapy has saved the job's state by now
         if self._db is not None and reason != "overlap":
             with contextlib.suppress(Exception):
                 await self._db[CRAWL_RUNS].update_one(

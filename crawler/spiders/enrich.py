@@ -82,6 +82,12 @@ class EnrichSpider(scrapy.Spider):
             raise ValueError("-a limit= must be a positive number of notes")
         self.include_local = _flag(include_local)
         self.upgrade_local = False
+        # The run's arguments, as the xhs spider keeps its own: its lease key and its
+        # crawl_runs record's ``args`` (crawler/extensions) say which backlog run it is.
+        self.xhs_args = {
+            "limit": "" if self.limit is None else str(self.limit),
+            "include_local": "1" if self.include_local else "",
+        }
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> EnrichSpider:
