@@ -18,7 +18,7 @@ from typing import Any
 
 MIN_SPACING = 0.1  # seconds between actions after a first captcha
 MAX_SPACING = 3.0
-RELAX = 0.98  # spacing factor per good answer
+RELAX = 0.9  # spacing factor per good answer
 
 
 class Pacer:

@@ -22,8 +22,9 @@ import scrapy
 from scrapy.crawler import Crawler
 from scrapy.http import Response
 
+from crawler.comments import CommentLimits, ThreadReader
 from crawler.config import CrawlConfig
-from crawler.core.items import UserItem
+from crawler.core.items import NoteItem, UserItem
 from crawler.middlewares import FATAL_SIGNALS, Origin, origin_of, stop_crawl
 from crawler.parsing.errors import ParseError, XsecTokenInvalid
 from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
@@ -131,6 +132,8 @@ class XhsSpider(scrapy.Spider):
         max_notes: str | int | None = None,
         since: str | None = None,
         max_age: str | None = None,
+        comments: str | None = None,
+        replies: str | None = None,
         authors: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -145,6 +148,8 @@ class XhsSpider(scrapy.Spider):
                 "max_notes": max_notes,
                 "since": since,
                 "max_age": max_age,
+                "comments": comments,
+                "replies": replies,
                 "authors": authors,
             }.items()
             if value not in (None, "")
@@ -160,6 +165,10 @@ class XhsSpider(scrapy.Spider):
         if self.max_notes is not None and self.max_notes < 1:
             raise SpiderArgumentError(f"max_notes= must be at least 1: {max_notes!r}")
         self.published_since = parse_since(since, max_age, datetime.now(UTC))
+        try:  # -a comments=N|all -a replies=M|all (crawler/comments/)
+            self.comment_limits = CommentLimits.parse(comments, replies)
+        except ValueError as exc:
+            raise SpiderArgumentError(str(exc)) from exc
         try:  # -a authors=1: each note's author's profile too (crawler/spiders/profiles.py)
             self.visit_authors = parse_authors_arg(authors)
         except ValueError as exc:
@@ -195,6 +204,7 @@ class XhsSpider(scrapy.Spider):
             spider.config.base_url,
             spider.config.cookie_fingerprint,
         )
+        spider.threads = ThreadReader.from_crawler(crawler, spider.comment_limits)
         spider.profiles = ProfileVisits.from_crawler(
             crawler,
             authors=spider.visit_authors,
@@ -281,7 +291,18 @@ class XhsSpider(scrapy.Spider):
         profile = await self.profiles.author_request(item, self.parse_profile)
         if profile is not None:  # -a authors=1 (crawler/spiders/profiles.py)
             yield profile
-        yield item
+        yield await self.threads.follow(item)  # the item, or the request reading its thread
+
+    # --- comment threads in the browser (crawler/comments/) -----------------------------
+
+    async def parse_thread(self, response: Response, item: NoteItem) -> AsyncIterator[Any]:
+        yield await self.threads.parse(response, item)
+
+    async def thread_failed(self, failure: Any) -> list[NoteItem]:
+        return await self.threads.failed(failure)
+
+    async def capture_comment_response(self, response: Any) -> None:
+        await self.threads.capture(response)
 
     def parse_profile(self, response: Response, user_id: str) -> list[UserItem]:
         """A profile-only visit (plain request): the author's profile from its state."""

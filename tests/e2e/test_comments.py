@@ -1,0 +1,273 @@
+"""End to end: comments and replies read in real Chromium through the note page's own
+JavaScript (issue 14), stored in the embedded MongoDB-wire server.
+
+The crawls are real `scrapy crawl xhs -a note_ids=… -a comments=all -a replies=all`
+subprocesses against the sandbox site; the ground truth is ``Dataset.comments``. The
+bad-input cases drive the same reader (:func:`crawler.comments.read_thread`) on a real
+Chromium page whose comment answers are rewritten on their way in (``page.route``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Route, async_playwright
+
+from crawler.comments import CommentLimits, CommentSettings, ThreadState, read_thread
+from crawler.comments.privacy import Pseudonymizer
+from crawler.comments.thread import COMMENT_PAGE_PATH, REPLY_PAGE_PATH
+from sandbox.harness import run_crawl, sandbox_env
+
+pytestmark = pytest.mark.slow
+
+# Notes of the seed-7 dataset with large threads (2 of them with roots of 100+ replies).
+LARGE = (94, 275, 236, 263, 223)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def _truth(dataset, note_id: str) -> dict[str, object]:
+    out = {}
+    for root in dataset.comments(note_id):
+        out[root.comment_id] = root
+        for reply in root.replies:
+            out[reply.comment_id] = reply
+    return out
+
+
+def _burst_when(site, calls: int, seconds: float, stop: threading.Event) -> None:
+    """A captcha burst once the page made ``calls`` comment calls: every guarded call
+    answers 461 for ``seconds``, then the site is calm again."""
+    while not stop.is_set():
+        stats = site.stats()
+        made = stats.get("comment_page_api_total", 0) + stats.get("comment_sub_api_total", 0)
+        if made >= calls:
+            site.control(captcha_threshold=1, captcha_window=seconds)
+            time.sleep(seconds)
+            site.control(captcha_threshold=0)
+            return
+        time.sleep(0.05)
+
+
+def test_threads_read_in_full_through_rotation_and_captcha_then_skipped_when_unchanged(
+    make_site, mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path
+) -> None:
+    site = make_site()
+    ds = site.dataset
+    notes = [ds.note(i) for i in LARGE]
+    truth = {n.note_id: _truth(ds, n.note_id) for n in notes}
+    assert sum(map(len, truth.values())) > 1500
+    env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off")
+    args = {
+        "note_ids": ",".join(f"{n.note_id}:{n.xsec_token}" for n in notes),
+        "comments": "all",
+        "replies": "all",
+    }
+    settings = {"ANTIBOT_COOLDOWN": "2"}
+    # The signature rotates after 40 answered calls; a captcha burst comes after 120.
+    site.control(rotate_after_calls=40)
+    stop = threading.Event()
+    burst = threading.Thread(target=_burst_when, args=(site, 120, 2.0, stop), daemon=True)
+    burst.start()
+    try:
+        first = run_crawl(
+            "xhs", args, env, workdir=tmp_path, label="first", settings=settings, timeout=400
+        )
+    finally:
+        stop.set()
+        burst.join()
+    assert first.returncode == 0, first.log[-4000:]
+    stats = site.stats()
+    assert site.knobs.signature_version == 2
+    rejected = stats.get("comment_page_api_signature_rejected", 0) + stats.get(
+        "comment_sub_api_signature_rejected", 0
+    )
+    captchas = stats.get("comment_page_api_captcha", 0) + stats.get("comment_sub_api_captcha", 0)
+    assert rejected >= 1 and captchas >= 1, stats  # else the test proves nothing
+    assert first.stats.get("comments/reloads/signature_rejected", 0) >= 1
+
+    for note in notes:
+        docs = list(mongo_sync.comments.find({"note_id": note.note_id}))
+        ids = [d["_id"] for d in docs]
+        assert sorted(ids) == sorted(truth[note.note_id]), note.note_id  # none missing, none twice
+        for doc in docs:
+            spec = truth[note.note_id][doc["_id"]]
+            assert doc["root_comment_id"] == spec.root_id
+            assert (doc["target_comment"] or {}).get("id") == spec.target_id
+            assert doc["like_count"] == spec.like_count and doc["status"] == spec.status
+            assert doc["is_author"] == spec.is_author
+            assert doc["user"]["user_id"] == spec.user.user_id
+            assert [u["user_id"] for u in doc["at_users"]] == [u.user_id for u in spec.at_users]
+            assert len(doc["pictures"]) == len(spec.pictures)
+            if spec.root_id is None:
+                assert doc["reply_count"] == spec.reply_count
+        stored = mongo_sync.notes.find_one({"_id": note.note_id})
+        assert stored["comments_complete"] is True, stored.get("comments_reason")
+        assert stored["comments_crawled"]["read"] == len(truth[note.note_id])
+    items = {i["note_id"]: i for i in first.items}
+    for note in notes:
+        got = [c["comment_id"] for c in items[note.note_id]["comments"]]
+        assert len(got) == len(set(got)) == len(truth[note.note_id])
+
+    # Second run: nothing changed, so no browser opens for the threads.
+    before = site.stats()
+    second = run_crawl("xhs", args, env, workdir=tmp_path, label="second", settings=settings)
+    assert second.returncode == 0, second.log[-4000:]
+    after = site.stats()
+    for route in ("comment_page_api_total", "comment_sub_api_total"):
+        assert after.get(route, 0) == before.get(route, 0), route
+    assert after["note_total"] - before["note_total"] == len(notes)  # the HTTP pages only
+    assert second.stats.get("comments/threads_unchanged") == len(notes)
+    assert mongo_sync.comments.count_documents({}) == sum(map(len, truth.values()))
+
+
+def test_bad_arguments_exit_2_with_one_line(sandbox_site, tmp_path: Path) -> None:
+    env = sandbox_env(sandbox_site, ENRICH_BACKEND="off")
+    note = sandbox_site.dataset.note(1)
+    ref = f"{note.note_id}:{note.xsec_token}"
+    for args, message in (
+        ({"comments": "lots"}, "comments= must be a whole number or 'all': 'lots'"),
+        ({"comments": "all", "replies": "-1"}, "replies= must be 0 or more"),
+    ):
+        result = run_crawl(
+            "xhs", {"note_ids": ref, **args}, env, workdir=tmp_path, label="bad", timeout=60
+        )
+        assert result.returncode == 2, result.log[-2000:]
+        assert message in result.log and len(result.log.strip().splitlines()) == 1
+    result = run_crawl(
+        "xhs",
+        {"note_ids": ref, "comments": "all"},
+        {**env, "PRIVACY": "pseudonymize"},
+        workdir=tmp_path,
+        label="nokey",
+        timeout=60,
+    )
+    assert result.returncode == 2 and "PRIVACY=pseudonymize needs PRIVACY_KEY" in result.log
+
+
+# --- bad input, in the browser ----------------------------------------------------------
+
+
+def _settings(**overrides) -> CommentSettings:
+    values = dict(max_seconds=60.0, max_pages=200, wait=2.0, max_reloads=3, cooldown=0.1,
+                  pseudonymize=False, privacy_key=b"")  # fmt: skip
+    values.update(overrides)
+    return CommentSettings(**values)
+
+
+ALL = CommentLimits(None, None)
+
+
+async def _read_with(site, note, rewrite, limits=ALL):
+    """Read ``note``'s thread on a real page whose comment answers pass ``rewrite(path,
+    query, answer) -> bytes`` (the real answer as JSON, or None to pass it as is)."""
+    answers: asyncio.Queue = asyncio.Queue()
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            context = await browser.new_context()
+            await context.add_cookies(
+                [{"name": n, "value": "sandbox", "url": site.url} for n in ("a1", "web_session")]
+            )
+            page = await context.new_page()
+            calls = {"n": 0}
+
+            async def handle(route: Route) -> None:
+                response = await route.fetch()
+                body = await response.body()
+                calls["n"] += 1
+                url = route.request.url
+                path = url.split("?")[0].removeprefix(site.url)
+                new = rewrite(path, url, json.loads(body), calls["n"])
+                await route.fulfill(response=response, body=body if new is None else new)
+
+            await page.route("**/api/sns/web/v2/comment/**", handle)
+
+            async def capture(response) -> None:
+                if COMMENT_PAGE_PATH in response.url or REPLY_PAGE_PATH in response.url:
+                    with contextlib.suppress(Exception):  # a reload made the body moot
+                        answers.put_nowait((response.url, response.status, await response.body()))
+
+            page.on("response", capture)
+            state = ThreadState(note.note_id, limits)
+            await page.goto(f"{site.url}/explore/{note.note_id}?xsec_token={note.xsec_token}")
+            outcome = await read_thread(page, answers, state, _settings(), label="test")
+            await page.close()
+            return state, outcome
+        finally:
+            await browser.close()
+
+
+async def test_bad_answers_each_get_a_reason_and_the_thread_goes_on(sandbox_site) -> None:
+    ds = sandbox_site.dataset
+    note = ds.note(263)
+    truth = _truth(ds, note.note_id)
+    roots = ds.comments(note.note_id)
+    refused = next(r for r in roots if len(r.replies) > 3)  # its reply pages answer code != 0
+    huge = roots[2]
+    orphan_parent = roots[3]
+    seen_pages = {"truncated": False}
+
+    def rewrite(path, url, answer, n):
+        if path == COMMENT_PAGE_PATH:
+            if not seen_pages["truncated"] and "cursor=&" not in url:
+                seen_pages["truncated"] = True  # the second page arrives cut in half once
+                return json.dumps(answer).encode()[:500]
+            for entry in answer["data"]["comments"]:
+                entry["$where"] = "sleep(1000)"  # hostile keys: never read
+                entry["user_info"]["a.b"] = {"$gt": ""}
+                if entry["id"] == huge.comment_id:
+                    entry["content"] = "长" * 100_000
+                if entry["id"] == orphan_parent.comment_id:
+                    # A reply listed at the top level, naming a root nobody knows.
+                    answer["data"]["comments"].append(
+                        {
+                            **entry,
+                            "id": "0" * 23 + "f",
+                            "root_comment_id": "0" * 23 + "e",
+                            "sub_comments": [],
+                        }
+                    )
+                    break
+            return json.dumps(answer).encode()
+        if f"root_comment_id={refused.comment_id}" in url:
+            return json.dumps({"code": -1, "success": False, "msg": "评论不存在"}).encode()
+        return None
+
+    state, outcome = await _read_with(sandbox_site, note, rewrite)
+    assert outcome.stopped is None and outcome.fatal is None
+    assert state.troubles["response_malformed"] == 1
+    assert state.troubles["api_error"] >= 1
+    assert state.skipped["reply_orphan"] == 1
+    reason = state.incomplete_reason(outcome.stopped)
+    assert reason is not None and refused.comment_id in reason and "api_error" in reason
+    got = {c.comment_id: c for c in state.comments()}
+    lost = {r.comment_id for r in refused.replies[1:]}  # beyond its inline reply
+    assert set(got) == set(truth) - lost
+    assert len(got[huge.comment_id].content) == 10_000
+    assert got[huge.comment_id].truncated == ["content"]
+
+
+async def test_pseudonymized_comments_keep_threads_without_names(sandbox_site) -> None:
+    ds = sandbox_site.dataset
+    note = ds.note(223)
+    state, _ = await _read_with(sandbox_site, note, lambda *a: None, CommentLimits(20, 5))
+    pseudo = Pseudonymizer(b"0123456789abcdef-test")
+    comments = [pseudo.comment(c) for c in state.comments()]
+    assert len([c for c in comments if c.root_comment_id is None]) == 20
+    real_ids = {s.user.user_id for s in _truth(ds, note.note_id).values()}
+    for comment in comments:
+        assert comment.user.user_id.startswith("p:") and comment.user.user_id not in real_ids
+        assert comment.user.nickname is None and comment.user.avatar is None
+        for mention in comment.at_users:
+            assert mention.nickname is None and f"@{mention.user_id}" in comment.content
+    # The same commenter gets the same pseudonym: counts per commenter still add up.
+    first = state.comments()[0]
+    assert pseudo.comment(first).user == comments[0].user
