@@ -63,6 +63,13 @@ ENRICH_MAX_ATTEMPTS = 5
 # Requests one note may spend in one attempt (batches, halved batches, the re-encoded
 # retry); past it the note fails with reason `request_budget` (retried later).
 ENRICH_MAX_REQUESTS_PER_NOTE = 3
+# Several notes per request when the day's known requests cannot cover the notes due
+# (auto), or always/never; at most this many notes per packed request.
+ENRICH_PACK = "auto"
+ENRICH_MAX_NOTES_PER_REQUEST = 12
+ENRICH_PACK_WAIT = 5.0  # seconds a note waits for its pack to fill
+# `scrapy crawl enrich -a worker=NAME`: claims on backlog notes lapse after this long.
+ENRICH_CLAIM_TTL = 300.0
 
 # Client-side Gemini limits per model, also lowered by what 429s report.
 GEMINI_LIMITS = ""  # e.g. "gemini-2.5-flash-lite:rpm=15,tpm=250000,rpd=20;gemini-2.5-flash:rpd=20"

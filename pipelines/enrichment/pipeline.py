@@ -9,7 +9,11 @@ Per note (after the media pipeline filled ``images[i].model_path``):
 2. Otherwise run the backend: :class:`GeminiRunner` (one request per note of up to
    ``ENRICH_MAX_IMAGES_PER_REQUEST`` images, a bounded retry loop, see its module) or
    :class:`LocalRunner` (rapidocr + extractive summary) when Gemini is not configured
-   or ``ENRICH_BACKEND=local``.
+   or ``ENRICH_BACKEND=local``. When the day's requests cannot cover the notes due
+   (:func:`packing.should_pack`; ``ENRICH_PACK``), Gemini notes go through the
+   :class:`PackQueue` instead: several notes per request, each answer checked per note.
+   Notes waiting for a pack are bounded by ``ENRICH_MAX_NOTES_PER_REQUEST`` ×
+   ``GEMINI_MAX_IN_FLIGHT``, not by ``ENRICH_CONCURRENCY``.
 3. Turn the verdict into an :class:`EnrichmentState`: ``done``; ``failed`` with a
    reason (retryable kinds get ``next_attempt_at`` until ``ENRICH_MAX_ATTEMPTS``);
    ``deferred`` until the quota resets (``QuotaDeferred``) or for the rest of the run
@@ -51,11 +55,13 @@ from pipelines.enrichment.inputs import (
     split_cache_key,
 )
 from pipelines.enrichment.local_runner import LOCAL_MODEL, LOCAL_VERSION, LocalRunner
+from pipelines.enrichment.pack_queue import PackQueue, PackSettings
+from pipelines.enrichment.packing import PackMode, should_pack
 from pipelines.enrichment.settings import EnrichBackend, EnrichSettings
 from pipelines.gemini import EnrichmentUnavailable, GeminiClient, GeminiSettings, QuotaDeferred
 from pipelines.guard import guard_item
 from pipelines.media import MediaStore
-from pipelines.mongo import MongoQuotaStateStore, get_mongo
+from pipelines.mongo import MongoQuotaLedger, MongoQuotaStateStore, get_mongo
 from pipelines.prompts import load_prompt
 
 logger = logging.getLogger(__name__)
@@ -93,6 +99,13 @@ class EnrichmentPipeline:
         self.local = LocalRunner()
         self.cache = EnrichCache(None, clock=self.clock, stats=self.stats)
         self._semaphore = asyncio.Semaphore(settings.concurrency)
+        self.packing = PackSettings.from_settings(crawler.settings)
+        self._pack_slots = asyncio.Semaphore(
+            self.packing.max_notes * max(crawler.settings.getint("GEMINI_MAX_IN_FLIGHT"), 1)
+        )
+        self._packer: PackQueue | None = None
+        self._active = 0  # notes inside process_item now
+        self._finished = 0  # notes this pipeline has finished
         self._client: Any = None
         self._client_lock = asyncio.Lock()
         self._unavailable: str | None = None
@@ -136,6 +149,7 @@ class EnrichmentPipeline:
                 client = GeminiClient(
                     GeminiSettings.from_env_like(self.crawler.settings),
                     store,
+                    ledger=MongoQuotaLedger(self._db) if self._db is not None else None,
                     clock=lambda: self.clock().timestamp(),
                 )
                 try:
@@ -145,7 +159,35 @@ class EnrichmentPipeline:
                     self._mark_unavailable(str(exc))
                     return None
                 self._client = client
+                self._packer = PackQueue(
+                    client,
+                    self.packing,
+                    single=self._runner,
+                    thinking=self.settings.thinking,
+                    retries=max(self.settings.max_requests_per_note - 1, 1),
+                )
             return self._client
+
+    def _runner(self) -> GeminiRunner:
+        return GeminiRunner(
+            self._client,
+            self.prompt,
+            max_per_request=self.settings.max_images_per_request,
+            max_requests=self.settings.max_requests_per_note,
+            thinking=self.settings.thinking,
+        )
+
+    async def _packs_now(self) -> bool:
+        """Whether the next Gemini note goes through the pack queue (see ``should_pack``):
+        the notes due are the spider's backlog still to do (``spider.backlog_due``, set by
+        ``scrapy crawl enrich``) or the notes in the pipeline now, whichever is more."""
+        if self.settings.backend is not EnrichBackend.GEMINI or self.packing.mode is PackMode.NEVER:
+            return False
+        if self._unavailable is not None or await self._gemini() is None:
+            return False
+        backlog = getattr(self.crawler.spider, "backlog_due", 0) or 0
+        due = max(backlog - self._finished, self._active)
+        return should_pack(self.packing.mode, self._client.remaining_today(), due)
 
     def _mark_unavailable(self, reason: str) -> None:
         if self._unavailable is None:
@@ -184,8 +226,14 @@ class EnrichmentPipeline:
                 )
                 self.stats.inc_value("enrich/skipped")
             return item
-        async with self._semaphore:
-            state = await self._enrich(adapter, previous)
+        self._active += 1
+        try:
+            packing = await self._packs_now()
+            async with self._pack_slots if packing else self._semaphore:
+                state = await self._enrich(adapter, previous, packing)
+        finally:
+            self._active -= 1
+            self._finished += 1
         adapter["enrichment"] = state or previous
         self._count(adapter["enrichment"])
         if self._client is not None:
@@ -193,7 +241,7 @@ class EnrichmentPipeline:
         return item
 
     async def _enrich(
-        self, adapter: ItemAdapter, previous: EnrichmentState | None
+        self, adapter: ItemAdapter, previous: EnrichmentState | None, packing: bool = False
     ) -> EnrichmentState | None:
         """The new state, or None to keep the item's current one."""
         note, unreadable = await asyncio.to_thread(note_input, adapter, self.media)
@@ -233,7 +281,8 @@ class EnrichmentPipeline:
             return self._state(
                 attempt, EnrichmentStatus.DEFERRED, backend=Backend.GEMINI, reason=self._unavailable
             )
-        return await self._run_gemini(client, note, attempt)
+        key = str(adapter.get("note_id") or "")
+        return await self._run_gemini(client, note, attempt, key if packing else None)
 
     def _keep_previous(self, previous: EnrichmentState, digest: str, family: str) -> bool:
         """Whether the item already carries a good enough result for this exact content.
@@ -268,18 +317,17 @@ class EnrichmentPipeline:
             attempt, EnrichmentStatus.DONE, backend=Backend.LOCAL, model=LOCAL_MODEL, result=payload
         )
 
-    async def _run_gemini(self, client: Any, note: NoteInput, attempt: _Attempt) -> EnrichmentState:
+    async def _run_gemini(
+        self, client: Any, note: NoteInput, attempt: _Attempt, pack_key: str | None = None
+    ) -> EnrichmentState:
+        """One note through the one-note runner, or through the pack queue (``pack_key``)."""
         conv = Conversation()
-        runner = GeminiRunner(
-            client,
-            self.prompt,
-            max_per_request=self.settings.max_images_per_request,
-            max_requests=self.settings.max_requests_per_note,
-            thinking=self.settings.thinking,
-        )
         common: dict[str, Any] = {"backend": Backend.GEMINI, "usage": conv.usage}
         try:
-            result = await runner.enrich(note, conv)
+            if pack_key is not None and self._packer is not None:
+                result = await self._packer.enrich(pack_key, note, conv)
+            else:
+                result = await self._runner().enrich(note, conv)
         except QuotaDeferred as exc:
             self._log_deferral(exc)
             return self._state(
@@ -359,6 +407,9 @@ class EnrichmentPipeline:
         """Mirror the client's counters into Scrapy stats (absolute values, not deltas)."""
         for name, value in client_stats(self._client.stats).items():
             self.stats.set_value(name, value)
+        if self._packer is not None:
+            for name, value in self._packer.stats.counts.items():
+                self.stats.set_value(f"enrich/pack/{name}", value)
 
 
 def _state_of(value: Any) -> EnrichmentState | None:
