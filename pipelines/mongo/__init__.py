@@ -15,11 +15,14 @@ One concern per module:
 - :mod:`.leases`: :func:`acquire_lease`, :func:`renew_lease`, :func:`release_lease`,
   :func:`take_over_dead_lease` (a holder dead on this host: :func:`holder_dead`),
   :func:`this_process` (the holder fields);
+- :mod:`.claims`: claims on notes before a model request is spent (``claim``, ``renew``,
+  ``release``, ``held_by_others``; :class:`NoteClaims` for one run);
 - :mod:`.keys`: the one escaping scheme for outside field names (full-width ``＄``/``．``);
 - :mod:`.errors`: transient-error classification and stats-key names of errors.
 """
 
 from crawler.core.timeutil import Clock, utcnow
+from pipelines.mongo.claims import NoteClaims
 from pipelines.mongo.embedded import (
     EMBEDDED_JSON,
     EMBEDDED_LOCK,
@@ -59,6 +62,7 @@ __all__ = [
     "MongoQuotaStateStore",
     "MongoSettings",
     "MongoSettingsError",
+    "NoteClaims",
     "acquire_lease",
     "close_databases",
     "close_mongo",
