@@ -1,4 +1,5 @@
-"""`scrapy crawl enrich [-a limit=N] [-a include_local=1]`: enrich the stored backlog.
+"""`scrapy crawl enrich [-a limit=N] [-a include_local=1] [-a worker=NAME]`: enrich the
+stored backlog.
 
 Reads the notes stored in MongoDB whose enrichment is due
 (:func:`crawler.core.enrichment_state.backlog_query`: deferred or pending with
@@ -13,28 +14,42 @@ work, the storage pipeline upserts the result. No page of the site is requested.
 With ``-a include_local=1`` and Gemini configured, notes enriched by the local backend
 (rapidocr + extractive summary) are upgraded too: the spider sets ``upgrade_local``,
 which the enrichment pipeline reads.
+
+Every run claims the notes it works on (:class:`BacklogClaims`: batches of
+``2 × ENRICH_MAX_NOTES_PER_REQUEST``, claims lapse after ``ENRICH_CLAIM_TTL`` unless
+renewed), so runs on one store never spend requests on the same note. ``-a
+worker=NAME`` starts an extra worker beside the scheduled run: the worker is part of
+its lease key (the overlap lease still stops a second copy of the same command), and a
+worker stays while due notes are claimed by others, taking them over if their worker
+dies. ``spider.backlog_due`` (the notes due at start) lets the enrichment pipeline
+decide whether to pack several notes per request.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import socket
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import fields
 from typing import Any, ClassVar
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
 
-from crawler.core.enrichment_state import EnrichmentState, backlog_query
+from crawler.core.enrichment_state import EnrichmentState
 from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
-from crawler.core.names import NOTES
-from crawler.core.timeutil import aware, utcnow
+from crawler.core.timeutil import aware
 from pipelines.enrichment import EnrichBackend, backend_of
+from pipelines.enrichment.backlog import BacklogClaims
 from pipelines.mongo import get_mongo
 
 logger = logging.getLogger(__name__)
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+_WORKER = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 
 def _build(cls: type, data: Any) -> Any:
@@ -74,20 +89,34 @@ class EnrichSpider(scrapy.Spider):
     custom_settings: ClassVar[dict[str, Any]] = {"DOWNLOAD_HANDLERS": {}}
 
     def __init__(
-        self, limit: str | int | None = None, include_local: str | None = None, **kwargs: Any
+        self,
+        limit: str | int | None = None,
+        include_local: str | None = None,
+        worker: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.limit = int(limit) if limit not in (None, "") else None
         if self.limit is not None and self.limit < 1:
             raise ValueError("-a limit= must be a positive number of notes")
         self.include_local = _flag(include_local)
+        self.worker = (worker or "").strip() or None
+        if self.worker is not None and not _WORKER.match(self.worker):
+            raise ValueError(
+                "-a worker= must be 1-64 letters, digits, '_', '-' or '.', "
+                f"not {self.worker[:80]!r}"
+            )
         self.upgrade_local = False
+        self.backlog_due = 0  # notes due at start (the enrichment pipeline's packing reads it)
+        self.claims: BacklogClaims | None = None
         # The run's arguments, as the xhs spider keeps its own: its lease key and its
         # crawl_runs record's ``args`` (crawler/extensions) say which backlog run it is.
         self.xhs_args = {
             "limit": "" if self.limit is None else str(self.limit),
             "include_local": "1" if self.include_local else "",
         }
+        if self.worker is not None:  # an extra worker: its own lease key
+            self.xhs_args["worker"] = self.worker
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> EnrichSpider:
@@ -98,21 +127,43 @@ class EnrichSpider(scrapy.Spider):
             logger.warning(
                 "include_local ignored: Gemini is not the enrichment backend of this run"
             )
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(spider._item_done, signal=signal)
+        crawler.signals.connect(spider._release_claims, signal=signals.spider_closed)
         return spider
+
+    def _item_done(self, *args: Any, **kwargs: Any) -> None:
+        if self.claims is not None:
+            self.claims.done()
+
+    async def _release_claims(self, *args: Any, **kwargs: Any) -> None:
+        if self.claims is not None:
+            await self.claims.close()
 
     async def start(self) -> AsyncIterator[Any]:
         db = (await get_mongo(self.crawler)).db
-        query = backlog_query(utcnow(), include_local=self.upgrade_local)
-        cursor = db[NOTES].find(query).sort("_id", 1)
-        if self.limit is not None:
-            cursor = cursor.limit(self.limit)
+        settings = self.crawler.settings
+        name = self.worker or "scheduled"
+        self.claims = BacklogClaims(
+            db,
+            f"{name}@{socket.gethostname()}:{os.getpid()}",
+            ttl=settings.getfloat("ENRICH_CLAIM_TTL"),
+            batch=2 * settings.getint("ENRICH_MAX_NOTES_PER_REQUEST"),
+            include_local=self.upgrade_local,
+            wait_for_others=self.worker is not None,
+            limit=self.limit,
+        )
+        self.backlog_due = await self.claims.due_count()
         stats = self.crawler.stats
-        async for doc in cursor:
-            try:
-                item = note_item_from_document(doc)
-            except (KeyError, TypeError) as exc:
-                logger.warning("stored note %s cannot be rebuilt: %s", doc.get("_id"), exc)
-                stats.inc_value("enrich_backlog/bad_document")
-                continue
-            stats.inc_value("enrich_backlog/notes")
-            yield item
+        async for docs in self.claims.batches():
+            stats.inc_value("enrich_backlog/claimed", len(docs))
+            for doc in docs:
+                try:
+                    item = note_item_from_document(doc)
+                except (KeyError, TypeError) as exc:
+                    logger.warning("stored note %s cannot be rebuilt: %s", doc.get("_id"), exc)
+                    stats.inc_value("enrich_backlog/bad_document")
+                    self.claims.done()
+                    continue
+                stats.inc_value("enrich_backlog/notes")
+                yield item

@@ -1,5 +1,7 @@
 """Several enrich workers on one store: the shared day counts (MongoQuotaLedger, real
-Mongo-wire server over TCP) and two clients sharing one 20-RPD project (emulator)."""
+Mongo-wire server over TCP), two clients sharing one 20-RPD project (emulator), and
+the backlog handed out in claimed batches (BacklogClaims), a dead worker's claims
+lapsing."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import time
 import pytest
 from pymongo import AsyncMongoClient
 
+from crawler.core.names import ENRICH_CLAIMS as CLAIMS
+from crawler.core.names import NOTES
+from pipelines.enrichment.backlog import BacklogClaims
 from pipelines.gemini import GeminiClient, GeminiSettings, QuotaDeferred, next_pacific_midnight
 from pipelines.mongo import MongoQuotaLedger
 
@@ -86,3 +91,58 @@ async def _ask(client: GeminiClient) -> str:
         ["Summarise: hello"], {"type": "object", "properties": {"a": {"type": "string"}}}
     )
     return "ok"
+
+
+# -- claims on the backlog ---------------------------------------------------------------
+
+
+async def _store_backlog(db, count: int) -> list[str]:
+    ids = [f"note{i:04d}" for i in range(count)]
+    await db[NOTES].insert_many([{"_id": i, "note_id": i, "title": i} for i in ids])
+    return ids
+
+
+async def _finish(db, docs) -> None:
+    """What storage does with an enriched note: it is no longer due."""
+    await db[NOTES].update_many(
+        {"_id": {"$in": [d["_id"] for d in docs]}},
+        {"$set": {"enrichment": {"status": "done", "backend": "gemini"}}},
+    )
+
+
+async def _work(claims: BacklogClaims, db, taken: list[str], *, pause: float = 0.0) -> None:
+    async for docs in claims.batches():
+        taken.extend(d["_id"] for d in docs)
+        await asyncio.sleep(pause)
+        await _finish(db, docs)
+        for _ in docs:
+            claims.done()
+    await claims.close()
+
+
+async def test_workers_split_the_backlog_without_overlap(db) -> None:
+    ids = await _store_backlog(db, 100)
+    workers = [BacklogClaims(db, f"w{i}", ttl=30, batch=8) for i in range(3)]
+    taken: list[list[str]] = [[], [], []]
+    await asyncio.gather(
+        *(_work(w, db, t, pause=0.02) for w, t in zip(workers, taken, strict=True))
+    )
+    every = [i for t in taken for i in t]
+    assert sorted(every) == ids  # each note handed out exactly once
+    assert sum(1 for t in taken if t) >= 2
+    assert await db[CLAIMS].count_documents({}) == 0  # released at close
+
+
+async def test_a_dead_workers_claims_lapse_and_another_takes_its_notes(db) -> None:
+    ids = await _store_backlog(db, 30)
+    dead = BacklogClaims(db, "dead", ttl=1.0, batch=10)
+    held = await anext(dead.batches())  # claimed 10 notes, then "kill -9": never renews
+    assert dead._renewing is not None
+    dead._renewing.cancel()
+    alive = BacklogClaims(db, "alive", ttl=1.0, batch=10, wait_for_others=True, poll=0.2)
+    taken: list[str] = []
+    started = time.monotonic()
+    await _work(alive, db, taken)
+    assert sorted(taken) == ids  # its own 20, then the dead worker's 10 once they lapsed
+    assert set(taken[-10:]) == {d["_id"] for d in held}
+    assert time.monotonic() - started >= 1.0
