@@ -45,6 +45,7 @@ BENCHES = (
     Bench("enrich_throughput", "Enrichment throughput"),
     Bench("crawl_throughput", "Crawl throughput"),
     Bench("memory", "Memory"),
+    Bench("comments_browser", "Comments through the browser"),
     Bench("retry_timing", "Retry timing after a 429"),
     Bench("chaos", "Chaos run", full_args=("--full",), quick_args=()),
     Bench(

@@ -14,7 +14,7 @@ has (nothing) and the reason: no note is dropped.
 Stats: ``comments/threads_read``, ``comments/threads_incomplete``,
 ``comments/threads_unchanged``, ``comments/read`` (comments and replies kept),
 ``comments/pages``, ``comments/duplicates``, ``comments/skipped/<reason>``,
-``comments/troubles/<reason>``, ``comments/reloads/<kind>``,
+``comments/troubles/<reason>``, ``comments/reloads/<kind>``, ``comments/pages_closed``,
 ``comments/lookup_errors/<reason>``.
 """
 
@@ -158,8 +158,7 @@ class ThreadReader:
                 pacer=self._pacer,
             )
         finally:
-            self._captures.pop(page, None)
-            await page.close()
+            await self._close(page)
         if outcome.fatal:
             stop_crawl(self.crawler, outcome.fatal)
         return self._finish(item, state, state.incomplete_reason(outcome.stopped), outcome.reloads)
@@ -169,12 +168,17 @@ class ThreadReader:
         request = failure.request
         page = request.meta.get("playwright_page")
         if page is not None:
-            self._captures.pop(page, None)
-            await page.close()
+            await self._close(page)
         item: NoteItem = request.cb_kwargs["item"]
         state = ThreadState(item.note_id, self.limits, fetched_at=item.fetched_at)
         reason = f"page_failed: {type(failure.value).__name__}: {str(failure.value)[:200]}"
         return [self._finish(item, state, reason, 0)]
+
+    async def _close(self, page: Any) -> None:
+        """Every thread's page is closed once read (memory stays flat over a crawl)."""
+        self._captures.pop(page, None)
+        await page.close()
+        self._count("comments/pages_closed")
 
     def _finish(
         self, item: NoteItem, state: ThreadState, reason: str | None, reloads: int
