@@ -45,6 +45,9 @@ IMAGES_STORE = "data/images"
 REDIS_URL = ""
 # Extra allowed image hosts (comma-separated); the XHS CDN hosts are always allowed.
 XHS_IMAGE_HOSTS = ""
+# Share-link hosts (host or host:port, comma-separated): a pasted link there is followed
+# once to the note URL it redirects to (the sandbox's short-link host in a sandbox crawl).
+XHS_SHORT_LINK_HOSTS = "xhslink.com"
 CHROMIUM_PATH = ""
 # Where original-quality images are tried first; `{token}` is the image token.
 XHS_IMAGE_ORIGIN_TEMPLATES = (
@@ -63,6 +66,8 @@ ENRICH_MAX_ATTEMPTS = 5
 # Requests one note may spend in one attempt (batches, halved batches, the re-encoded
 # retry); past it the note fails with reason `request_budget` (retried later).
 ENRICH_MAX_REQUESTS_PER_NOTE = 3
+# Characters of a note's text (title, desc, tags) sent to the model; a longer desc is cut.
+ENRICH_MAX_TEXT_CHARS = 20_000
 # Several notes per request when the day's known requests cannot cover the notes due
 # (auto), or always/never; at most this many notes per packed request.
 ENRICH_PACK = "auto"
@@ -196,7 +201,7 @@ ITEM_PIPELINES = {
 }
 EXTENSIONS = {
     "scrapy.extensions.logstats.LogStats": None,
-    "crawler.extensions.XhsLogStats": 0,
+    "crawler.extensions.Progress": 0,  # the periodic line: target, %, rate, ETA, stages
     "crawler.extensions.CollectorTuning": 10,
     # Run components (crawler/extensions/): the record first, then who connects to its
     # run_starting / run_finished signals. Lease, report and distributed idle switch
@@ -204,12 +209,14 @@ EXTENSIONS = {
     "crawler.extensions.RunRecord": 500,
     "crawler.extensions.RunLease": 510,
     "crawler.extensions.RunReport": 520,
+    "crawler.extensions.RunSummary": 525,  # the human summary above Scrapy's stats dump
     "crawler.extensions.DistributedIdle": 530,
 }
 GC_GEN0_THRESHOLD = 10_000  # allocations between young-generation collections (0: Python's)
 RUN_LEASE_ENABLED = True  # overlap guard: one run per spider + arguments at a time
 RUN_LEASE_TTL = 600.0  # seconds; renewed while running, so a crashed run frees it
 RUN_REPORT_DIR = "data/reports"  # HTML run report per run ("" to skip)
+PROGRESS_INTERVAL = 30.0  # seconds between progress lines (the first comes 2 s after start)
 XHS_MAX_PAGE_BYTES = 16 * 1024 * 1024  # larger note pages raise PageTooLarge
 
 # --- Media (pipelines/media/) ---------------------------------------------------------
@@ -220,6 +227,7 @@ XHS_DOWNLOAD_VIDEOS = False  # opt-in: store the first allowed video candidate
 MEDIA_MODEL_LONG_SIDE = 1536  # long side (px) of the JPEG copy sent to the model
 MEDIA_MAX_PIXELS = 64_000_000  # bigger images are refused before decoding (bomb guard)
 MEDIA_MAX_REDIRECTS = 3  # redirect hops per candidate URL, each checked by the URL policy
+MEDIA_MAX_IMAGES_PER_NOTE = 18  # pictures fetched per note (real notes: ≤ 18); rest skipped
 MEDIA_DECODE_CONCURRENCY = 0  # images decoded at once (threads); 0: min(4, CPU count)
 
 ADDONS = {"crawler.addons.XhsAddon": 0}

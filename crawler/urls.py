@@ -11,6 +11,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 # notes, while `-a note_ids=` entries must be the real form.
 _NOTE_PATH = re.compile(r"/(?:explore|discovery/item|user/profile/[^/]+)/([0-9A-Za-z]{16,32})/?$")
 _NOTE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+# xsec_token values are base64-like text; anything else in `ID:TOKEN` is refused.
+_TOKEN = re.compile(r"^[0-9A-Za-z+/=_.~-]{1,512}$")
+# A URL inside pasted text (the app's share text): http(s) and the ASCII characters a
+# URL may hold; full-width punctuation (，) and emoji end it.
+_URL_IN_TEXT = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+;=%]+", re.IGNORECASE)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+# The app's share-link host: xhslink.com/a/<code> answers a redirect to the note URL.
+SHORT_LINK_HOSTS = ("xhslink.com",)
 
 
 class BadNoteReference(ValueError):
@@ -69,7 +77,41 @@ def parse_note_id_ref(ref: str) -> tuple[str, str | None]:
     note_id, _, token = ref.strip().partition(":")
     if not _NOTE_ID.match(note_id):
         raise BadNoteReference(f"note id must be 24 hex digits: {ref[:200]!r}")
+    if token and not _TOKEN.match(token):
+        raise BadNoteReference(f"xsec_token has characters a token never has: {ref[:200]!r}")
     return note_id.lower(), (token or None)
+
+
+def looks_like_note_id(text: str) -> bool:
+    """True for `ID` or `ID:…` whose ID is 24 hex digits (a bare id pasted into urls=)."""
+    return bool(_NOTE_ID.match(text.strip().partition(":")[0]))
+
+
+def url_scheme(text: str) -> str | None:
+    """The scheme a text starts with (`javascript`, `file`, `https` …), lower-case, or None."""
+    match = _SCHEME.match(text.strip())
+    return match.group(1).lower() if match else None
+
+
+def find_url(text: str) -> str | None:
+    """The first http(s) URL inside pasted text (share text from the app), trailing
+    sentence punctuation cut, or None."""
+    match = _URL_IN_TEXT.search(text)
+    return match.group(0).rstrip(".,;:!?'()[]") if match else None
+
+
+def host_of(url: str) -> str:
+    """`host[:port]` of a URL, lower-case ("" when unparsable)."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return ""
+
+
+def is_short_link(url: str, hosts: tuple[str, ...] | list[str]) -> bool:
+    """True when `url`'s host (with its port, or without) is one of the share-link hosts."""
+    netloc = host_of(url)
+    return netloc in hosts or netloc.partition(":")[0] in hosts
 
 
 def note_url(

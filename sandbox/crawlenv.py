@@ -23,11 +23,15 @@ def isolated_environ(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
 
 
 def crawl_env(site: Any, base: Mapping[str, str], **extra: str) -> dict[str, str]:
-    """`base` plus what points a crawl at `site` (anything with `.url` and `.cdn_url`)."""
+    """`base` plus what points a crawl at `site` (anything with `.url` and `.cdn_url`;
+    a `.short_url`, the share-link host, becomes XHS_SHORT_LINK_HOSTS)."""
+    short_url = getattr(site, "short_url", None)
+    short = {"XHS_SHORT_LINK_HOSTS": short_url.partition("//")[2]} if short_url else {}
     return {
         **base,
         "XHS_BASE_URL": site.url,
         "XHS_COOKIES": SANDBOX_COOKIES,
         "XHS_IMAGE_ORIGIN_TEMPLATES": f"{site.cdn_url}/{{token}}",
+        **short,
         **extra,
     }

@@ -1,13 +1,14 @@
 """Run-level components, one per module (Scrapy extensions; each documented in its module).
 
-- :class:`XhsLogStats` (``logstats``): Scrapy's periodic line with images, enrichment and
-  Gemini figures.
+- :class:`Progress` (``progress``): the periodic line: target, percent, rate, ETA and
+  the counts per stage (replaces Scrapy's LogStats).
 - :class:`CollectorTuning` (``collector``): the cyclic GC tuned for a crawl process.
 - :class:`RunRecord` (``run_record``): the ``crawl_runs`` record and the exit status;
   sends ``run_starting`` / ``run_finished``, the signals the next three connect to.
 - :class:`RunLease` (``lease``): the overlap guard (off: ``RUN_LEASE_ENABLED=False`` or
   ``REDIS_URL`` set).
 - :class:`RunReport` (``report``): the HTML run report (off: ``RUN_REPORT_DIR`` empty).
+- :class:`RunSummary` (``run_summary``): the human summary at the end of every run.
 - :class:`DistributedIdle` (``distributed_idle``): idle workers wait for the shared
   queue (off: ``REDIS_URL`` unset).
 - ``summary``: pure readings of the stats (``run_summary``, ``public_args``).
@@ -19,7 +20,7 @@ Run-level facts (run id, stop reason, exit status, store) live in
 from crawler.extensions.collector import CollectorTuning
 from crawler.extensions.distributed_idle import DistributedIdle
 from crawler.extensions.lease import RunLease, lease_key
-from crawler.extensions.logstats import XhsLogStats
+from crawler.extensions.progress import Progress
 from crawler.extensions.report import RunReport
 from crawler.extensions.run_record import (
     EXIT_BLOCKED,
@@ -28,11 +29,13 @@ from crawler.extensions.run_record import (
     EXIT_OK,
     EXIT_OVERLAP,
     EXIT_STORAGE_DOWN,
+    EXIT_USAGE,
     RunRecord,
     exit_status,
     run_finished,
     run_starting,
 )
+from crawler.extensions.run_summary import RunSummary
 from crawler.extensions.summary import public_args, run_summary, sum_prefix
 
 __all__ = [
@@ -42,12 +45,14 @@ __all__ = [
     "EXIT_OK",
     "EXIT_OVERLAP",
     "EXIT_STORAGE_DOWN",
+    "EXIT_USAGE",
     "CollectorTuning",
     "DistributedIdle",
+    "Progress",
     "RunLease",
     "RunRecord",
     "RunReport",
-    "XhsLogStats",
+    "RunSummary",
     "exit_status",
     "lease_key",
     "public_args",

@@ -35,7 +35,7 @@ class RunReport:
         return ext
 
     async def write(self, run_id: str, db: Any, reason: str, **_: Any) -> None:
-        if db is None or reason == "overlap":
+        if db is None or reason in ("overlap", "usage"):
             return
         try:
             path = await write_run_report(db, run_id, self.directory)

@@ -32,6 +32,7 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.statscollectors import StatsCollector
 
+from crawler.commands.exit_status import ExitStatus
 from crawler.core.names import CRAWL_RUNS
 from crawler.core.run_context import RunContext
 from crawler.core.timeutil import utcnow
@@ -41,14 +42,16 @@ from pipelines.mongo import crawl_run_id, get_mongo, holder_dead
 
 logger = logging.getLogger(__name__)
 
-# Exit statuses a scheduler can act on (documented in README "Scheduling").
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_OVERLAP = 3
-EXIT_COOKIE_EXPIRED = 4
-EXIT_BLOCKED = 5
-EXIT_STORAGE_DOWN = 6
+# Exit statuses a scheduler can act on (crawler/commands/exit_status.py, the README table).
+EXIT_OK = int(ExitStatus.OK)
+EXIT_ERROR = int(ExitStatus.ERROR)
+EXIT_USAGE = int(ExitStatus.USAGE)
+EXIT_OVERLAP = int(ExitStatus.OVERLAP)
+EXIT_COOKIE_EXPIRED = int(ExitStatus.COOKIE_EXPIRED)
+EXIT_BLOCKED = int(ExitStatus.BLOCKED)
+EXIT_STORAGE_DOWN = int(ExitStatus.STORAGE_DOWN)
 _EXIT_BY_REASON = {
+    "usage": EXIT_USAGE,  # every input refused once the store was asked (no token known)
     "overlap": EXIT_OVERLAP,
     "cookie_expired": EXIT_COOKIE_EXPIRED,
     "ip_blocked": EXIT_BLOCKED,

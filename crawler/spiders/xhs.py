@@ -25,21 +25,24 @@ from scrapy.http import Response
 from crawler.comments import CommentLimits, ThreadReader
 from crawler.config import CrawlConfig
 from crawler.core.items import NoteItem, UserItem
+from crawler.core.run_context import RunContext
 from crawler.middlewares import FATAL_SIGNALS, Origin, origin_of, stop_crawl
 from crawler.parsing.errors import ParseError, XsecTokenInvalid
 from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
 from crawler.parsing.notes import parse_note_page
 from crawler.parsing.signals import classify_response
 from crawler.parsing.state import extract_initial_state
-from crawler.spiders.profiles import ProfileVisits, parse_authors_arg
-from crawler.urls import (
-    BadNoteReference,
-    note_created_at,
-    note_url,
-    parse_note_id_ref,
-    parse_note_url,
-    split_arg,
+from crawler.spiders.inputs import (
+    Inputs,
+    NoteRef,
+    ShortLink,
+    fill_stored_tokens,
+    note_from_redirect,
+    parse_inputs,
 )
+from crawler.spiders.profiles import ProfileVisits, parse_authors_arg
+from crawler.urls import note_created_at, note_url, split_arg
+from pipelines.mongo import get_mongo
 
 logger = logging.getLogger(__name__)
 
@@ -94,32 +97,6 @@ def parse_since(since: str | None, max_age: str | None, now: datetime) -> dateti
     return None
 
 
-NoteRef = tuple[str, str | None, str | None, str]  # note id, token, source, found_via
-
-
-def parse_note_refs(
-    urls: list[str], note_ids: list[str]
-) -> tuple[list[NoteRef], list[tuple[str, str]]]:
-    """`-a urls=` and `-a note_ids=` entries → the usable refs, and (entry, why) for the rest."""
-    refs: list[NoteRef] = []
-    bad: list[tuple[str, str]] = []
-    for url in urls:
-        try:
-            note_id, token, source = parse_note_url(url)
-        except BadNoteReference as exc:
-            bad.append((url, f"urls= {exc}"))
-            continue
-        refs.append((note_id, token, source, "url"))
-    for ref in note_ids:
-        try:
-            note_id, token = parse_note_id_ref(ref)
-        except BadNoteReference as exc:
-            bad.append((ref, f"note_ids= {exc}"))
-            continue
-        refs.append((note_id, token, "pc_feed", "note_id"))
-    return refs, bad
-
-
 class XhsSpider(scrapy.Spider):
     name = "xhs"
 
@@ -154,8 +131,8 @@ class XhsSpider(scrapy.Spider):
             }.items()
             if value not in (None, "")
         }
-        self.url_args = split_arg(urls)
-        self.note_id_args = split_arg(note_ids)
+        self._paste = (urls, note_ids)  # read with the settings (read_inputs)
+        self.inputs = Inputs()
         self.keywords = split_arg(keywords)
         self.users = split_arg(users)
         try:
@@ -173,24 +150,54 @@ class XhsSpider(scrapy.Spider):
             self.visit_authors = parse_authors_arg(authors)
         except ValueError as exc:
             raise SpiderArgumentError(str(exc)) from exc
-        # Entries are checked here, once: the usable ones are crawled, the others are
-        # counted as bad_argument at start; with nothing usable at all the run does not
-        # start (one line, exit status 2).
-        self.note_refs, self.bad_refs = parse_note_refs(self.url_args, self.note_id_args)
-        self.users = [user for user in self.users if _USER_ID.fullmatch(user)]
-        self.bad_refs += [
-            (user, f"users= user id must be 6-40 letters/digits: {user[:200]!r}")
-            for user in split_arg(users)
-            if not _USER_ID.fullmatch(user)
-        ]
-        if self.bad_refs and not (self.note_refs or self.keywords or self.users):
-            raise SpiderArgumentError(f"nothing to crawl: {self.bad_refs[0][1]}")
         self.scheduled: set[str] = set()  # note ids this process scheduled
         self._captures: dict[Any, asyncio.Queue[tuple[int, bytes]]] = {}
 
     @classmethod
+    def check_arguments(cls, settings: Any, spargs: dict[str, str]) -> None:
+        """The crawl command's check before anything starts (SpiderArgumentError)."""
+        problem = cls(**spargs).read_inputs(settings)
+        if problem:
+            raise SpiderArgumentError(problem)
+
+    def read_inputs(self, settings: Any) -> str | None:
+        """Entries are checked once, with the settings (crawler/spiders/inputs.py): the
+        usable ones are crawled, the others counted and shown in the run summary. The
+        line saying why nothing is usable, if so: the crawl command refuses such a run
+        (exit status 2) before it starts."""
+        urls, note_ids = self._paste
+        self.inputs = parse_inputs(
+            urls, note_ids, short_hosts=settings.getlist("XHS_SHORT_LINK_HOSTS")
+        )
+        for user in self.users:
+            if not _USER_ID.fullmatch(user):
+                self.inputs.refuse(
+                    user, "bad_argument", f"users= user id must be 6-40 letters/digits: {user!r}"
+                )
+        self.users = [user for user in self.users if _USER_ID.fullmatch(user)]
+        listings = self.keywords or self.users
+        if listings and not settings.get("XHS_COOKIES"):
+            message = (
+                "no XHS_COOKIES set: keywords= and users= listings need a logged-in session "
+                "(XHS_COOKIES='a1=…; web_session=…' from a logged-in browser)"
+            )
+            if not self.inputs.usable:
+                return message
+            logger.warning("xhs: %s; only urls= and note_ids= are crawled", message)
+            self.keywords, self.users = [], []
+        if not (self.inputs.usable or self.keywords or self.users):
+            usage = (
+                "give urls=, note_ids=, keywords= or users= "
+                "(e.g. scrapy crawl xhs -a keywords=面经 -a max_notes=20)"
+            )
+            first = self.inputs.refused[0].message if self.inputs.refused else usage
+            return f"nothing to crawl: {first}"
+        return None
+
+    @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> XhsSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.read_inputs(crawler.settings)
         spider.config = CrawlConfig.from_settings(crawler.settings)
         host = urlsplit(spider.config.base_url).hostname or ""
         origin = origin_of(spider.config.base_url)
@@ -216,24 +223,57 @@ class XhsSpider(scrapy.Spider):
     # --- start ----------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
-        for where, message in self.bad_refs:
-            self.record_failure("bad_argument", where, message)
-        for note_id, token, source, found_via in self.note_refs:
+        for refused in self.inputs.refused:
+            self.record_failure(refused.reason, refused.entry, refused.message)
+        refs = self.inputs.refs
+        if any(not ref.token for ref in refs):  # the token stored with a known note
+            refs, refused_now = await fill_stored_tokens(await self._store(), refs)
+            self.refuse_at_start(refused_now)
+            if not (refs or self.inputs.short_links or self.keywords or self.users):
+                logger.error("xhs: nothing to crawl: %s", refused_now[0].message)
+                RunContext.of(self.crawler).stop_reason = "usage"  # exit status 2
+        for note_id, token, source, found_via in refs:
             request = self.note_request(note_id, token, source, found_via=found_via)
             if request is not None:
                 yield request
+        for link in self.inputs.short_links:  # followed once, by hand (parse_short_link)
+            yield scrapy.Request(
+                link.url,
+                callback=self.parse_short_link,
+                cb_kwargs={"link": link},
+                dont_filter=True,
+                meta={"dont_redirect": True, "handle_httpstatus_list": [301, 302, 303, 307, 308, 404, 410]},
+            )  # fmt: skip
         base = self.config.base_url
-        if (self.keywords or self.users) and not self.config.cookies:
-            logger.warning(
-                "xhs: search and profile pages need a login: set XHS_COOKIES "
-                "(e.g. 'a1=…; web_session=…' from a logged-in browser)"
-            )
         for keyword in self.keywords:
             url = f"{base}/search_result?keyword={quote(keyword)}&source=web_search_result_notes"
             yield self.listing_request(url, f"keyword:{keyword}")
         for user in self.users:
             self.profiles.claim(user)  # its profile comes with the listing
             yield self.listing_request(f"{base}/user/profile/{user}", f"user:{user}")
+
+    async def _store(self) -> Any:
+        try:
+            return (await get_mongo(self.crawler)).db
+        except Exception as exc:  # tokenless references are refused, the rest goes on
+            logger.warning("xhs: stored xsec_tokens not looked up: %s", str(exc)[:200])
+            return None
+
+    def refuse_at_start(self, refused: list[Any]) -> None:
+        for entry in refused:
+            self.inputs.refused.append(entry)
+            self.record_failure(entry.reason, entry.entry, entry.message)
+
+    def parse_short_link(self, response: Response, link: ShortLink) -> Any:
+        """A share link's redirect: the note it names, crawled with the token it carries."""
+        location = response.headers.get("Location", b"").decode("latin-1")
+        target = note_from_redirect(link, response.status, response.urljoin(location))
+        if not isinstance(target, NoteRef):
+            self.refuse_at_start([target])
+            return None
+        return self.note_request(
+            target.note_id, target.token, target.source, found_via="short_link"
+        )
 
     # --- note pages -----------------------------------------------------------------
 

@@ -148,10 +148,14 @@ def _fmt(value: Any) -> str:
     )
 
 
+def report_path(out_dir: Path, run_id: str) -> Path:
+    return out_dir / f"run-{run_id}.html"  # run ids are generated, never page text
+
+
 async def write_run_report(db: Any, run_id: str, out_dir: Path) -> Path:
     data = await collect_report_data(db, run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"run-{run_id}.html"  # run ids are generated, never page text
+    path = report_path(out_dir, run_id)
     path.write_text(render_report(data), encoding="utf-8")
     return path
 

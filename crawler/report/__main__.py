@@ -1,0 +1,5 @@
+import sys
+
+from crawler.report import main
+
+sys.exit(main())
