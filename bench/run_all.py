@@ -47,6 +47,8 @@ BENCHES = (
     Bench("memory", "Memory"),
     Bench("comments_browser", "Comments through the browser"),
     Bench("retry_timing", "Retry timing after a 429"),
+    Bench("capacity", "Enrichment capacity (packed requests)"),
+    Bench("workers", "Enrich workers sharing one quota"),
     Bench("chaos", "Chaos run", full_args=("--full",), quick_args=()),
     Bench(
         "storage_writes",
