@@ -55,6 +55,7 @@ from pipelines.enrichment.inputs import (
     split_cache_key,
 )
 from pipelines.enrichment.local_runner import LOCAL_MODEL, LOCAL_VERSION, LocalRunner
+from pipelines.enrichment.minute_window import RedisMinuteWindow
 from pipelines.enrichment.pack_queue import PackQueue, PackSettings
 from pipelines.enrichment.packing import PackMode, should_pack
 from pipelines.enrichment.settings import EnrichBackend, EnrichSettings
@@ -104,6 +105,7 @@ class EnrichmentPipeline:
             self.packing.max_notes * max(crawler.settings.getint("GEMINI_MAX_IN_FLIGHT"), 1)
         )
         self._packer: PackQueue | None = None
+        self._window: RedisMinuteWindow | None = None
         self._active = 0  # notes inside process_item now
         self._finished = 0  # notes this pipeline has finished
         self._client: Any = None
@@ -129,6 +131,9 @@ class EnrichmentPipeline:
             self._copy_client_stats()
             await self._client.close()
             self._client = None
+        if self._window is not None:
+            await self._window.close()
+            self._window = None
 
     async def _database(self) -> Any:
         try:
@@ -150,6 +155,7 @@ class EnrichmentPipeline:
                     GeminiSettings.from_env_like(self.crawler.settings),
                     store,
                     ledger=MongoQuotaLedger(self._db) if self._db is not None else None,
+                    window=self._minute_window(),
                     clock=lambda: self.clock().timestamp(),
                 )
                 try:
@@ -167,6 +173,14 @@ class EnrichmentPipeline:
                     retries=max(self.settings.max_requests_per_note - 1, 1),
                 )
             return self._client
+
+    def _minute_window(self) -> RedisMinuteWindow | None:
+        """With ``REDIS_URL`` set, the per-minute windows are shared through Redis."""
+        url = self.crawler.settings.get("REDIS_URL")
+        if not url:
+            return None
+        self._window = RedisMinuteWindow.from_url(url)
+        return self._window
 
     def _runner(self) -> GeminiRunner:
         return GeminiRunner(

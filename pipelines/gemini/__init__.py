@@ -31,7 +31,14 @@ from .settings import (
     parse_limits,
     parse_models,
 )
-from .state import Grant, MemoryStateStore, QuotaLedger, QuotaState, QuotaStateStore
+from .state import (
+    Grant,
+    MemoryStateStore,
+    MinuteWindow,
+    QuotaLedger,
+    QuotaState,
+    QuotaStateStore,
+)
 
 __all__ = [
     "ApiKey",
@@ -48,6 +55,7 @@ __all__ = [
     "Generation",
     "Grant",
     "MemoryStateStore",
+    "MinuteWindow",
     "ModelLimits",
     "QuotaDeferred",
     "QuotaLedger",

@@ -64,7 +64,14 @@ from .limiter import (
     pacific_day,
 )
 from .settings import GeminiSettings, normalize_model
-from .state import MemoryStateStore, Pair, QuotaLedger, QuotaState, QuotaStateStore
+from .state import (
+    MemoryStateStore,
+    MinuteWindow,
+    Pair,
+    QuotaLedger,
+    QuotaState,
+    QuotaStateStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +180,7 @@ class GeminiClient:
         state_store: QuotaStateStore | None = None,
         *,
         ledger: QuotaLedger | None = None,
+        window: MinuteWindow | None = None,
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
@@ -184,6 +192,7 @@ class GeminiClient:
             state_store if state_store is not None else MemoryStateStore()
         )
         self._ledger = ledger  # the day counts shared with other workers (None: this process)
+        self._window = window  # the per-minute windows shared through Redis (None: local)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -537,7 +546,7 @@ class GeminiClient:
         if not self._is_proven(pair, sent_at):
             probe = self._probes[pair] = asyncio.get_running_loop().create_future()
         pick.limiter.record(sent_at, tokens)
-        if self._ledger is not None and not await self._reserve_shared(pick, sent_at, tokens):
+        if not await self._admit_shared(pick, sent_at, tokens):
             if probe is not None:
                 self._probes.pop(pair, None)
                 probe.set_result(None)
@@ -579,6 +588,29 @@ class GeminiClient:
             if probe is not None:
                 self._probes.pop(pair, None)
                 probe.set_result(None)
+
+    async def _admit_shared(self, pick: _Pick, sent_at: float, tokens: int) -> bool:
+        """The shared books (day ledger, then minute window) admit this request; when one
+        does not, nothing is booked anywhere and the pair waits (route again)."""
+        if self._ledger is not None and not await self._reserve_shared(pick, sent_at, tokens):
+            return False
+        rpm = pick.limiter.limits.rpm
+        if self._window is None or rpm is None:
+            return True
+        try:
+            free_at = await self._window.admit(pick.project, pick.model, sent_at, rpm)
+        except Exception as exc:  # Redis is down: this process's own window still holds
+            logger.warning("shared Gemini minute window unavailable: %s", self._safe(exc))
+            return True
+        if free_at <= 0:
+            return True
+        pick.limiter.refund(sent_at, tokens)
+        if self._ledger is not None:
+            with contextlib.suppress(Exception):  # the store is down: the day count errs high
+                await self._ledger.refund(pick.project, pick.model, sent_at)
+        pick.limiter.block(free_at)
+        self.stats["waits_shared/per_minute"] += 1
+        return False
 
     async def _reserve_shared(self, pick: _Pick, sent_at: float, tokens: int) -> bool:
         """Book the request in the shared day count too; False (and the pair out for the
@@ -688,7 +720,9 @@ class GeminiClient:
                 self.state.learn(pick.project, pick.model, ModelLimits(rpd=failure.quota_value))
             if self._ledger is not None:
                 with contextlib.suppress(Exception):  # best effort: the 429 speaks for itself
-                    await self._ledger.block(pick.project, pick.model, now, until, failure.quota_value)
+                    await self._ledger.block(
+                        pick.project, pick.model, now, until, failure.quota_value
+                    )
             logger.warning(
                 "Gemini daily quota exhausted (%s, limit %s); not used again before %s",
                 where,

@@ -93,6 +93,16 @@ class QuotaLedger(Protocol):
         ...
 
 
+@runtime_checkable
+class MinuteWindow(Protocol):
+    """The per-minute request window of each (project, model) shared by every worker
+    (``pipelines.enrichment.minute_window.RedisMinuteWindow``); POSIX seconds."""
+
+    async def admit(self, project: str, model: str, now: float, rpm: int) -> float:
+        """Book one request if the window has room (0.0), else when it will have room."""
+        ...
+
+
 class MemoryStateStore:
     """A process-local store; hands out copies so callers cannot alias the saved state."""
 

@@ -1,7 +1,7 @@
 """Several enrich workers on one store: the shared day counts (MongoQuotaLedger, real
 Mongo-wire server over TCP), two clients sharing one 20-RPD project (emulator), and
 the backlog handed out in claimed batches (BacklogClaims), a dead worker's claims
-lapsing."""
+lapsing, and the per-minute window in a real Redis (RedisMinuteWindow)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from crawler.core.names import ENRICH_CLAIMS as CLAIMS
 from crawler.core.names import NOTES
 from pipelines.enrichment.backlog import BacklogClaims
+from pipelines.enrichment.minute_window import SPAN, RedisMinuteWindow
 from pipelines.gemini import GeminiClient, GeminiSettings, QuotaDeferred, next_pacific_midnight
 from pipelines.mongo import MongoQuotaLedger
 
@@ -146,3 +147,50 @@ async def test_a_dead_workers_claims_lapse_and_another_takes_its_notes(db) -> No
     assert sorted(taken) == ids  # its own 20, then the dead worker's 10 once they lapsed
     assert set(taken[-10:]) == {d["_id"] for d in held}
     assert time.monotonic() - started >= 1.0
+
+
+# -- the per-minute window in Redis -------------------------------------------------------
+
+
+async def test_the_redis_minute_window_admits_rpm_requests_across_workers(redis_url) -> None:
+    windows = [RedisMinuteWindow.from_url(redis_url) for _ in range(2)]
+    now = time.time()
+    answers = await asyncio.gather(
+        *(windows[i % 2].admit("p-window", MODEL, now, 3) for i in range(5))
+    )
+    assert sorted(answers)[:3] == [0.0, 0.0, 0.0]
+    assert sorted(answers)[3:] == pytest.approx([now + SPAN] * 2, abs=0.01)
+    assert await windows[1].admit("p-window", MODEL, now + SPAN + 0.1, 3) == 0.0
+    for window in windows:
+        await window.close()
+
+
+async def test_two_clients_share_one_minute_window(redis_url, make_gemini_emulator) -> None:
+    """rpm=3 known to both: 3 requests go in the minute, the others wait (here: defer,
+    GEMINI_MAX_WAIT=1) instead of running into 429s."""
+    project = "proj-rpm"
+    config = {"projects": {project: {"keys": ["key-r1"], "limits": {MODEL: {"rpm": 3}}}}}
+    emu = make_gemini_emulator(config)
+    settings = GeminiSettings.from_env_like(
+        {
+            "GEMINI_API_KEYS": f"{project}:key-r1",
+            "GEMINI_MODELS": MODEL,
+            "GEMINI_BASE_URL": emu.base_url,
+            "GEMINI_LIMITS": f"{MODEL}:rpm=3",
+            "GEMINI_MAX_WAIT": "1",
+        }
+    )
+    windows = [RedisMinuteWindow.from_url(redis_url) for _ in range(2)]
+    clients = [GeminiClient(settings, window=w) for w in windows]
+    for client in clients:
+        await client.start()
+    outcomes = await asyncio.gather(
+        *(_ask(clients[i % 2]) for i in range(6)), return_exceptions=True
+    )
+    for client, window in zip(clients, windows, strict=True):
+        await client.close()
+        await window.close()
+    assert outcomes.count("ok") == 3, outcomes
+    assert all(isinstance(o, QuotaDeferred) for o in outcomes if o != "ok")
+    statuses = [r.status for r in emu.requests if r.method == "generateContent"]
+    assert statuses == [200, 200, 200]  # no 429: the window said no first
