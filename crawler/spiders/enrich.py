@@ -96,7 +96,12 @@ class EnrichSpider(scrapy.Spider):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.limit = int(limit) if limit not in (None, "") else None
+        try:
+            self.limit = int(limit) if limit not in (None, "") else None
+        except ValueError:
+            raise ValueError(
+                f"-a limit= must be a positive number of notes, not {str(limit)[:80]!r}"
+            ) from None
         if self.limit is not None and self.limit < 1:
             raise ValueError("-a limit= must be a positive number of notes")
         self.include_local = _flag(include_local)

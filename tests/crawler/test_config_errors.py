@@ -79,16 +79,7 @@ def test_nothing_usable_to_crawl_is_one_line_and_exit_2(
 
 @pytest.mark.parametrize(
     "limit",
-    [
-        pytest.param(
-            "abc",
-            marks=pytest.mark.xfail(
-                reason="crawler/spiders/enrich.py (engineer B) lets int() speak: the line "
-                "does not name limit= yet (exit 2 and one line already hold)"
-            ),
-        ),
-        "0",
-    ],
+    ["abc", "0"],
 )
 def test_enrich_limit_is_checked_before_the_start(tmp_path: Path, limit: str) -> None:
     assert_one_line(crawl_with(tmp_path, "enrich", {"limit": limit}), "limit")
