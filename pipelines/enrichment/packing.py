@@ -34,11 +34,14 @@ from typing import Any
 from google.genai import types
 from pydantic import BaseModel, Field, ValidationError
 
-from pipelines.enrich_schema import ImageReading, NoteEnrichment
+from pipelines.enrich_schema import ImageReading, NoteEnrichment, NoteSummary
 from pipelines.enrichment.inputs import NoteInput
 from pipelines.gemini import estimate_tokens
 
 _SAFE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+#: Image bytes in one pack: inline data of a request must stay under 20 MB, and base64
+#: makes 14 MB of JPEG about 18.7 MB on the wire.
+MAX_PACK_IMAGE_BYTES = 14 * 2**20
 _BLANKS = re.compile(r"\s+")
 #: The shared instructions before the first ``Note`` label (its wording is part of the
 #: prompt: results are cached under the same prompt version as one-note answers).
@@ -66,8 +69,8 @@ def should_pack(mode: PackMode, remaining_today: int | None, due: int) -> bool:
     return remaining_today is not None and remaining_today < due
 
 
-class PackedNoteResult(NoteEnrichment):
-    """One note's entry in a packed answer."""
+class PackedNoteResult(NoteSummary):
+    """One note's entry in a packed answer (packs carry no comments: no comment insights)."""
 
     note_id: str = Field(description="The id from the note's 'Note <id>:' line.")
     title: str = Field(description="The note's title, copied exactly.")
@@ -126,15 +129,17 @@ def pack_size(
     output_limit: int,
     estimate: OutputEstimate,
     input_limit: int = 1_000_000,
+    max_bytes: int = MAX_PACK_IMAGE_BYTES,
 ) -> int:
     """How many of ``notes`` (from the front) go into the next pack: at most
-    ``max_notes``, their estimated output under ``output_limit`` and their input under
-    ``input_limit``; always at least one."""
-    out = inp = 0
+    ``max_notes``, their estimated output under ``output_limit``, their input under
+    ``input_limit`` and their image bytes under ``max_bytes``; always at least one."""
+    out = inp = size = 0
     for count, note in enumerate(notes[:max_notes]):
         out += estimate.tokens_for(note)
         inp += input_tokens(note)
-        if count and (out > output_limit or inp > input_limit):
+        size += sum(len(img.data) for img in note.images)
+        if count and (out > output_limit or inp > input_limit or size > max_bytes):
             return count
     return max(min(len(notes), max_notes), 1)
 

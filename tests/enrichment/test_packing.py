@@ -61,6 +61,8 @@ def test_pack_size_follows_the_output_cap_and_learns() -> None:
     assert pack_size(notes, max_notes=12, output_limit=65_536, estimate=estimate) == 12
     assert pack_size(notes, max_notes=12, output_limit=6_010, estimate=estimate) == 4
     assert pack_size(notes, max_notes=12, output_limit=10, estimate=estimate) == 1
+    # Image bytes: a request's inline data stays under 20 MB.
+    assert pack_size(notes, max_notes=12, output_limit=65_536, estimate=estimate, max_bytes=7) == 2
     # Answers turn out four times longer than the prior: packs shrink.
     estimate.observe(notes[:10], 10 * 4 * 1000 * 2)
     assert pack_size(notes, max_notes=12, output_limit=65_536, estimate=estimate) < 12
