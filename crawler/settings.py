@@ -222,7 +222,7 @@ XHS_MAX_PAGE_BYTES = 16 * 1024 * 1024  # larger note pages raise PageTooLarge
 # --- Media (pipelines/media/) ---------------------------------------------------------
 MEDIA_MAX_BYTES = 20 * 1024 * 1024  # per image; bigger bodies are cut off by the downloader
 MEDIA_MAX_VIDEO_BYTES = 200 * 1024 * 1024
-MEDIA_DOWNLOAD_TIMEOUT = 30
+MEDIA_DOWNLOAD_TIMEOUT = 30  # seconds per image/video download; its own knob, not DOWNLOAD_TIMEOUT
 XHS_DOWNLOAD_VIDEOS = False  # opt-in: store the first allowed video candidate
 MEDIA_MODEL_LONG_SIDE = 1536  # long side (px) of the JPEG copy sent to the model
 MEDIA_MAX_PIXELS = 64_000_000  # bigger images are refused before decoding (bomb guard)
