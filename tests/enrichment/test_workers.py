@@ -13,6 +13,8 @@ from pymongo import AsyncMongoClient
 
 from crawler.core.names import ENRICH_CLAIMS as CLAIMS
 from crawler.core.names import NOTES
+from crawler.extensions.lease import lease_key
+from crawler.spiders.enrich import EnrichSpider
 from pipelines.enrichment.backlog import BacklogClaims
 from pipelines.enrichment.minute_window import SPAN, RedisMinuteWindow
 from pipelines.gemini import GeminiClient, GeminiSettings, QuotaDeferred, next_pacific_midnight
@@ -194,3 +196,14 @@ async def test_two_clients_share_one_minute_window(redis_url, make_gemini_emulat
     assert all(isinstance(o, QuotaDeferred) for o in outcomes if o != "ok")
     statuses = [r.status for r in emu.requests if r.method == "generateContent"]
     assert statuses == [200, 200, 200]  # no 429: the window said no first
+
+
+# -- the spider argument ------------------------------------------------------------------
+
+
+def test_a_worker_has_its_own_lease_key_and_a_checked_name() -> None:
+    scheduled, w1, w1_again = EnrichSpider(), EnrichSpider(worker="w1"), EnrichSpider(worker="w1")
+    assert lease_key(w1) == lease_key(w1_again) != lease_key(scheduled)
+    assert lease_key(scheduled) == lease_key(EnrichSpider(worker=""))
+    with pytest.raises(ValueError, match="worker="):
+        EnrichSpider(worker="w 1; rm")
