@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 _NOTE_PATH = re.compile(r"/(?:explore|discovery/item|user/profile/[^/]+)/([0-9A-Za-z]{16,32})/?$")
 _NOTE_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 # xsec_token values are base64-like text; anything else in `ID:TOKEN` is refused.
-_TOKEN = re.compile(r"^[0-9A-Za-z+/=_.~-]{1,512}$")
+_TOKEN = re.compile(r"^[0-9A-Za-z+/=_-]{1,512}$")
 # A URL inside pasted text (the app's share text): http(s) and the ASCII characters a
 # URL may hold; full-width punctuation (，) and emoji end it.
 _URL_IN_TEXT = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+;=%]+", re.IGNORECASE)

@@ -2,9 +2,15 @@
 
 Starts the offline XHS-style site (and, with `--gemini`, the Gemini emulator), runs
 `scrapy crawl xhs` on a keyword with enrichment into the embedded MongoDB under
-./data/mongo (or MONGO_URI), then prints where the data is and a summary table.
+./data/mongo (or MONGO_URI). The crawl itself ends with the run summary (notes, images,
+Gemini, deferred notes, refused inputs, the notes table, where data and report are:
+crawler/extensions/run_summary.py); the demo adds what to do next.
 Repeatable: a second run over the same seed is incremental (no image downloads, no
 enrichment requests; one more note_stats row per note).
+
+With `--gemini` after local runs, the crawl leaves the stored local results alone (the
+notes did not change), so the demo then runs `scrapy crawl enrich -a include_local=1`
+against the emulator, which upgrades them. Without `--gemini` it prints that command.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from pipelines.mongo import MongoSettings, close_databases, open_database
 from sandbox.crawlenv import crawl_env
@@ -23,15 +29,19 @@ from sandbox.harness import ROOT, start_crawl
 from sandbox.site import SiteServer
 
 CRAWL_TIMEOUT_S = 1800
+UPGRADE = {"include_local": "1"}
+UPGRADE_COMMAND = ".venv/bin/scrapy crawl enrich -a include_local=1"
 
 
-def run_crawl(args: argparse.Namespace, env: dict[str, str]) -> int:
-    """``scrapy crawl xhs`` on the keyword through the shared harness, printing its log
-    here; files where the project keeps them (./data), so the summary can read them."""
+def run_spider(
+    spider: str, spider_args: Mapping[str, str], args: argparse.Namespace, env: dict[str, str]
+) -> int:
+    """One ``scrapy crawl`` through the shared harness, printing its log here; files where
+    the project keeps them (./data)."""
     with tempfile.TemporaryDirectory(prefix="demo-") as tmp:
         crawl = start_crawl(
-            "xhs",
-            {"keywords": args.keyword, "max_notes": str(args.max_notes)},
+            spider,
+            spider_args,
             env,
             workdir=Path(tmp),
             settings={"LOG_LEVEL": args.log_level},
@@ -45,93 +55,18 @@ def run_crawl(args: argparse.Namespace, env: dict[str, str]) -> int:
             return crawl.wait(timeout=CRAWL_TIMEOUT_S).returncode
 
 
-async def summarize() -> dict[str, Any]:
-    """The latest run's record and what the database holds now."""
+async def local_results() -> int:
+    """Stored notes whose enrichment is the local backend's (Gemini could upgrade them)."""
     from scrapy.utils.project import get_project_settings
 
     os.chdir(ROOT)
-    settings = MongoSettings.from_settings(get_project_settings())
-    _, db = await open_database(settings)
+    _, db = await open_database(MongoSettings.from_settings(get_project_settings()))
     try:
-        run = await db.crawl_runs.find_one({}, sort=[("started_at", -1)])
-        notes = await db.notes.count_documents({})
-        stats_rows = await db.note_stats.count_documents({})
-        statuses = await (
-            await db.notes.aggregate(
-                [{"$group": {"_id": {"$ifNull": ["$enrichment.status", "none"]}, "n": {"$sum": 1}}}]
-            )
-        ).to_list()
-        latest = (
-            await db.notes.find(
-                {"crawl_run_id": run["_id"]} if run else {},
-                {
-                    "title": 1,
-                    "enrichment.status": 1,
-                    "enrichment.backend": 1,
-                    "enrichment.result.summary": 1,
-                    "images": 1,
-                },
-            )
-            .limit(10)
-            .to_list()
+        return await db.notes.count_documents(
+            {"enrichment.status": "done", "enrichment.backend": "local"}
         )
-        return {
-            "run": run,
-            "notes": notes,
-            "note_stats": stats_rows,
-            "statuses": {str(s["_id"]): s["n"] for s in statuses},
-            "latest": latest,
-            "mongo": "MONGO_URI" if settings.uri else f"embedded ({settings.data_dir})",
-        }
     finally:
         await close_databases()
-
-
-def print_summary(summary: dict[str, Any]) -> None:
-    run = summary["run"] or {}
-    notes = run.get("notes", {})
-    print()
-    print("=" * 78)
-    print(
-        f"Run {run.get('_id', '?')}: {run.get('finish_reason', '?')} (exit {run.get('exit_status', '?')})"
-    )
-    print(
-        f"  notes this run: {notes.get('scraped', 0)} (new {notes.get('new', 0)}, "
-        f"changed {notes.get('changed', 0)}, unchanged {notes.get('unchanged', 0)})"
-    )
-    images = run.get("images", {})
-    print(
-        f"  images: {images.get('ok', 0)} downloaded, {images.get('skipped_existing', 0)} reused, {images.get('failed', 0)} failed"
-    )
-    gemini = run.get("gemini", {})
-    print(f"  Gemini requests: {sum(gemini.get('requests_by_model', {}).values())}")
-    print(
-        f"  database: {summary['notes']} notes, {summary['note_stats']} note_stats rows; enrichment {summary['statuses']}"
-    )
-    print("-" * 78)
-    print(f"  {'title':<34} {'enrichment':<16} {'imgs':>4}  summary")
-    for doc in summary["latest"]:
-        enrichment = doc.get("enrichment") or {}
-        label = f"{enrichment.get('status', '-')}/{enrichment.get('backend', '-')}"
-        text = ((enrichment.get("result") or {}).get("summary") or "").replace("\n", " ")
-        print(
-            f"  {_clip(doc.get('title', ''), 34):<34} {label:<16} {len(doc.get('images', [])):>4}  {_clip(text, 40)}"
-        )
-    print("-" * 78)
-    print(
-        f"  MongoDB: {summary['mongo']}, database 'xhs' (collections notes, note_stats, crawl_runs)"
-    )
-    print(
-        "    browse it: .venv/bin/python -m pipelines.mongo serve   (then pymongo/mongosh/Compass)"
-    )
-    print("  images:  data/images/")
-    if run.get("_id"):
-        print(f"  report:  data/reports/run-{run['_id']}.html")
-    print("=" * 78)
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gemini", action="store_true", help="enrich through the Gemini emulator")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    crawl_args = {"keywords": args.keyword, "max_notes": str(args.max_notes)}
 
     with SiteServer(seed=args.seed, notes=args.notes, port=0) as site:
         print(f"demo: sandbox site at {site.url} (images at {site.cdn_url})", flush=True)
@@ -151,18 +87,25 @@ def main(argv: list[str] | None = None) -> int:
 
             with GeminiEmulator(port=0) as emulator:
                 print(f"demo: Gemini emulator at {emulator.base_url}", flush=True)
-                status = run_crawl(
-                    args,
-                    crawl_env(
-                        site,
-                        os.environ,
-                        GEMINI_BASE_URL=emulator.base_url,
-                        GEMINI_API_KEYS="demo:sandbox-demo-key",
-                    ),
-                )
+                env = crawl_env(
+                    site, os.environ, GEMINI_BASE_URL=emulator.base_url,
+                    GEMINI_API_KEYS="demo:sandbox-demo-key",
+                )  # fmt: skip
+                status = run_spider("xhs", crawl_args, args, env)
+                left = asyncio.run(local_results())
+                if status == 0 and left:
+                    print(f"demo: {left} stored notes have local results; upgrading them "
+                          f"with Gemini: {UPGRADE_COMMAND}", flush=True)  # fmt: skip
+                    status = run_spider("enrich", UPGRADE, args, env)
         else:
-            status = run_crawl(args, crawl_env(site, os.environ))
-    print_summary(asyncio.run(summarize()))
+            status = run_spider("xhs", crawl_args, args, crawl_env(site, os.environ))
+            left = asyncio.run(local_results())
+            if left:
+                print(f"demo: {left} notes have local results (rapidocr + extractive summary). "
+                      f"With Gemini keys set, `{UPGRADE_COMMAND}` upgrades them "
+                      "(`bash .ci/demo --gemini` does it against the emulator).")  # fmt: skip
+    print("demo: browse the data: .venv/bin/python -m crawler.web   (http://127.0.0.1:8080)")
+    print(f"demo: exit status {status}")
     return status
 
 

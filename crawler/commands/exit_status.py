@@ -26,8 +26,7 @@ MEANINGS: dict[ExitStatus, str] = {
     ExitStatus.ERROR: "failed otherwise (crash, interrupted, forced stop)",
     ExitStatus.USAGE: (
         "nothing usable asked for: bad configuration, an unknown or bad spider argument, "
-        "no input, every input refused (one line on stderr names it; no run record, "
-        "no report)"
+        "no input at all, every input refused (one line on stderr names it)"
     ),
     ExitStatus.OVERLAP: "another run of the same spider and arguments holds the lease",
     ExitStatus.COOKIE_EXPIRED: "cookie expired (site code -100)",

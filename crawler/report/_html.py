@@ -1,85 +1,84 @@
-"""The HTML run report: one static file with charts that opens offline.
+"""The HTML run report: one small static file per run, charts that open offline.
 
-Written at the end of every run by the run extension, and for any past run by
-`python -m crawler.report [RUN_ID] [--out DIR]` (default: the latest run).
-Charts are Plotly, with plotly.js embedded once in the file.
+Written at the end of every run by :class:`crawler.extensions.RunReport`, and for any
+past run by ``python -m crawler.report [RUN_ID] [--out DIR]`` (default: the latest).
+
+- plotly.js is not embedded: one copy of the installed plotly package's
+  ``plotly.min.js`` sits beside the reports (:func:`ensure_plotly_js`, copied once),
+  loaded by a relative ``<script src>``, so a report is tens of KB and draws with
+  the network blocked.
+- Charts are responsive (they take their grid cell's width at 800 px and at
+  1280–1920 px); count axes have integer ticks (:func:`count_axis`).
+- The notes table links each title to its note URL (http(s) only) and shows the
+  downloaded first image as a thumbnail by a path relative to the report.
+- Everything shown is escaped; only generated run ids name files.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import html
-import sys
+import math
+import os
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import plotly
 import plotly.graph_objects as go
 
-from pipelines.mongo import MongoSettings, close_databases, open_database
+from crawler.report._data import collect_report_data
+
+PLOTLY_JS = "plotly.min.js"
+CHART_HEIGHT = 340
 
 
-async def collect_report_data(db: Any, run_id: str) -> dict[str, Any]:
-    """Everything the report shows, read from `crawl_runs` and this run's notes."""
-    run = await db.crawl_runs.find_one({"_id": run_id})
-    if run is None:
-        raise LookupError(f"no crawl_runs record with _id {run_id!r}")
-    match = {"crawl_run_id": run_id}
-    per_day = await (
-        await db.notes.aggregate(
-            [
-                {"$match": {**match, "published_at": {"$type": "date"}}},
-                {
-                    "$group": {
-                        "_id": {"$dateToString": {"format": "%Y-%m-%d", "date": "$published_at"}},
-                        "n": {"$sum": 1},
-                    }
-                },
-                {"$sort": {"_id": 1}},
-            ]
-        )
-    ).to_list()
-    tags = await (
-        await db.notes.aggregate(
-            [
-                {"$match": match},
-                {"$unwind": "$tags"},
-                {"$group": {"_id": "$tags", "n": {"$sum": 1}}},
-                {"$sort": {"n": -1, "_id": 1}},
-                {"$limit": 15},
-            ]
-        )
-    ).to_list()
-    statuses = await (
-        await db.notes.aggregate(
-            [
-                {"$match": match},
-                {"$group": {"_id": {"$ifNull": ["$enrichment.status", "none"]}, "n": {"$sum": 1}}},
-                {"$sort": {"_id": 1}},
-            ]
-        )
-    ).to_list()
-    return {
-        "run": run,
-        "per_day": [(d["_id"], d["n"]) for d in per_day],
-        "tags": [(d["_id"], d["n"]) for d in tags],
-        "enrichment": [(str(d["_id"]), d["n"]) for d in statuses],
-    }
+def ensure_plotly_js(out_dir: Path) -> Path:
+    """``out_dir/plotly.min.js``, copied from the installed plotly package when missing
+    or of another size (another plotly version)."""
+    source = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
+    target = out_dir / PLOTLY_JS
+    if not target.exists() or target.stat().st_size != source.stat().st_size:
+        tmp = target.with_suffix(".tmp")
+        shutil.copyfile(source, tmp)
+        tmp.replace(target)
+    return target
 
 
-def _bar(
-    title: str, pairs: list[tuple[str, int]] | dict[str, int], horizontal: bool = False
+def nice_step(top: float, ticks: int = 6) -> int:
+    """A whole tick step (1, 2, 5 × 10^k) giving at most about ``ticks`` ticks up to ``top``."""
+    raw = max(top, 1) / ticks
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    for factor in (1, 2, 5, 10):
+        if factor * magnitude >= raw:
+            return max(1, int(factor * magnitude))
+    return max(1, int(10 * magnitude))
+
+
+def count_axis(values: list[int]) -> dict[str, Any]:
+    """Axis settings for counts: from 0, whole-number ticks only."""
+    return {"rangemode": "tozero", "tick0": 0, "dtick": nice_step(max(values, default=1)),
+            "tickformat": ",d"}  # fmt: skip
+
+
+def bar(
+    title: str, pairs: list[tuple[str, int]] | dict[str, int], *, horizontal: bool = False
 ) -> go.Figure:
     items = list(pairs.items()) if isinstance(pairs, dict) else list(pairs)
     labels = [str(k) for k, _ in items]
-    values = [v for _, v in items]
-    bar = go.Bar(y=labels, x=values, orientation="h") if horizontal else go.Bar(x=labels, y=values)
-    fig = go.Figure(bar)
-    fig.update_layout(title=title, height=360, margin={"l": 40, "r": 20, "t": 50, "b": 40})
-    # Labels are categories (days included): one readable bar each, no time-axis gaps.
-    category_axis = fig.update_yaxes if horizontal else fig.update_xaxes
-    category_axis(type="category")
+    values = [int(v) for _, v in items]
+    trace = (
+        go.Bar(y=labels, x=values, orientation="h") if horizontal else go.Bar(x=labels, y=values)
+    )
+    fig = go.Figure(trace)
+    fig.update_layout(
+        title=title, autosize=True, height=CHART_HEIGHT,
+        margin={"l": 10, "r": 10, "t": 44, "b": 10},
+    )  # fmt: skip
+    counts, categories = (fig.update_xaxes, fig.update_yaxes) if horizontal else (
+        fig.update_yaxes, fig.update_xaxes)  # fmt: skip
+    counts(**count_axis(values))
+    categories(type="category", automargin=True)
     if horizontal:
         fig.update_yaxes(autorange="reversed")
     if not items:
@@ -90,30 +89,123 @@ def _bar(
     return fig
 
 
-def render_report(data: dict[str, Any]) -> str:
-    """The report as one self-contained HTML document (pure: data in, text out)."""
-    run = data["run"]
-    gemini = run.get("gemini", {})
-    figures = [
-        _bar("Notes per day (published)", data["per_day"]),
-        _bar("Top tags", data["tags"], horizontal=True),
-        _bar("Enrichment status", data["enrichment"]),
-        _bar("Gemini requests by model", gemini.get("requests_by_model", {})),
-        _bar("Gemini requests by key fingerprint", gemini.get("requests_by_key", {})),
-        _bar("Gemini 429s by class", gemini.get("http_429_by_class", {})),
-        _bar("Errors by reason", run.get("errors_by_reason", {}), horizontal=True),
-    ]
-    charts = "\n".join(
-        f'<div class="chart">{fig.to_html(full_html=False, include_plotlyjs=(i == 0))}</div>'
-        for i, fig in enumerate(figures)
+def _fmt(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return str(value if value is not None else "")
+
+
+def _link(url: Any, text: str) -> str:
+    label = html.escape(text)
+    if isinstance(url, str) and url.startswith(("http://", "https://")):
+        return f'<a href="{html.escape(url, quote=True)}" rel="noreferrer">{label}</a>'
+    return label
+
+
+def _thumb(doc: dict[str, Any], images_rel: str | None) -> str:
+    if images_rel is None:
+        return ""
+    for image in doc.get("images") or []:
+        path = image.get("path")
+        if image.get("status") == "ok" and isinstance(path, str) and ".." not in path.split("/"):
+            src = html.escape(f"{images_rel}/{path}", quote=True)
+            return f'<img src="{src}" alt="" loading="lazy" width="64" height="64">'
+    return ""
+
+
+def duration_and_throughput(run: dict[str, Any]) -> tuple[str, str]:
+    started, finished = run.get("started_at"), run.get("finished_at")
+    if not (isinstance(started, datetime) and isinstance(finished, datetime)):
+        return "unknown", "unknown"
+    seconds = max((finished - started).total_seconds(), 0.001)
+    notes = (run.get("notes") or {}).get("scraped", 0)
+    pages = (run.get("notes") or {}).get("pages", 0)
+    images = (run.get("images") or {}).get("ok", 0)
+    minutes = seconds / 60
+    return (
+        f"{seconds:.0f} s",
+        f"{notes / minutes:.1f} notes/min, {pages / minutes:.1f} pages/min, "
+        f"{images / minutes:.1f} images/min",
     )
-    notes = run.get("notes", {})
+
+
+def _notes_table(data: dict[str, Any], images_rel: str | None) -> str:
+    rows = []
+    for doc in data["notes"]:
+        enrichment = doc.get("enrichment") or {}
+        summary = str(((enrichment.get("result") or {}).get("summary")) or "")
+        status = f"{enrichment.get('status', 'none')}/{enrichment.get('backend', '-')}"
+        likes = (doc.get("interact") or {}).get("liked")
+        rows.append(
+            f'<tr data-note-id="{html.escape(str(doc["_id"]), quote=True)}">'
+            f"<td>{_thumb(doc, images_rel)}</td>"
+            f"<td>{_link(doc.get('url'), str(doc.get('title') or doc['_id']))}</td>"
+            f"<td>{html.escape(str((doc.get('user') or {}).get('nickname') or ''))}</td>"
+            f'<td class="num">{"" if likes is None else int(likes)}</td>'
+            f"<td>{html.escape(status)}</td>"
+            f"<td>{html.escape(summary[:300])}</td></tr>"
+        )
+    more = data["note_count"] - len(data["notes"])
+    tail = f"<p>… and {more} more notes.</p>" if more > 0 else ""
+    head = "<tr><th></th><th>title</th><th>author</th><th>likes</th><th>enrichment</th><th>summary</th></tr>"
+    body = "\n".join(rows) or '<tr><td colspan="6">no notes in this run</td></tr>'
+    return (
+        f'<table class="notes" id="notes"><thead>{head}</thead><tbody>{body}</tbody></table>{tail}'
+    )
+
+
+def _failures_table(failures: list[dict[str, Any]]) -> str:
+    if not failures:
+        return "<p>No failures.</p>"
+    rows = "\n".join(
+        f"<tr><td>{_link(f.get('url'), str(f.get('url', ''))[:200])}</td>"
+        f"<td>{html.escape(str(f.get('reason', '')))}</td>"
+        f"<td>{html.escape(str(f.get('message', ''))[:300])}</td></tr>"
+        for f in failures
+    )
+    return (
+        '<table class="failures" id="failures"><thead><tr><th>URL or input</th><th>reason</th>'
+        f"<th>detail</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def render_report(data: dict[str, Any], *, images_rel: str | None = None) -> str:
+    """The report as one HTML document (pure: data in, text out). ``images_rel``: the
+    images store relative to the report's directory (None: no thumbnails)."""
+    run = data["run"]
+    gemini = run.get("gemini") or {}
+    figures = [
+        bar("Notes per day (published)", data["per_day"]),
+        bar("Top tags", data["tags"], horizontal=True),
+        bar("Enrichment status", data["enrichment"]),
+        bar("Gemini requests by model", gemini.get("requests_by_model", {})),
+        bar("Gemini requests by key fingerprint", gemini.get("requests_by_key", {})),
+        bar("Gemini 429s by class", gemini.get("http_429_by_class", {})),
+        bar("Errors by reason", run.get("errors_by_reason", {}), horizontal=True),
+    ]
+    config = {"responsive": True, "displaylogo": False}
+    charts = "\n".join(
+        '<div class="chart">'
+        + fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            config=config,
+            default_width="100%",
+            default_height=f"{CHART_HEIGHT}px",
+        )
+        + "</div>"
+        for fig in figures
+    )
+    notes = run.get("notes") or {}
+    took, throughput = duration_and_throughput(run)
     rows = [
         ("Run", run["_id"]),
         ("Spider", run.get("spider", "")),
-        ("Arguments", ", ".join(f"{k}={v}" for k, v in run.get("args", {}).items())),
+        ("Arguments", ", ".join(f"{k}={v}" for k, v in (run.get("args") or {}).items())),
         ("Started", _fmt(run.get("started_at"))),
         ("Finished", _fmt(run.get("finished_at"))),
+        ("Duration", took),
+        ("Throughput", throughput),
         ("Finish reason", run.get("finish_reason", "")),
         ("Exit status", run.get("exit_status", "")),
         (
@@ -123,71 +215,55 @@ def render_report(data: dict[str, Any]) -> str:
         ),
         ("Gemini tokens", f"in {gemini.get('tokens_in', 0)}, out {gemini.get('tokens_out', 0)}"),
     ]
-    table = "\n".join(
+    summary = "\n".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>XHS crawl report {html.escape(run["_id"])}</title>
+<script src="{PLOTLY_JS}"></script>
 <style>
 body {{ font-family: system-ui, "Noto Sans CJK SC", sans-serif; margin: 24px; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 16px; }}
-th, td {{ text-align: left; padding: 4px 12px; border-bottom: 1px solid #ddd; }}
-.grid {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }}
+table {{ border-collapse: collapse; margin-bottom: 16px; max-width: 100%; }}
+th, td {{ text-align: left; padding: 4px 10px; border-bottom: 1px solid #ddd; vertical-align: top; }}
+td.num {{ text-align: right; }}
+table.notes td:last-child {{ max-width: 40em; }}
+.grid {{ display: grid; gap: 12px;
+         grid-template-columns: repeat(auto-fit, minmax(min(100%, 520px), 1fr)); }}
+.chart {{ min-width: 0; overflow: hidden; }}
 </style></head>
 <body><h1>Crawl report</h1>
-<table>{table}</table>
+<table class="summary">{summary}</table>
 <div class="grid">{charts}</div>
+<h2>Notes of this run ({data["note_count"]})</h2>
+{_notes_table(data, images_rel)}
+<h2>Failures ({len(data["failures"])})</h2>
+{_failures_table(data["failures"])}
 </body></html>
 """
-
-
-def _fmt(value: Any) -> str:
-    return (
-        value.strftime("%Y-%m-%d %H:%M:%S UTC") if isinstance(value, datetime) else str(value or "")
-    )
 
 
 def report_path(out_dir: Path, run_id: str) -> Path:
     return out_dir / f"run-{run_id}.html"  # run ids are generated, never page text
 
 
-async def write_run_report(db: Any, run_id: str, out_dir: Path) -> Path:
+def images_relative(out_dir: Path, images_store: str | None) -> str | None:
+    """The local images store as a path relative to the reports (None: remote or unset)."""
+    if not images_store or "://" in images_store:
+        return None
+    return Path(os.path.relpath(Path(images_store).resolve(), out_dir.resolve())).as_posix()
+
+
+async def write_run_report(
+    db: Any, run_id: str, out_dir: Path, *, images_store: str | None = None
+) -> Path:
     data = await collect_report_data(db, run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
+    ensure_plotly_js(out_dir)
     path = report_path(out_dir, run_id)
-    path.write_text(render_report(data), encoding="utf-8")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(render_report(data, images_rel=images_relative(out_dir, images_store)),
+                   encoding="utf-8")  # fmt: skip
+    tmp.replace(path)
     return path
-
-
-async def _main(args: argparse.Namespace) -> int:
-    from scrapy.utils.project import get_project_settings
-
-    _, db = await open_database(MongoSettings.from_settings(get_project_settings()))
-    try:
-        run_id = args.run_id
-        if run_id is None:
-            latest = await db.crawl_runs.find_one({}, sort=[("started_at", -1)])
-            if latest is None:
-                print("no runs recorded yet", file=sys.stderr)
-                return 1
-            run_id = latest["_id"]
-        path = await write_run_report(db, run_id, Path(args.out))
-    except LookupError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    finally:
-        await close_databases()
-    print(path)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the HTML report of a crawl run.")
-    parser.add_argument("run_id", nargs="?", help="crawl_runs _id (default: the latest run)")
-    parser.add_argument("--out", default="data/reports", help="output directory")
-    return asyncio.run(_main(parser.parse_args(argv)))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -26,6 +26,7 @@ from crawler.comments import CommentLimits, ThreadReader
 from crawler.config import CrawlConfig
 from crawler.core.items import NoteItem, UserItem
 from crawler.core.run_context import RunContext
+from crawler.extensions.report import remember_failure
 from crawler.middlewares import FATAL_SIGNALS, Origin, origin_of, stop_crawl
 from crawler.parsing.errors import ParseError, XsecTokenInvalid
 from crawler.parsing.listing import ListingRef, parse_listing, refs_from_profile_state
@@ -350,9 +351,11 @@ class XhsSpider(scrapy.Spider):
         return [item] if item is not None else []
 
     def record_failure(self, reason: str, where: str, message: str) -> None:
-        """Count a failure under its reason and log it once, with the URL."""
+        """Count a failure under its reason and log it once, with the URL (kept for the
+        run report's failures table: crawler/extensions/report.py)."""
         self.crawler.stats.inc_value(f"xhs/parse_error/{reason}")
         logger.warning("xhs: %s at %s: %s", reason, where[:300], message[:500])
+        remember_failure(self.crawler, reason, where, message)
 
     # --- listings in the browser --------------------------------------------------------
 

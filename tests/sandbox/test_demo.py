@@ -1,4 +1,4 @@
-"""sandbox/demo.py: the main job on the sandbox, end to end (site, crawl, summary)."""
+"""sandbox/demo.py: the main job on the sandbox, end to end (site, crawl, the run summary)."""
 
 from __future__ import annotations
 
@@ -32,10 +32,11 @@ def test_demo_crawls_and_prints_where_the_data_is(
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = proc.stdout
+    out = proc.stdout + proc.stderr  # the run summary is the crawl's log (stderr)
     assert "demo: scrapy crawl xhs -a keywords=面经 -a max_notes=4 -s DOWNLOAD_DELAY=0" in out
-    assert re.search(r"Run \S+: finished \(exit 0\)", out), out[-3000:]
+    assert re.search(r"Run \S+ \(xhs\): finished, exit status 0", out), out[-3000:]
     stored = mongo_sync.notes.count_documents({})
-    assert 0 < stored <= 4 and f"database: {stored} notes" in out
-    assert "MongoDB: MONGO_URI" in out
+    assert 0 < stored <= 4 and re.search(rf"notes\s+{stored} stored: {stored} new", out)
+    assert "(MONGO_URI), database" in out
+    assert "python -m crawler.web" in proc.stdout  # what to do next (issue 17)
     assert list((tmp_path / "reports").glob("run-*.html"))
