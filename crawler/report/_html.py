@@ -30,6 +30,13 @@ import plotly.graph_objects as go
 from crawler.report._data import collect_report_data
 
 PLOTLY_JS = "plotly.min.js"
+# Each chart follows its cell's width, not only the window's (Plotly's "responsive" only
+# listens to window resizes; a grid cell also changes when the page finishes loading).
+_FIT_CHARTS = (
+    "document.querySelectorAll('.chart .js-plotly-plot').forEach(function (plot) {"
+    " new ResizeObserver(function () { Plotly.Plots.resize(plot); }).observe(plot.parentElement);"
+    " });"
+)
 CHART_HEIGHT = 340
 
 
@@ -230,7 +237,7 @@ th, td {{ text-align: left; padding: 4px 10px; border-bottom: 1px solid #ddd; ve
 td.num {{ text-align: right; }}
 table.notes td:last-child {{ max-width: 40em; }}
 .grid {{ display: grid; gap: 12px;
-         grid-template-columns: repeat(auto-fit, minmax(min(100%, 520px), 1fr)); }}
+         grid-template-columns: repeat(auto-fill, minmax(min(100%, 520px), 1fr)); }}
 .chart {{ min-width: 0; overflow: hidden; }}
 </style></head>
 <body><h1>Crawl report</h1>
@@ -240,6 +247,7 @@ table.notes td:last-child {{ max-width: 40em; }}
 {_notes_table(data, images_rel)}
 <h2>Failures ({len(data["failures"])})</h2>
 {_failures_table(data["failures"])}
+<script>{_FIT_CHARTS}</script>
 </body></html>
 """
 
