@@ -5,9 +5,12 @@ from __future__ import annotations
 
 _MAX_REASON_CHARS = 300
 #: Failure kinds worth another attempt later (the others would fail the same way again):
-#: a truncated or miscounted answer, an unexpected error, and a spent request budget
-#: (usually a big note whose answer was truncated once).
-RETRYABLE_FAILURES = frozenset({"truncated", "image_count_mismatch", "error", "request_budget"})
+#: a truncated or miscounted answer, an unexpected error, a spent request budget
+#: (usually a big note whose answer was truncated once), and answers without candidates
+#: (twice in one call: a service glitch, not the note's fault).
+RETRYABLE_FAILURES = frozenset(
+    {"truncated", "image_count_mismatch", "error", "request_budget", "no_candidates"}
+)
 
 
 def clip_reason(text: str) -> str:
