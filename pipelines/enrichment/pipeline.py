@@ -26,7 +26,10 @@ The item is always returned, with ``item.enrichment`` an :class:`EnrichmentState
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -62,7 +65,13 @@ from pipelines.enrichment.settings import EnrichBackend, EnrichSettings
 from pipelines.gemini import EnrichmentUnavailable, GeminiClient, GeminiSettings, QuotaDeferred
 from pipelines.guard import guard_item
 from pipelines.media import MediaStore
-from pipelines.mongo import MongoQuotaLedger, MongoQuotaStateStore, get_mongo
+from pipelines.mongo import (
+    MongoQuotaLedger,
+    MongoQuotaStateStore,
+    NoteClaims,
+    crawl_run_id,
+    get_mongo,
+)
 from pipelines.prompts import load_prompt
 
 logger = logging.getLogger(__name__)
@@ -113,6 +122,7 @@ class EnrichmentPipeline:
         self._unavailable: str | None = None
         self._deferred_until: set[datetime] = set()  # deferral times already logged
         self._db: Any = None
+        self.claims = NoteClaims(None, "", 0.0)  # no database yet: nothing to coordinate
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> EnrichmentPipeline:
@@ -124,7 +134,18 @@ class EnrichmentPipeline:
         self.stats.set_value(f"enrich/backend/{self.settings.backend}", 1)
         if self.settings.backend is not EnrichBackend.OFF:
             self._db = await self._database()
-            self.cache = EnrichCache(self._db, clock=self.clock, stats=self.stats)
+            self.cache = EnrichCache(
+                self._db,
+                clock=self.clock,
+                stats=self.stats,
+                retry_after_s=self.crawler.settings.getfloat("MONGO_PROBE_INTERVAL"),
+            )
+            # Gemini notes are claimed before a request is spent on them (issue 18,
+            # defect 6): two runs meeting on a note never both pay for it.
+            owner = f"{crawl_run_id(self.crawler)}@{socket.gethostname()}:{os.getpid()}"
+            gemini = self.settings.backend is EnrichBackend.GEMINI
+            ttl = self.crawler.settings.getfloat("ENRICH_CLAIM_TTL")
+            self.claims = NoteClaims(self._db if gemini else None, owner, ttl, stats=self.stats)
 
     async def close_spider(self) -> None:
         if self._client is not None:
@@ -243,8 +264,14 @@ class EnrichmentPipeline:
         self._active += 1
         try:
             packing = await self._packs_now()
-            async with self._pack_slots if packing else self._semaphore:
-                state = await self._enrich(adapter, previous, packing)
+            async with (
+                self._pack_slots if packing else self._semaphore,
+                self._claim(adapter) as held,
+            ):
+                if held:
+                    state = await self._enrich(adapter, previous, packing)
+                else:  # another run enriches it now: keep what the item has
+                    state = None if previous is not None else self._held_elsewhere()
         finally:
             self._active -= 1
             self._finished += 1
@@ -254,11 +281,27 @@ class EnrichmentPipeline:
             self._copy_client_stats()
         return item
 
+    def _claim(self, adapter: ItemAdapter) -> contextlib.AbstractAsyncContextManager[bool]:
+        """The claim on this note while it is enriched; a backlog note the enrich spider
+        claimed already (``spider.claims``) is held by this run."""
+        if adapter.get("from_backlog") and getattr(self.crawler.spider, "claims", None):
+            return contextlib.nullcontext(True)
+        return self.claims.holding(str(adapter.get("note_id") or ""))
+
+    def _held_elsewhere(self) -> EnrichmentState:
+        return EnrichmentState(
+            status=EnrichmentStatus.PENDING, reason="claimed_elsewhere", updated_at=self.clock()
+        )
+
     async def _enrich(
         self, adapter: ItemAdapter, previous: EnrichmentState | None, packing: bool = False
     ) -> EnrichmentState | None:
         """The new state, or None to keep the item's current one."""
-        note, unreadable = await asyncio.to_thread(note_input, adapter, self.media)
+        note, unreadable = await asyncio.to_thread(
+            note_input, adapter, self.media, max_text_chars=self.settings.max_text_chars
+        )
+        if note.text_cut:
+            self.stats.inc_value("enrich/text_cut")
         for reason in unreadable:
             self.stats.inc_value("enrich/image_unreadable")
             self.stats.inc_value(f"enrich/image_unreadable/{reason}")

@@ -78,7 +78,8 @@ class EnrichSettings:
     """``ENRICH_BACKEND`` (auto|gemini|local|off), ``ENRICH_CONCURRENCY`` (notes enriched
     at once: coroutine pipelines are not bounded by ``CONCURRENT_ITEMS``),
     ``ENRICH_MAX_IMAGES_PER_REQUEST``, ``ENRICH_MAX_REQUESTS_PER_NOTE`` (the request
-    budget of one note per attempt), ``ENRICH_PROMPT`` (template file; empty = the
+    budget of one note per attempt), ``ENRICH_MAX_TEXT_CHARS`` (characters of a note's
+    text sent to the model), ``ENRICH_PROMPT`` (template file; empty = the
     default Chinese prompt), ``ENRICH_THINKING``, ``ENRICH_RETRY_AFTER`` (seconds before a
     retryable failure is due again) and ``ENRICH_MAX_ATTEMPTS`` (then it stays failed)."""
 
@@ -86,6 +87,7 @@ class EnrichSettings:
     concurrency: int
     max_images_per_request: int
     max_requests_per_note: int
+    max_text_chars: int
     prompt_path: str
     thinking: bool
     retry_after: timedelta
@@ -100,6 +102,7 @@ class EnrichSettings:
                 settings.getint, "ENRICH_MAX_IMAGES_PER_REQUEST", minimum=1
             ),
             max_requests_per_note=_read(settings.getint, "ENRICH_MAX_REQUESTS_PER_NOTE", minimum=1),
+            max_text_chars=_read(settings.getint, "ENRICH_MAX_TEXT_CHARS", minimum=100),
             prompt_path=settings.get("ENRICH_PROMPT") or "",
             thinking=_flag(settings, "ENRICH_THINKING"),
             retry_after=timedelta(

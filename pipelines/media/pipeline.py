@@ -21,6 +21,8 @@ What this subclass adds:
   ``video/ab/<sha256>.mp4``: nothing from titles or URLs ever reaches a path.
 * **Incremental.** An image already ``ok`` whose files exist in the store (fields
   copied from Mongo by the incremental stage) is not downloaded again.
+* **A cap per note.** Only the first ``MEDIA_MAX_IMAGES_PER_NOTE`` (18, as on the real
+  site) pictures are fetched; the rest are ``skipped`` with reason ``image_cap``.
 * **Failures are data.** The note is always returned; a failed image gets
   ``status="failed"`` and ``error="<reason>: <detail>"`` (the last candidate's
   reason, earlier candidates' reasons in brackets), and a stats key.
@@ -29,7 +31,7 @@ Settings: ``IMAGES_STORE`` (``FILES_STORE``), :class:`MediaSettings`' knobs,
 ``MEDIA_ALLOW_REDIRECTS``, plus the URL policy's ``XHS_BASE_URL`` and ``XHS_IMAGE_HOSTS``.
 
 Stats: ``media/images_ok``, ``media/images_failed/<reason>``, ``media/images_skipped``
-(no URL), ``media/bytes``, ``media/candidate_fallbacks``, ``media/skipped_existing``,
+(no URL, or over the cap: also ``media/images_skipped/image_cap``), ``media/bytes``, ``media/candidate_fallbacks``, ``media/skipped_existing``,
 ``media/url_refused/<reason>``, ``media/videos_ok``, ``media/videos_failed/<reason>``.
 
 Why this module is over 400 lines: it is one class, and its two halves (the candidate
@@ -149,11 +151,31 @@ class NoteMediaPipeline(FilesPipeline):
         raises for a media problem: the note goes on to enrichment and storage."""
         if not isinstance(item, NoteItem):  # a profile (UserItem): no media of its own
             return item
-        jobs = [self._guarded_image(item.note_id, i, img) for i, img in enumerate(item.images)]
+        cap = self.config.max_images_per_note
+        self._skip_over_cap(item.images, cap)
+        jobs = [
+            self._guarded_image(item.note_id, i, img) for i, img in enumerate(item.images[:cap])
+        ]
         if item.video is not None and self.config.download_videos:
             jobs.append(self._guarded_video(item.note_id, item.video))
         await asyncio.gather(*jobs)
         return item
+
+    def _skip_over_cap(self, images: list[NoteImage], cap: int) -> None:
+        """Pictures past ``MEDIA_MAX_IMAGES_PER_NOTE`` are not fetched (issue 18: a note
+        listing thousands would cost thousands of fetches and model requests); each is
+        recorded ``skipped`` with reason ``image_cap``. One stored before stays as it is."""
+        for image in images[cap:]:
+            if image.status == "ok":
+                continue
+            image.status = "skipped"
+            image.error = (
+                f"image_cap: the note lists {len(images)} pictures, the first {cap} are "
+                "fetched (MEDIA_MAX_IMAGES_PER_NOTE)"
+            )
+            image.model_path = None
+            self._inc("media/images_skipped")
+            self._inc("media/images_skipped/image_cap")
 
     async def _guarded_image(self, note_id: str, index: int, image: NoteImage) -> None:
         try:

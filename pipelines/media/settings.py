@@ -30,8 +30,9 @@ def _positive(settings: Any, name: str, *, minimum: int = 1) -> int:
 class MediaSettings:
     """``MEDIA_MAX_BYTES``, ``MEDIA_MAX_VIDEO_BYTES``, ``MEDIA_DOWNLOAD_TIMEOUT``,
     ``MEDIA_MODEL_LONG_SIDE``, ``MEDIA_MAX_PIXELS``, ``MEDIA_MAX_REDIRECTS``,
-    ``MEDIA_DECODE_CONCURRENCY`` (0: min(4, CPU count)), ``XHS_DOWNLOAD_VIDEOS``, and the
-    ``Referer`` sent to the CDN (``XHS_BASE_URL``)."""
+    ``MEDIA_DECODE_CONCURRENCY`` (0: min(4, CPU count)), ``MEDIA_MAX_IMAGES_PER_NOTE``
+    (pictures fetched per note; the rest are ``skipped``: ``image_cap``),
+    ``XHS_DOWNLOAD_VIDEOS``, and the ``Referer`` sent to the CDN (``XHS_BASE_URL``)."""
 
     max_bytes: int
     max_video_bytes: int
@@ -43,6 +44,8 @@ class MediaSettings:
     # Images decoded at once (threads): bounds CPU and memory, whatever CONCURRENT_ITEMS.
     decode_concurrency: int
     referer: str
+    # Real notes carry at most 18 pictures: a note listing thousands is hostile.
+    max_images_per_note: int
 
     @classmethod
     def from_settings(cls, settings: Any) -> MediaSettings:
@@ -64,4 +67,5 @@ class MediaSettings:
             download_videos=settings.getbool("XHS_DOWNLOAD_VIDEOS"),
             decode_concurrency=decode or max(1, min(4, os.cpu_count() or 1)),
             referer=f"{base}/" if base else "",
+            max_images_per_note=_positive(settings, "MEDIA_MAX_IMAGES_PER_NOTE"),
         )

@@ -118,14 +118,28 @@ def note_writes(unit: Mapping[str, Any]) -> list[NoteWrite]:
 
 
 def superseded_writes(unit: Mapping[str, Any]) -> list[NoteWrite]:
-    """For a unit whose fields lost to newer stored data: still an earlier sighting."""
-    return [
+    """For a unit whose fields lost to newer stored data: still an earlier sighting, and
+    a fresh best enrichment (which :func:`note_writes` put into the upsert only) still
+    goes onto the note if the stored content is the content it was made for, as the
+    conditional enrichment writes would have put it (an enrich run's result for a note
+    re-crawled meanwhile is not lost: the note would stay in the backlog and be paid
+    for again)."""
+    writes: list[NoteWrite] = [
         (
             {"_id": unit["note_id"], "first_seen_at": {"$gt": unit["crawled_at"]}},
             {"$set": {"first_seen_at": unit["crawled_at"]}},
             False,
         )
     ]
+    if rank_of(unit["enrichment"]) == 4 and not unit.get("replayed"):
+        writes.append(
+            (
+                {"_id": unit["note_id"], "content_hash": unit["content_hash"]},
+                {"$set": {"enrichment": unit["enrichment"]}},
+                False,
+            )
+        )
+    return writes
 
 
 def unique_waves(

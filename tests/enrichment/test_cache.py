@@ -1,4 +1,4 @@
-"""EnrichCache over the embedded MongoDB-wire server: entries by key, off after an outage."""
+"""EnrichCache over the embedded MongoDB-wire server: entries by key, paused by an outage."""
 
 from __future__ import annotations
 
@@ -33,19 +33,30 @@ async def test_put_then_get_by_key(mongo_uri, mongo_db_name, mongo_sync) -> None
     assert len(stored) == 1 and stored[0]["created_at"].replace(tzinfo=UTC) == NOW
 
 
-async def test_an_outage_switches_the_cache_off_for_the_run(unused_tcp_port) -> None:
-    client = AsyncMongoClient(
-        f"mongodb://127.0.0.1:{unused_tcp_port}/", serverSelectionTimeoutMS=200
-    )
+async def test_an_outage_pauses_the_cache_then_it_is_tried_again(
+    unused_tcp_port, mongo_uri, mongo_db_name
+) -> None:
+    """Issue 18, defect 6: one MongoDB error no longer switches the cache off for the
+    rest of the run (a later run would then pay for content it has a result for)."""
+    dead = AsyncMongoClient(f"mongodb://127.0.0.1:{unused_tcp_port}/", serverSelectionTimeoutMS=200)
+    live = AsyncMongoClient(mongo_uri)
     counters = stats()
+    now = [0.0]
     try:
-        cache = EnrichCache(client["x"], clock=lambda: NOW, stats=counters)
+        cache = EnrichCache(dead["x"], clock=lambda: NOW, stats=counters, retry_after_s=30,
+                            monotonic=lambda: now[0])  # fmt: skip
         assert await cache.get("k") is None
-        assert cache.enabled is False
-        await cache.put("k", {"result": {}})  # no second wait on a dead server
-        assert await cache.get("k") is None
+        assert cache.enabled is False  # pausing: no second wait on a dead server
+        await cache.put("k", {"result": {}})
+        assert counters.get_value("enrich/cache_errors") == 1
+        now[0] = 31.0  # the pause is over; the database is back
+        cache.db = live[mongo_db_name]
+        assert cache.enabled is True
+        await cache.put("k", {"backend": "gemini", "result": {"summary": "s"}})
+        assert (await cache.get("k"))["result"] == {"summary": "s"}
     finally:
-        await client.close()
+        await dead.close()
+        await live.close()
     assert counters.get_value("enrich/cache_errors") == 1
 
 

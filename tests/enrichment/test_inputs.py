@@ -76,7 +76,7 @@ def test_note_input_reads_stored_images_through_the_media_store(tmp_path: Path) 
     outside = store_image(tmp_path, b"\xff\xd8 three", model_path="../../etc/passwd")
     note = make_note(1, title=" 标题 ", desc="正文", tags=["a"], images=[ok, gone, failed, outside])
     store = MediaStore.from_settings(project_crawler({"IMAGES_STORE": str(tmp_path)}).settings)
-    result, unreadable = note_input(ItemAdapter(note), store)
+    result, unreadable = note_input(ItemAdapter(note), store, max_text_chars=20_000)
     assert (result.title, result.desc, result.tags) == ("标题", "正文", ("a",))
     assert [(img.index, img.data, img.sha256) for img in result.images] == [
         (0, b"\xff\xd8 zero", ok.sha256)
