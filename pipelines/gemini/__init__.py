@@ -7,7 +7,8 @@ Typical use::
         generation = await client.generate([prompt, image_part], MySchema)
 """
 
-from .client import GeminiClient, Generation, generation_config, thinking_config_for
+from .answers import Generation, generation_config, thinking_config_for
+from .client import GeminiClient
 from .errors import (
     BadInput,
     ContentBlocked,
