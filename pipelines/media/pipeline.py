@@ -158,6 +158,9 @@ class NoteMediaPipeline(FilesPipeline):
         ]
         if item.video is not None and self.config.download_videos:
             jobs.append(self._guarded_video(item.note_id, item.video))
+        elif item.video is not None and item.video.status != "ok":
+            # Not `pending` forever: nothing will fetch it while downloads are off.
+            item.video.status, item.video.error = "skipped", "download_off: XHS_DOWNLOAD_VIDEOS"
         await asyncio.gather(*jobs)
         return item
 

@@ -18,8 +18,12 @@ NOTE_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("published_at", [("published_at", -1)]),
     ("enrichment_backlog", [("enrichment.status", 1), ("enrichment.next_attempt_at", 1)]),
     ("last_crawled_at", [("last_crawled_at", -1)]),
+    ("liked", [("interact.liked", -1)]),  # "top notes by likes"
+    ("crawl_run_id", [("crawl_run_id", 1)]),  # a run's notes (reports, summaries)
 ]
 NOTE_STATS_INDEX = ("note_id_crawled_at", [("note_id", 1), ("crawled_at", 1)])
+# A run's rows: the report of a past run reads them (crawler/report/_data.py).
+NOTE_STATS_RUN_INDEX = ("crawl_run_id", [("crawl_run_id", 1)])
 COMMENT_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
     ("note_id_created_at", [("note_id", 1), ("created_at", 1)]),
     ("root_comment_id", [("root_comment_id", 1)]),
@@ -58,7 +62,8 @@ async def ensure_schema(db: AsyncDatabase) -> str:
         kind = "timeseries" if is_ts else "plain"
     for name, keys in NOTE_INDEXES:
         await db[NOTES].create_index(keys, name=name)
-    await db[NOTE_STATS].create_index(NOTE_STATS_INDEX[1], name=NOTE_STATS_INDEX[0])
+    for name, keys in (NOTE_STATS_INDEX, NOTE_STATS_RUN_INDEX):
+        await db[NOTE_STATS].create_index(keys, name=name)
     for name, keys in COMMENT_INDEXES:
         await db[COMMENTS].create_index(keys, name=name)
     for name, keys in USER_INDEXES:
