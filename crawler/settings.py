@@ -59,7 +59,7 @@ ENRICH_CONCURRENCY = 4  # notes enriched at once (own semaphore)
 # count requests); bigger notes (up to 18 images) are split evenly, and a truncated
 # answer is retried with the batch halved.
 ENRICH_MAX_IMAGES_PER_REQUEST = 9
-ENRICH_PROMPT = ""  # template file; empty = pipelines/prompts/note_zh.v1.txt
+ENRICH_PROMPT = ""  # template file; empty = pipelines/prompts/note_zh.v2.txt
 ENRICH_THINKING = False
 ENRICH_RETRY_AFTER = 3600  # seconds before a retryable failure is due again
 ENRICH_MAX_ATTEMPTS = 5

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from pipelines.enrich_schema import NoteEnrichment
+from pipelines.enrichment.comments import local_insights
 from pipelines.enrichment.failures import EnrichFailure
 from pipelines.enrichment.inputs import NoteInput
 from pipelines.local_backend import LOCAL_VERSION, LocalBackend
@@ -23,7 +24,7 @@ class LocalRunner:
 
     async def enrich(self, note: NoteInput) -> NoteEnrichment:
         try:
-            return await self.backend.enrich(
+            result = await self.backend.enrich(
                 title=note.title,
                 desc=note.desc,
                 tags=note.tags,
@@ -32,3 +33,5 @@ class LocalRunner:
         except Exception as exc:  # OCR/jieba internals: record it, keep crawling
             logger.warning("local enrichment failed: %s", exc)
             raise EnrichFailure("error", f"{type(exc).__name__}: {exc}") from exc
+        # Without a model, the comments give their questions (issue 14).
+        return result.model_copy(update={"comment_insights": local_insights(note.comments)})

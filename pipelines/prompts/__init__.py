@@ -15,8 +15,8 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_PROMPT_PATH = Path(__file__).with_name("note_zh.v1.txt")
-PLACEHOLDERS = frozenset({"title", "desc", "tags", "image_count", "image_labels"})
+DEFAULT_PROMPT_PATH = Path(__file__).with_name("note_zh.v2.txt")
+PLACEHOLDERS = frozenset({"title", "desc", "tags", "image_count", "image_labels", "comments"})
 _SECTIONS = ("note", "images")
 
 
@@ -30,13 +30,18 @@ class PromptTemplate:
     note: str
     images: str
 
-    def render_note(self, *, title: str, desc: str, tags: list[str], labels: list[str]) -> str:
+    def render_note(
+        self, *, title: str, desc: str, tags: list[str], labels: list[str], comments: str = ""
+    ) -> str:
+        """The first request's text; ``comments`` is the readers' comments block (issue 14;
+        a template without ``{comments}`` leaves them out)."""
         return self.note.format(
             title=title or "（无）",
             desc=desc or "（无）",
             tags="、".join(tags) if tags else "（无）",
             image_count=len(labels),
             image_labels="、".join(labels) if labels else "（无图片）",
+            comments=comments or "（无评论）",
         )
 
     def render_images(self, *, title: str, labels: list[str]) -> str:
@@ -46,6 +51,7 @@ class PromptTemplate:
             tags="",
             image_count=len(labels),
             image_labels="、".join(labels),
+            comments="",
         )
 
 

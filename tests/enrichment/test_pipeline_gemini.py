@@ -210,18 +210,18 @@ async def test_a_new_prompt_version_re_enriches_and_is_part_of_the_cache_key(
     item = note_item(DATASET.note(2), tmp_path)
     async with pipeline_run(settings) as (pipeline, _):
         await pipeline.process_item(item)
-    assert item.enrichment.cache_key.startswith("note_zh.v1/gemini/")
+    assert item.enrichment.cache_key.startswith("note_zh.v2/gemini/")
     custom = tmp_path / "prompt.txt"
     custom.write_text(
-        "# version: note_zh.v2\n[note]\n标题：{title}\n正文：{desc}\n{image_labels}\n"
+        "# version: custom.v3\n[note]\n标题：{title}\n正文：{desc}\n{image_labels}\n"
         "[images]\n{image_labels}\n",
         "utf-8",
     )
     async with pipeline_run({**settings, "ENRICH_PROMPT": str(custom)}) as (pipeline, _):
         await pipeline.process_item(item)
     assert len(generate_calls(gemini_emulator)) == 2
-    assert item.enrichment.prompt_version == "note_zh.v2"
-    assert item.enrichment.cache_key.startswith("note_zh.v2/gemini/")
+    assert item.enrichment.prompt_version == "custom.v3"
+    assert item.enrichment.cache_key.startswith("custom.v3/gemini/")
     assert item.enrichment.status == "done" and item.enrichment.attempts == 2
 
 

@@ -12,7 +12,7 @@ from pipelines.prompts import DEFAULT_PROMPT_PATH, PromptError, load_prompt, par
 
 def test_default_prompt_is_versioned_chinese_and_asks_what_the_old_script_asked() -> None:
     prompt = load_prompt()
-    assert prompt.version == "note_zh.v1"
+    assert prompt.version == "note_zh.v2"
     assert DEFAULT_PROMPT_PATH.stem == prompt.version
     text = prompt.render_note(
         title="算法面经", desc="三轮面试", tags=["面经", "LLM"], labels=["Image 0", "Image 1"]
@@ -73,6 +73,12 @@ def test_schemas_validate_the_documented_shape() -> None:
         "advice",
         "topics",
         "language",
+        "comment_insights",  # issue 14: empty lists unless comments were sent
+    }
+    assert answer.comment_insights.model_dump() == {
+        "questions": [],
+        "agreements": [],
+        "disagreements": [],
     }
     assert ImageBatch.model_validate({"images": []}).images == []
     with pytest.raises(ValueError):
