@@ -11,12 +11,17 @@ A work queue holds the batches still to send; each step sends ONE request and th
   ``image_count_mismatch``);
 - **re-encodes** the batch once after ``BadInput`` (images that do not decode locally
   are dropped); a second ``BadInput`` fails the note (``bad_input``);
-- **stops** on blocked content (``content_blocked``).
+- **stops** on blocked content (``content_blocked``) and on an answer without
+  candidates that the client already retried once (``no_candidates``, retryable).
 
-Whatever happens, one note spends at most ``max_requests`` requests per attempt
+Whatever happens, one note makes at most ``max_requests`` generate calls per attempt
 (``ENRICH_MAX_REQUESTS_PER_NOTE``): when the queue is not empty and the budget is
-spent, the note fails with ``request_budget``. ``QuotaDeferred``,
-``EnrichmentUnavailable`` and transport errors propagate to the pipeline.
+spent, the note fails with ``request_budget``. ``QuotaDeferred`` (``RequestTimedOut``
+among them), ``EnrichmentUnavailable`` and transport errors propagate to the pipeline.
+
+Spend: ``Conversation.usage.requests`` is what the client really sent for the note:
+``Generation.usage["requests"]`` of each answer and ``GeminiError.requests_spent`` of
+each failed call (429s, retries and timed-out requests included), not one per call.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from pipelines.enrichment.inputs import (
     image_label,
     plan_batches,
 )
-from pipelines.gemini import BadInput, ContentBlocked, TruncatedOutput
+from pipelines.gemini import BadInput, ContentBlocked, EmptyAnswer, GeminiError, TruncatedOutput
 from pipelines.imaging import ImageError, reencode_jpeg
 from pipelines.prompts import PromptTemplate
 
@@ -77,22 +82,33 @@ def merge_batches(first: NoteEnrichment, rest: Sequence[ImageBatch]) -> NoteEnri
 
 @dataclass
 class Conversation:
-    """Requests spent on one note, who answered the last one, the images dropped."""
+    """Requests spent on one note, who answered the last one, the images dropped.
+
+    ``calls``: generate calls made (what ``ENRICH_MAX_REQUESTS_PER_NOTE`` bounds);
+    ``usage.requests``: the requests those calls sent, as the client reports them.
+    """
 
     usage: EnrichmentUsage = field(default_factory=EnrichmentUsage)
     model: str | None = None
     key_fp: str | None = None
     dropped: list[int] = field(default_factory=list)
+    calls: int = 0
 
     def answered(self, generation: Any) -> None:
+        self.calls += 1
         self.usage.add(
             EnrichmentUsage(
-                requests=1,
+                requests=int(generation.usage.get("requests", 1)),
                 prompt_tokens=int(generation.usage.get("prompt_tokens", 0)),
                 output_tokens=int(generation.usage.get("output_tokens", 0)),
             )
         )
         self.model, self.key_fp = generation.model, generation.key_fp
+
+    def failed(self, exc: GeminiError) -> None:
+        """A generate call that raised: its requests are spent all the same."""
+        self.calls += 1
+        self.usage.requests += exc.requests_spent
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,24 @@ def _reencode(images: Sequence[ModelImage], dropped: list[int]) -> list[ModelIma
     return kept
 
 
+def _instead_of(batch: _Batch, exc: GeminiError, conv: Conversation) -> list[_Batch]:
+    """The batches to send after a failed call, or the note's failure; quota and
+    availability errors go on to the pipeline."""
+    if isinstance(exc, BadInput):
+        if batch.reencoded:
+            raise EnrichFailure("bad_input", str(exc)) from exc
+        return [replace(batch, images=_reencode(batch.images, conv.dropped), reencoded=True)]
+    if isinstance(exc, TruncatedOutput):
+        if batch.halved:
+            raise EnrichFailure("truncated", str(exc)) from exc
+        return batch.halves()
+    if isinstance(exc, ContentBlocked):
+        raise EnrichFailure("content_blocked", str(exc)) from exc
+    if isinstance(exc, EmptyAnswer):  # the client tried twice; nothing blames the note
+        raise EnrichFailure(exc.reason, exc.message) from exc
+    raise exc
+
+
 class GeminiRunner:
     """Runs the requests of one note against a started :class:`GeminiClient`."""
 
@@ -154,11 +188,11 @@ class GeminiRunner:
             batch = queue.popleft()
             if not batch.with_text and not batch.images:
                 continue  # an image-only batch left without images: nothing to ask
-            if conv.usage.requests >= self.max_requests:
+            if conv.calls >= self.max_requests:
                 left = sum(len(b.images) for b in (batch, *queue))
                 raise EnrichFailure(
                     "request_budget",
-                    f"{conv.usage.requests} requests spent (ENRICH_MAX_REQUESTS_PER_NOTE), "
+                    f"{conv.calls} requests made (ENRICH_MAX_REQUESTS_PER_NOTE), "
                     f"{len(queue) + 1} batch(es) with {left} image(s) left",
                 )
             step = await self._send(note, batch, conv)
@@ -193,19 +227,9 @@ class GeminiRunner:
             generation = await self.client.generate(
                 build_parts(text, batch.images), schema, thinking=self.thinking and not batch.halved
             )
-        except BadInput as exc:
-            conv.usage.requests += 1
-            if batch.reencoded:
-                raise EnrichFailure("bad_input", str(exc)) from exc
-            return [replace(batch, images=_reencode(batch.images, conv.dropped), reencoded=True)]
-        except TruncatedOutput as exc:
-            conv.usage.requests += 1
-            if batch.halved:
-                raise EnrichFailure("truncated", str(exc)) from exc
-            return batch.halves()
-        except ContentBlocked as exc:
-            conv.usage.requests += 1
-            raise EnrichFailure("content_blocked", str(exc)) from exc
+        except GeminiError as exc:
+            conv.failed(exc)
+            return _instead_of(batch, exc, conv)
         conv.answered(generation)
         try:
             answer = schema.model_validate(generation.parsed)

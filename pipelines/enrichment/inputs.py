@@ -2,7 +2,8 @@
 :func:`note_input`, which reads the images through the media store).
 
 - :class:`NoteInput`: title, description, tags and the usable images (:class:`ModelImage`,
-  keyed by their position in ``item.images``).
+  keyed by their position in ``item.images``); the text capped by :func:`cap_text`
+  (``ENRICH_MAX_TEXT_CHARS``: a 2,000,000-character desc never goes to the model whole).
 - :func:`model_input_hash` and the cache key ``<prompt version>/<family>/<hash>``
   (:func:`make_cache_key`, :func:`split_cache_key`).
 - :func:`plan_batches`: images split into the fewest, evenly sized requests.
@@ -45,6 +46,7 @@ class NoteInput:
     desc: str
     tags: tuple[str, ...]
     images: tuple[ModelImage, ...]
+    text_cut: bool = False  # the text was longer than ENRICH_MAX_TEXT_CHARS (see cap_text)
     # The note's top comments and the hash's "+c" mark (pipelines/enrichment/comments.py).
     comments: tuple[CommentLine, ...] = ()
     comments_mark: str = ""
@@ -67,6 +69,31 @@ def model_input_hash(note: NoteInput) -> str:
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32] + note.comments_mark
+
+
+def cap_text(
+    title: str, desc: str, tags: Sequence[str], limit: int
+) -> tuple[str, str, tuple[str, ...], bool]:
+    """(title, desc, tags, cut): the note's text within ``limit`` characters in all.
+
+    The title comes first (cut to ``limit`` itself if it must), the desc gets what is
+    left (cut with a final ``…``), then whole tags while they fit. ``cut`` says whether
+    anything was left out.
+    """
+    cut = len(title) > limit
+    title = title[:limit]
+    room = limit - len(title)
+    if len(desc) > room:
+        desc, cut = (desc[: room - 1] + "…" if room > 0 else ""), True
+    room -= len(desc)
+    kept: list[str] = []
+    for tag in tags:
+        if len(tag) <= room:
+            kept.append(tag)
+            room -= len(tag)
+        else:
+            cut = True
+    return title, desc, tuple(kept), cut
 
 
 def make_cache_key(version: str, family: str, digest: str) -> str:
@@ -110,9 +137,12 @@ def build_parts(prompt: str, images: Sequence[ModelImage]) -> list[types.Part]:
     return parts
 
 
-def note_input(adapter: ItemAdapter, store: MediaStore) -> tuple[NoteInput, list[str]]:
-    """The note's text and the bytes of its usable images, plus the reasons of the
-    images that could not be read (blocking: run it in a worker thread).
+def note_input(
+    adapter: ItemAdapter, store: MediaStore, *, max_text_chars: int
+) -> tuple[NoteInput, list[str]]:
+    """The note's text (capped: :func:`cap_text`) and the bytes of its usable images,
+    plus the reasons of the images that could not be read (blocking: run it in a worker
+    thread).
 
     Images the media pipeline did not store (``status`` other than ``ok``) are left
     out; the downscaled JPEG (``model_path``) is preferred over the stored original.
@@ -133,10 +163,11 @@ def note_input(adapter: ItemAdapter, store: MediaStore) -> tuple[NoteInput, list
         mime = "image/jpeg" if img.get("model_path") else img.get("mime") or "image/jpeg"
         digest = img.get("sha256") or hashlib.sha256(data).hexdigest()
         images.append(ModelImage(index=index, data=data, sha256=digest, mime=mime))
-    note = NoteInput(
-        title=(adapter.get("title") or "").strip(),
-        desc=(adapter.get("desc") or "").strip(),
-        tags=tuple(adapter.get("tags") or ()),
-        images=tuple(images),
+    title, desc, tags, cut = cap_text(
+        (adapter.get("title") or "").strip(),
+        (adapter.get("desc") or "").strip(),
+        tuple(adapter.get("tags") or ()),
+        max_text_chars,
     )
+    note = NoteInput(title=title, desc=desc, tags=tags, images=tuple(images), text_cut=cut)
     return with_comments(note, adapter, model_input_hash(note)), unreadable
