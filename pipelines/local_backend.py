@@ -66,7 +66,14 @@ def _get_engine() -> Any:
             from rapidocr import RapidOCR
 
             _engine = RapidOCR(params={"Global.log_level": "warning"})
-            logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+            # RapidOCR logs through its own stderr handler, in ANSI colours, and warns
+            # on every picture without text ("The text detection result is empty"):
+            # its records go through the crawl's logging instead, errors only.
+            ocr_logger = logging.getLogger("RapidOCR")
+            for handler in list(ocr_logger.handlers):
+                ocr_logger.removeHandler(handler)
+            ocr_logger.propagate = True
+            ocr_logger.setLevel(logging.ERROR)
         return _engine
 
 

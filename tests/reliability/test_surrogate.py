@@ -86,3 +86,14 @@ async def test_a_stage_that_raises_keeps_the_note(tmp_path, mongo_uri, mongo_db_
     assert [e.stage for e in item.errors] == ["enrichment"]
     assert item.errors[0].message.startswith("UnicodeEncodeError: ")
     assert stats.get_value("pipeline/errors/enrichment") == 1
+
+
+def test_rapidocr_says_nothing_in_colour(capfd) -> None:
+    """Issue 18, defect 9: a picture without text made RapidOCR print an ANSI-coloured
+    warning on stderr, outside the crawl's log format."""
+    from pipelines.local_backend import _ocr_sync
+    from tests.media import samples
+
+    assert _ocr_sync(samples.jpeg((200, 120))) == ""
+    captured = capfd.readouterr()
+    assert "\x1b[" not in captured.err and "RapidOCR" not in captured.err, captured.err
