@@ -9,7 +9,7 @@ Replaces Scrapy's ``LogStats`` (switched off in settings). The first line comes
 
 The target is ``max_notes`` (enrich: ``limit``) when given, else what is known so far:
 the notes scheduled or listed (a listing's size once its pages have answered), or
-the backlog notes read. Rate and ETA are over the whole run (steadier than per
+the enrich spider's backlog due at start. Rate and ETA are over the whole run (steadier than per
 interval); no ETA before the first note is stored.
 """
 
@@ -64,7 +64,8 @@ def target_of(spider: Spider, counts: Counts) -> int:
     if fixed:
         return int(fixed)
     scheduled = len(getattr(spider, "scheduled", ()) or ())
-    return max(scheduled, counts.listed, counts.fetched, counts.stored)
+    due = getattr(spider, "backlog_due", 0) or 0  # the enrich spider's backlog at start
+    return max(scheduled, due, counts.listed, counts.fetched, counts.stored)
 
 
 def duration(seconds: float) -> str:

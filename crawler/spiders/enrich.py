@@ -172,3 +172,18 @@ class EnrichSpider(scrapy.Spider):
                     continue
                 stats.inc_value("enrich_backlog/notes")
                 yield item
+
+    def closed(self, reason: str) -> None:
+        """How many stored notes this run handled (the run summary follows)."""
+        stats = self.crawler.stats
+        logger.info(
+            "enrich: %d stored note(s) handled of %d due (%d enriched, %d deferred, %d failed, "
+            "%d unreadable); %s",
+            stats.get_value("enrich_backlog/notes", 0),
+            self.backlog_due,
+            stats.get_value("enrich/done", 0),
+            stats.get_value("enrich/deferred", 0),
+            sum(v for k, v in stats.get_stats().items() if k.startswith("enrich/failed/")),
+            stats.get_value("enrich_backlog/bad_document", 0),
+            reason,
+        )

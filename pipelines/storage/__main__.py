@@ -57,11 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     stats = asyncio.run(replay_main(settings))
     for key in sorted(stats):
         print(f"{key}: {stats[key]}")
-    return (
-        1
-        if stats.get("storage/replay_failed_db_down") or Spool(settings.spool_path).pending()
-        else 0
+    left = Spool(settings.spool_path).pending()
+    print(
+        f"replay: {stats.get('storage/replayed', 0)} spooled record(s) stored, "
+        f"{stats.get('storage/spool_bad', 0)} set aside as unreadable, "
+        + ("some still waiting in the spool" if left else "the spool is empty")
+        + (" (the database is down)" if stats.get("storage/replay_failed_db_down") else "")
     )
+    return 1 if stats.get("storage/replay_failed_db_down") or left else 0
 
 
 if __name__ == "__main__":
