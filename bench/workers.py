@@ -57,6 +57,17 @@ def start_workers(
     ]
 
 
+def wait_for_claims(db: Any, worker: str, timeout: float = 120) -> set[str]:
+    """The notes ``worker`` holds claims on, once it holds any (it is past its lease)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        held = {d["_id"] for d in db.enrich_claims.find({"owner": {"$regex": f"^{worker}@"}})}
+        if held:
+            return held
+        time.sleep(0.05)
+    return set()
+
+
 def enriched_by(items: list[dict[str, Any]]) -> set[str]:
     """Notes this worker enriched itself (done, requests spent by it)."""
     return {
@@ -108,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # 1. Three workers together, and a second copy of w0 the lease must stop.
         env1 = {**env, "GEMINI_BASE_URL": emu.base_url, **worker_settings("together")}
         crawls = start_workers(env1, work, "together", ["w0", "w1", "w2"])
-        time.sleep(1.0)
+        wait_for_claims(db, "w0")  # w0 runs (holds its lease): now a second copy of it
         copy = start_crawl("enrich", {"worker": "w0"}, env1, workdir=work, label="together-copy")
         copy_result = copy.wait(timeout=600)
         results = {f"w{i}": c.wait(timeout=900) for i, c in enumerate(crawls)}
@@ -124,12 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         reset_backlog(db)
         env2 = {**env, "GEMINI_BASE_URL": emu.base_url, **worker_settings("killed")}
         crawls = start_workers(env2, work, "killed", ["w0", "w1", "w2"])
-        victim_claims: set[str] = set()
-        deadline = time.monotonic() + 120
-        while not victim_claims and time.monotonic() < deadline:
-            victim_claims = {d["_id"] for d in db.enrich_claims.find({"owner": {"$regex": "^w0@"}})}
-            time.sleep(0.05)
+        wait_for_claims(db, "w0")
         time.sleep(0.3)  # mid-pack: its first request is out
+        victim_claims = wait_for_claims(db, "w0")  # all it holds now
         crawls[0].kill()
         killed_at = time.monotonic()
         results = {f"w{i}": c.wait(timeout=900) for i, c in enumerate(crawls[1:], 1)}
