@@ -1,17 +1,21 @@
 """The first hour of a user (issue 13), through real `scrapy crawl` runs on the sandbox:
 what people paste (share text, a share link through the sandbox's redirect host, a bare
 id, a URL without a token, with and without the note stored), the run summary, and a
-60-note crawl's progress lines (the first within 10 s of the start, with an ETA)."""
+60-note crawl's progress lines (the first within 10 s of the start, with an ETA), and the
+demo's `--gemini` after local runs upgrading their results."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import datetime
 
 import pytest
 
 from crawler.report import display_width
-from sandbox.harness import sandbox_env
+from sandbox.crawlenv import isolated_environ
+from sandbox.harness import ROOT, sandbox_env
 
 pytestmark = pytest.mark.slow
 
@@ -117,3 +121,38 @@ def test_sixty_note_crawl_shows_progress_within_10_s_with_an_eta(
 
 def sandbox_env_for(site, mongo_uri: str, db: str) -> dict[str, str]:
     return sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=db, ENRICH_BACKEND="off")
+
+
+def test_demo_gemini_after_local_runs_upgrades_the_local_results(
+    tmp_path, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    env = {
+        **isolated_environ(),
+        "MONGO_URI": mongo_uri,
+        "MONGO_DATABASE": mongo_db_name,
+        "IMAGES_STORE": str(tmp_path / "images"),
+        "MONGO_SPOOL_PATH": str(tmp_path / "spool.jsonl"),
+        "RUN_REPORT_DIR": str(tmp_path / "reports"),
+    }
+
+    def demo(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sandbox.demo", "--max-notes", "2", "--notes", "80", *extra],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+
+    local = demo()
+    assert local.returncode == 0, local.stdout[-3000:] + local.stderr[-3000:]
+    assert "scrapy crawl enrich -a include_local=1" in local.stdout  # the way to upgrade
+    backends = {d["enrichment"]["backend"] for d in mongo_sync.notes.find({}, {"enrichment": 1})}
+    assert backends == {"local"}
+    upgraded = demo("--gemini")
+    out = upgraded.stdout + upgraded.stderr
+    assert upgraded.returncode == 0, out[-4000:]
+    assert "upgrading them with Gemini: .venv/bin/scrapy crawl enrich -a include_local=1" in out
+    assert re.search(r"enrich: 2 stored note\(s\) handled", out), out[-4000:]
+    docs = list(mongo_sync.notes.find({}, {"enrichment": 1}))
+    assert len(docs) == 2
+    assert {(d["enrichment"]["status"], d["enrichment"]["backend"]) for d in docs} == {
+        ("done", "gemini")
+    }
