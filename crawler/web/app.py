@@ -193,6 +193,7 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/creators", creators),
         Route("/creators/{user_id}", creator),
         Route("/runs", runs),
+        Route("/reports/plotly.min.js", plotly_js),  # the script beside the run reports
         Route("/reports/{name:path}", report),
         Route("/quota", quota),
         Route("/static/plotly.min.js", plotly_js),

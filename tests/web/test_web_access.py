@@ -191,6 +191,8 @@ def test_runs_link_to_their_reports(app_url: str, store) -> None:
     assert 'href="/reports/run-20261102T000000Z-abcdef.html"' in html
     status, _headers, body = get(f"{app_url}/reports/run-20261102T000000Z-abcdef.html")
     assert status == 200 and b"report abc" in body
+    status, _headers, body = get(f"{app_url}/reports/plotly.min.js")  # the reports' script
+    assert status == 200 and body.startswith(b"/**") and len(body) > 1_000_000
 
 
 def test_creators_and_growth_chart(browser: Browser, app_url: str, screenshots: Path) -> None:
