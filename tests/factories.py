@@ -17,14 +17,21 @@ overridden; the parts have their own helpers:
 - ``make_profile(i, **overrides)`` → :class:`UserItem`: the profile of ``make_user(i)``
   with fans ``1000 + i`` (shown "1.0万"-style above 10,000), two tags, fetched at ``T0``
 
+``project_crawler(settings)`` is the one test crawler: the project's knobs at their
+declared defaults with ``settings`` on top, none of the project's components.
+
 Fields the pipelines fill later (``fetched_at``, ``change``, ``content_hash``,
 ``enrichment``) are ``None``, ``"new"``, ``None``, ``None`` by default.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from scrapy.crawler import Crawler
+from scrapy.utils.test import get_crawler
 
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from crawler.core.items import (
@@ -39,6 +46,7 @@ from crawler.core.items import (
     UserItem,
     UserTag,
 )
+from crawler.settings import knob_defaults
 
 if TYPE_CHECKING:
     from sandbox.dataset import NoteSpec
@@ -91,9 +99,21 @@ def enrichment(status: str = "done", **overrides: Any) -> EnrichmentState:
     return EnrichmentState(**values)
 
 
+def project_crawler(
+    settings: Mapping[str, Any] | None = None, spidercls: type | None = None
+) -> Crawler:
+    """A test crawler with the project's knobs at their declared defaults
+    (``crawler.settings.knob_defaults``, whatever the environment says) under
+    ``settings``, but none of the project's components (pipelines, extensions, add-ons,
+    handlers): the unit under test is built by hand. Scrapy's own settings stay at
+    Scrapy's test defaults."""
+    return get_crawler(spidercls, settings_dict={**knob_defaults, **(settings or {})})
+
+
 def make_note(i: int = 0, **overrides: Any) -> NoteItem:
-    """Note number ``i`` (see the module docstring); ``overrides`` replace fields."""
-    nid = note_id(i)
+    """Note number ``i`` (see the module docstring); ``overrides`` replace fields (the
+    default URL follows an overridden ``note_id``)."""
+    nid = overrides.get("note_id") or note_id(i)
     values: dict[str, Any] = {
         "note_id": nid,
         "url": f"https://www.xiaohongshu.com/explore/{nid}?xsec_token=AB{i}",

@@ -17,8 +17,7 @@ from pipelines.imaging import downscale_for_model
 from pipelines.mongo import close_mongo
 from sandbox.dataset import Dataset, NoteImageSpec, NoteSpec
 from sandbox.site.pictures import encode, render
-from tests.factories import note_from_spec
-from tests.media.harness import project_crawler
+from tests.factories import note_from_spec, project_crawler
 
 SEED = 1
 DATASET = Dataset(seed=SEED, size=200)

@@ -9,7 +9,7 @@ from scrapy.statscollectors import MemoryStatsCollector
 
 from crawler.core.names import ENRICH_CACHE
 from pipelines.enrichment import EnrichCache
-from tests.media.harness import project_crawler
+from tests.factories import project_crawler
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
 

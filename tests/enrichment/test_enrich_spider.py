@@ -18,9 +18,8 @@ from crawler.spiders.enrich import EnrichSpider, note_item_from_document
 from pipelines.mongo import close_mongo
 from pipelines.storage import MongoStoragePipeline
 from tests.enrichment.support import DATASET, generate_calls, note_item, pipeline_run
-from tests.factories import make_note
+from tests.factories import make_note, project_crawler
 from tests.fixtures.crawl import ROOT
-from tests.media.harness import project_crawler
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
 MODELS = ("gemini-2.5-flash-lite", "gemini-2.5-flash")

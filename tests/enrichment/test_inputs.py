@@ -21,8 +21,7 @@ from pipelines.enrichment import (
 )
 from pipelines.media import MediaStore
 from tests.enrichment.support import store_image
-from tests.factories import make_note
-from tests.media.harness import project_crawler
+from tests.factories import make_note, project_crawler
 
 
 def image(index: int, payload: bytes = b"x") -> ModelImage:

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from pipelines.enrichment import EnrichBackend, EnrichSettings, EnrichSettingsError, resolve_backend
-from tests.media.harness import project_crawler
+from tests.factories import project_crawler
 
 
 def settings_of(**overrides: object) -> EnrichSettings:

@@ -20,8 +20,9 @@ import pytest
 from PIL import Image
 
 from crawler.core.items import NoteImage, NoteVideo
+from tests.factories import make_note
 from tests.media import samples
-from tests.media.harness import make_note, run_crawl
+from tests.media.harness import media_crawl
 from tests.media.server import MediaServer
 
 MIB = 1024 * 1024
@@ -48,8 +49,8 @@ def _local_notes(srv: MediaServer) -> list:
     photo = srv.add("/page/photo.jpg", BIG_PHOTO)
     return [
         make_note(
-            "fallback",
-            [
+            note_id="fallback",
+            images=[
                 # Originals first: 500 then 404, then the page URL works.
                 NoteImage(
                     url=photo,
@@ -66,8 +67,8 @@ def _local_notes(srv: MediaServer) -> list:
             ],
         ),
         make_note(
-            "formats",
-            [
+            note_id="formats",
+            images=[
                 NoteImage(url=srv.add(f"/fmt/{name}", make((300, 180)), content_type=ctype))
                 for name, make, ctype in [
                     ("jpeg", samples.jpeg, "image/jpeg"),
@@ -80,8 +81,8 @@ def _local_notes(srv: MediaServer) -> list:
             ],
         ),
         make_note(
-            "bad",
-            [
+            note_id="bad",
+            images=[
                 NoteImage(url=srv.add("/bad/truncated.jpg", samples.jpeg((800, 600))[:4000])),
                 NoteImage(url=srv.add("/bad/empty.jpg", b"")),
                 NoteImage(url=srv.add("/bad/html.jpg", b"<html><body>verify</body></html>")),
@@ -97,8 +98,8 @@ def _local_notes(srv: MediaServer) -> list:
             title="../../etc/passwd",
         ),
         make_note(
-            "hostile",
-            [
+            note_id="hostile",
+            images=[
                 NoteImage(url="http://169.254.169.254/latest/meta-data/"),
                 NoteImage(url="http://10.0.0.5/a.jpg"),
                 NoteImage(url="file:///etc/passwd"),
@@ -124,8 +125,8 @@ def _local_notes(srv: MediaServer) -> list:
             title="<script>alert(1)</script>/../../../tmp/x",
         ),
         make_note(
-            "existing",
-            [
+            note_id="existing",
+            images=[
                 NoteImage(
                     url=srv.url("/must-not-be-requested.png"),
                     path=EXISTING_PATH,
@@ -144,10 +145,11 @@ def _local_notes(srv: MediaServer) -> list:
             ],
         ),
         # The same photo in another note: fetched once per run, same path.
-        make_note("same-photo", [NoteImage(url=photo)]),
+        make_note(note_id="same-photo", images=[NoteImage(url=photo)]),
         make_note(
-            "video",
-            [NoteImage(url=srv.add("/video/cover.jpg", samples.jpeg((200, 300))))],
+            note_id="video",
+            type="video",
+            images=[NoteImage(url=srv.add("/video/cover.jpg", samples.jpeg((200, 300))))],
             video=NoteVideo(
                 url=srv.add("/video/gone.mp4", b"", status=404, content_type="text/plain"),
                 candidates=[
@@ -170,7 +172,7 @@ def local_crawl(tmp_path_factory: pytest.TempPathFactory):
         for rel, data in ((EXISTING_PATH, EXISTING), (EXISTING_MODEL, samples.jpeg((64, 64)))):
             (store / rel).parent.mkdir(parents=True, exist_ok=True)
             (store / rel).write_bytes(data)
-        items, stats, log = run_crawl(
+        items, stats, log = media_crawl(
             _local_notes(srv),
             {
                 "XHS_BASE_URL": srv.base_url,
@@ -341,8 +343,8 @@ def remote_crawl(tmp_path_factory: pytest.TempPathFactory):
             "file:///etc/passwd",
         ]
         work = tmp_path_factory.mktemp("media-remote")
-        items, stats, log = run_crawl(
-            [make_note("remote", [NoteImage(url=u) for u in urls])],
+        items, stats, log = media_crawl(
+            [make_note(note_id="remote", images=[NoteImage(url=u) for u in urls])],
             {
                 "XHS_BASE_URL": "https://www.xiaohongshu.com",
                 "XHS_IMAGE_HOSTS": "localhost",

@@ -13,7 +13,8 @@ from PIL import Image
 
 from crawler.core.items import NoteImage
 from sandbox import imagetag
-from tests.media.harness import make_note, run_crawl
+from tests.factories import make_note
+from tests.media.harness import media_crawl
 
 _STYLE = "nd_dft_wlteh_webp_3"
 _MIMES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -24,8 +25,8 @@ def test_sandbox_pictures_through_the_pipeline(sandbox_site, tmp_path):
     specs = [sandbox_site.dataset.note(i) for i in range(4)]
     notes = [
         make_note(
-            spec.note_id,
-            [
+            note_id=spec.note_id,
+            images=[
                 NoteImage(
                     url=f"{cdn}/202611291200/{'0' * 32}/{image.token}!{_STYLE}",
                     original_urls=[f"{cdn}/{image.token}"],
@@ -39,7 +40,7 @@ def test_sandbox_pictures_through_the_pipeline(sandbox_site, tmp_path):
     # must serve.
     notes[0].images[0].original_urls = [f"{cdn}/notes_pre_post/unknown-token"]
     store = tmp_path / "store"
-    items, stats, log = run_crawl(
+    items, stats, log = media_crawl(
         notes, {"XHS_BASE_URL": sandbox_site.url, "IMAGES_STORE": str(store)}, tmp_path
     )
     by_id = {item["note_id"]: item for item in items}

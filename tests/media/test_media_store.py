@@ -10,7 +10,7 @@ import pytest
 from scrapy.pipelines.files import FSFilesStore
 
 from pipelines.media import MediaReadError, MediaStore, content_path
-from tests.media.harness import project_crawler
+from tests.factories import project_crawler
 from tests.media.samples import jpeg
 
 

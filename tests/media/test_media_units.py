@@ -30,8 +30,8 @@ from pipelines.media import (
     unique,
 )
 from pipelines.media.pipeline import _Attempt
+from tests.factories import make_note, project_crawler
 from tests.media import samples
-from tests.media.harness import make_note, project_crawler
 
 SHA = "ab" + "0" * 62
 
@@ -189,8 +189,8 @@ async def test_items_without_downloads_never_touch_the_network(tmp_path):
     """Refused and URL-less images are settled before any request: no engine needed."""
     pipeline = make_pipeline(tmp_path)
     note = make_note(
-        "n",
-        [
+        note_id="n",
+        images=[
             NoteImage(url=""),
             NoteImage(url="file:///etc/passwd", original_urls=["http://10.0.0.1/x"]),
         ],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from crawler.core.items import NoteVideo
 from pipelines.media import NoteMediaPipeline
-from tests.media.harness import make_note, project_crawler
+from tests.factories import make_note, project_crawler
 
 
 async def test_video_with_downloads_off_is_skipped(tmp_path: Path) -> None:
@@ -16,10 +16,15 @@ async def test_video_with_downloads_off_is_skipped(tmp_path: Path) -> None:
          "XHS_DOWNLOAD_VIDEOS": False}
     )  # fmt: skip
     pipeline = NoteMediaPipeline.from_crawler(crawler)
-    note = make_note("v1", [], video=NoteVideo(url="https://sns-video-bd.xhscdn.com/v"))
+    note = make_note(
+        note_id="v1",
+        type="video",
+        images=[],
+        video=NoteVideo(url="https://sns-video-bd.xhscdn.com/v"),
+    )
     await pipeline.process_item(note)
     assert (note.video.status, note.video.error) == ("skipped", "download_off: XHS_DOWNLOAD_VIDEOS")
     kept = NoteVideo(url="https://sns-video-bd.xhscdn.com/w", status="ok", path="video/ab/x.mp4")
-    stored = make_note("v2", [], video=kept)
+    stored = make_note(note_id="v2", type="video", images=[], video=kept)
     await pipeline.process_item(stored)
     assert (stored.video.status, stored.video.path) == ("ok", "video/ab/x.mp4")

@@ -12,8 +12,7 @@ import pytest
 
 from pipelines.guard import guard_item
 from tests.enrichment.support import pipeline_run
-from tests.factories import make_note
-from tests.media.harness import project_crawler
+from tests.factories import make_note, project_crawler
 
 HALF = "\ud83d"  # the high half of 😀, alone
 

@@ -8,12 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from scrapy.utils.project import get_project_settings
-from scrapy.utils.test import get_crawler
 
-from crawler.settings import knob_defaults
 from pipelines.mongo import MongoSettings
 from pipelines.storage import MongoStoragePipeline
-from tests.factories import T0, make_note
+from tests.factories import T0, make_note, project_crawler
 
 
 class Clock:
@@ -38,15 +36,6 @@ async def no_sleep(_seconds: float) -> None:
     return None
 
 
-def project_crawler(**settings: Any) -> Any:
-    """A test crawler with the project's knobs (crawler/settings.py, env applied) and
-    ``settings`` on top; Scrapy's own settings stay at Scrapy's test defaults."""
-    project = get_project_settings()
-    values = {name: project.get(name) for name in knob_defaults}
-    values.update(settings)
-    return get_crawler(settings_dict=values)
-
-
 def mongo_settings(**overrides: Any) -> MongoSettings:
     """The project's MongoSettings with some fields replaced."""
     return dataclasses.replace(MongoSettings.from_settings(get_project_settings()), **overrides)
@@ -56,11 +45,13 @@ def build_storage(
     uri: str, db_name: str, spool: Path, clock: Clock | None = None, **settings: Any
 ) -> MongoStoragePipeline:
     crawler = project_crawler(
-        MONGO_URI=uri,
-        MONGO_DATABASE=db_name,
-        MONGO_SPOOL_PATH=str(spool),
-        CRAWL_RUN_ID="run-test",
-        **settings,
+        {
+            "MONGO_URI": uri,
+            "MONGO_DATABASE": db_name,
+            "MONGO_SPOOL_PATH": str(spool),
+            "CRAWL_RUN_ID": "run-test",
+            **settings,
+        }
     )
     clock = clock or Clock()
     return MongoStoragePipeline(

@@ -21,9 +21,10 @@ from pipelines.mongo import (
     open_database,
     read_embedded_info,
 )
+from sandbox.harness import free_port
+from tests.factories import project_crawler
 
-from .notes_factory import mongo_settings, project_crawler
-from .test_writer import free_port
+from .notes_factory import mongo_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ PYTHON = sys.executable
 
 
 async def test_uri_handle_is_shared_per_crawler(mongo_uri, mongo_db_name):
-    crawler = project_crawler(MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name)
+    crawler = project_crawler({"MONGO_URI": mongo_uri, "MONGO_DATABASE": mongo_db_name})
     a = await get_mongo(crawler)
     b = await get_mongo(crawler)
     assert a is b and not a.embedded and a.uri_fingerprint == mongo_uri

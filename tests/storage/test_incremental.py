@@ -68,7 +68,7 @@ def test_classify_change():
 
 
 async def incremental(uri: str, db_name: str, items: list) -> IncrementalPipeline:
-    crawler = project_crawler(MONGO_URI=uri, MONGO_DATABASE=db_name)
+    crawler = project_crawler({"MONGO_URI": uri, "MONGO_DATABASE": db_name})
     pipe = IncrementalPipeline.from_crawler(crawler)
     await pipe.open_spider()
     try:
@@ -135,7 +135,7 @@ async def test_incremental_pipeline(mongo_uri, mongo_db_name, tmp_path: Path):
 
 async def test_incremental_when_database_is_down(tmp_path: Path):
     crawler = project_crawler(
-        MONGO_URI="mongodb://127.0.0.1:9/", MONGO_SERVER_SELECTION_TIMEOUT_MS=200
+        {"MONGO_URI": "mongodb://127.0.0.1:9/", "MONGO_SERVER_SELECTION_TIMEOUT_MS": 200}
     )
     clock = Clock(T0)
     pipe = IncrementalPipeline(

@@ -12,14 +12,13 @@ import pytest
 from scrapy.settings import Settings
 
 from pipelines.mongo import MongoSettings, MongoSettingsError, mask_uri
-
-from .notes_factory import project_crawler
+from tests.factories import project_crawler
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_settings_from_scrapy_settings_and_env():
-    crawler = project_crawler(MONGO_DATABASE="other", MONGO_FLUSH_INTERVAL="0.5")
+    crawler = project_crawler({"MONGO_DATABASE": "other", "MONGO_FLUSH_INTERVAL": "0.5"})
     s = MongoSettings.from_settings(crawler.settings)
     assert (s.uri, s.database, s.flush_interval_s) == ("", "other", 0.5)
     assert s.data_dir == "data/mongo" and s.spool_path == "data/spool/notes.jsonl"
@@ -53,7 +52,7 @@ def test_settings_from_scrapy_settings_and_env():
     ],
 )
 def test_bad_values_are_clear_errors_at_once(name, value, message):
-    settings = project_crawler(**{name: value}).settings
+    settings = project_crawler({name: value}).settings
     started = time.monotonic()
     with pytest.raises(MongoSettingsError) as info:
         MongoSettings.from_settings(settings)
@@ -68,7 +67,7 @@ def test_settings_not_from_the_project_name_the_missing_knob():
 
 def test_srv_and_plain_uris_are_accepted():
     for uri in ("mongodb://h1:1,h2:2/xhs", "mongodb+srv://u:p@cluster.example.net"):
-        assert MongoSettings.from_settings(project_crawler(MONGO_URI=uri).settings).uri == uri
+        assert MongoSettings.from_settings(project_crawler({"MONGO_URI": uri}).settings).uri == uri
 
 
 @pytest.mark.parametrize(

@@ -106,10 +106,12 @@ async def test_replayed_older_profile_keeps_newer_counts(
 
 async def test_note_pipelines_pass_a_profile_through(mongo_uri, mongo_db_name, tmp_path: Path):
     crawler = project_crawler(
-        MONGO_URI=mongo_uri,
-        MONGO_DATABASE=mongo_db_name,
-        ENRICH_BACKEND="off",
-        IMAGES_STORE=str(tmp_path / "images"),
+        {
+            "MONGO_URI": mongo_uri,
+            "MONGO_DATABASE": mongo_db_name,
+            "ENRICH_BACKEND": "off",
+            "IMAGES_STORE": str(tmp_path / "images"),
+        }
     )
     profile = make_profile(2)
     before = repr(profile)

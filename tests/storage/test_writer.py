@@ -2,55 +2,24 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pymongo import MongoClient
-from secantus import SecantusDBServer
 
-from pipelines.mongo import close_mongo, stop_server
+from pipelines.mongo import close_mongo
 from pipelines.storage import Spool
+from sandbox.harness import MongoServer, free_port
 
 from .notes_factory import Clock, build_storage, make_note
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RestartableServer:
-    """A secantus server on a fixed port and storage dir that the test stops and starts."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.port = free_port()
-        self.server: SecantusDBServer | None = None
-
-    @property
-    def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/"
-
-    def start(self) -> None:
-        self.server = SecantusDBServer("127.0.0.1", self.port, storage_path=str(self.path))
-        self.server.start()
-
-    def stop(self) -> None:
-        assert self.server is not None
-        stop_server(self.server)
-        self.server = None
-
-
 @pytest.fixture
-def restartable(tmp_path: Path) -> Iterator[RestartableServer]:
-    server = RestartableServer(tmp_path / "db")
-    server.start()
-    yield server
-    if server.server is not None:
-        server.stop()
+def restartable(tmp_path: Path) -> Iterator[MongoServer]:
+    """A server on threads of this process that the test stops and starts."""
+    with MongoServer(tmp_path / "db") as server:
+        yield server
 
 
 OUTAGE_SETTINGS = {
@@ -61,7 +30,7 @@ OUTAGE_SETTINGS = {
 }
 
 
-async def test_server_down_mid_crawl(restartable: RestartableServer, tmp_path: Path):
+async def test_server_down_mid_crawl(restartable: MongoServer, tmp_path: Path):
     spool_path = tmp_path / "spool" / "notes.jsonl"
     clock = Clock()
     items = [make_note(i) for i in range(200)]
