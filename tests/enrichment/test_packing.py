@@ -122,7 +122,8 @@ def settings(gemini_emulator, mongo_uri: str, mongo_db_name: str, tmp_path: Path
         "MONGO_URI": mongo_uri,
         "MONGO_DATABASE": mongo_db_name,
         "IMAGES_STORE": str(tmp_path),
-        "ENRICH_PACK_WAIT": 0.2,
+        # Long enough for every note of a test to arrive before a pack goes part-full.
+        "ENRICH_PACK_WAIT": 2.0,
     }
 
 
@@ -162,6 +163,8 @@ async def test_a_faulty_pack_answer_never_lands_on_the_wrong_note(
     gemini_emulator.control(script={"outcome": fault, "times": 2})
     specs = [DATASET.note(i) for i in range(40, 64)]
     items = [note_item(spec, tmp_path) for spec in specs]
+    # All 24 notes arrive within the pack wait: the two scripted faults meet the two full
+    # packs (a pack of one is a plain request, which the faults leave alone).
     stats = await _run({**settings, "ENRICH_PACK": "always"}, items)
     _assert_ground_truth(specs, items)
     calls = generate_calls(gemini_emulator)
