@@ -33,6 +33,7 @@ from pathlib import Path
 
 from crawler.core.timeutil import utcnow
 from pipelines.mongo import holder_dead
+from pipelines.mongo.leases import pid_namespace
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def mark_open(jobdir: str | Path, run_id: str | None) -> None:
     path.mkdir(parents=True, exist_ok=True)
     record = {
         "host": socket.gethostname(),
+        "pidns": pid_namespace(),
         "pid": os.getpid(),
         "run_id": run_id,
         "started_at": utcnow().isoformat(),

@@ -39,6 +39,7 @@ from crawler.core.timeutil import utcnow
 from crawler.extensions.jobdir import mark_closed, mark_open
 from crawler.extensions.summary import public_args, run_summary
 from pipelines.mongo import crawl_run_id, get_mongo, holder_dead
+from pipelines.mongo.leases import pid_namespace
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ async def close_crashed_runs(db: Any, *, by: str, host: str | None = None) -> li
     is gone (:func:`pipelines.mongo.holder_dead`); the ids closed."""
     host = host or socket.gethostname()
     closed = []
-    projection = {"host": 1, "pid": 1, "started_at": 1}
+    projection = {"host": 1, "pidns": 1, "pid": 1, "started_at": 1}
     async for record in db[CRAWL_RUNS].find({"status": "running", "host": host}, projection):
         if record["_id"] == by or not holder_dead(record, host=host, since="started_at"):
             continue
@@ -158,6 +159,7 @@ class RunRecord:
                         "args": public_args(spider),
                         "started_at": self.context.started_at,
                         "host": socket.gethostname(),
+                        "pidns": pid_namespace(),
                         "pid": os.getpid(),
                         "status": "running",
                     }

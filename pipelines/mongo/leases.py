@@ -7,9 +7,10 @@ and the run's ``spider`` and ``args``), so an operator sees who holds it and wit
 A live lease of another owner blocks :func:`acquire_lease` until it expires. A lease
 whose holder is known to be dead is taken over at once (:func:`take_over_dead_lease`):
 after ``kill -9`` or a forced stop the next run need not wait ``RUN_LEASE_TTL``. Dead
-means: the holder ran on *this* host and its pid no longer exists, or that pid now
+means: the holder ran on *this* host, in this pid namespace (``pidns``: containers
+sharing a host name have their own pids), and its pid no longer exists, or that pid now
 belongs to a process started after the lease was taken (the pid was reused). A holder
-on another host is never judged from here: its lease expires by itself.
+elsewhere is never judged from here: its lease expires by itself.
 """
 
 from __future__ import annotations
@@ -39,12 +40,26 @@ __all__ = [
 ]
 
 # Holder fields a lease may carry besides the lease's own.
-HOLDER_FIELDS = ("host", "pid", "run_id", "spider", "args")
+HOLDER_FIELDS = ("host", "pidns", "pid", "run_id", "spider", "args")
+
+
+def pid_namespace() -> int | None:
+    """This process's pid namespace (Linux: the inode of ``/proc/self/ns/pid``), or None."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
 
 
 def this_process(run_id: str | None = None, **extra: Any) -> dict[str, Any]:
     """The holder fields of a lease taken by this process (``extra``: spider, args …)."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "run_id": run_id, **extra}
+    return {
+        "host": socket.gethostname(),
+        "pidns": pid_namespace(),
+        "pid": os.getpid(),
+        "run_id": run_id,
+        **extra,
+    }
 
 
 async def acquire_lease(
@@ -146,6 +161,9 @@ def holder_dead(
     lease_host, pid = _host_and_pid(lease)
     if lease_host != host or pid is None:
         return False
+    namespace = lease.get("pidns")
+    if namespace is not None and namespace != pid_namespace():
+        return False  # another container on a host of the same name: its pids are not ours
     if not alive(pid):
         return True
     acquired = lease.get(since)

@@ -66,6 +66,7 @@ def test_who_counts_as_dead() -> None:
     assert not holder_dead(me)  # alive
     assert holder_dead({**me, "pid": dead_pid()})
     assert not holder_dead({**me, "pid": dead_pid(), "host": "another-host"})  # not judged
+    assert not holder_dead({**me, "pid": dead_pid(), "pidns": 1})  # another container
     assert not holder_dead({"owner": "legacy"})  # no pid: wait for the expiry
     legacy = {"owner": f"{me['host']}:{dead_pid()}:run-x"}  # the owner string of old leases
     assert holder_dead(legacy)
