@@ -120,3 +120,26 @@ async def test_crawls_start_fine_with_a_poisoned_spool(
         assert result.stats.get("storage/spool_bad") == (BAD_RECORDS if run == 0 else None)
         assert mongo_sync.notes.count_documents({}) == GOOD + 1
     assert len(spool_path.with_name("notes.jsonl.bad").read_text().splitlines()) == BAD_RECORDS
+
+
+def test_every_kind_of_unit_storage_makes_passes_the_check() -> None:
+    """The check sets aside only what can never be stored: real units of every kind,
+    spooled and read back, pass it (and another version's unit is kept for it)."""
+    from crawler.core.timeutil import utcnow
+    from pipelines.storage.comments import prepare_comment_unit
+    from pipelines.storage.records import unit_problem
+    from pipelines.storage.spool import loads_record
+    from pipelines.storage.unit import prepare_unit
+    from pipelines.storage.users import prepare_user_unit
+    from tests.factories import make_comment, make_profile
+
+    common = {"now": utcnow(), "run_id": "run-1", "max_chars": 100_000}
+    units = [
+        prepare_unit(make_note(1), **common),
+        prepare_comment_unit(make_comment(1, 0), **common),
+        prepare_user_unit(make_profile(1), **common),
+    ]
+    for unit in units:
+        assert unit_problem(loads_record(dumps_record(unit))) is None, unit["type"]
+    assert unit_problem({**units[0], "v": 99}) is None  # another version's: kept
+    assert unit_problem({**units[1], "comment_id": None}) == "bad_key"
