@@ -950,6 +950,43 @@ def generate_note(seed: int, index: int, day: int | None = None) -> NoteSpec:
     )
 
 
+# Hostile notes (issue 18's chaos run): a dataset can make some of its notes hostile.
+HOSTILE_KINDS = ("many_images", "lone_surrogate", "huge_desc")
+HOSTILE_IMAGES = 300  # many_images: entries in its image list (real notes: at most 18)
+HOSTILE_DESC_BYTES = 1 << 20  # huge_desc: a megabyte of UTF-8 text
+
+
+@lru_cache(maxsize=64)
+def hostile_note(seed: int, index: int, day: int, kind: str, size: int) -> NoteSpec:
+    """Note ``index`` of a dataset of ``size`` notes on ``day``, made hostile:
+
+    - ``many_images``: its own pictures, then other notes' (all served by the CDN, each
+      with its own drawn tag), ``HOSTILE_IMAGES`` entries in all, and says so in its title;
+    - ``lone_surrogate``: half an emoji (a lone UTF-16 surrogate) in the title and the
+      desc, as a broken client writes it; the state script carries it JSON-escaped;
+    - ``huge_desc``: the desc repeated to ``HOSTILE_DESC_BYTES`` of UTF-8.
+    """
+    spec = generate_note(seed, index, day)
+    if kind == "many_images":
+        images = list(spec.images)
+        donor = index
+        while len(images) < HOSTILE_IMAGES and donor - index < size:
+            donor += 1
+            if donor % size not in (index, REFERENCE_INDEX):
+                images += _core(seed, donor % size).spec.images
+        title = f"{spec.title}（{HOSTILE_IMAGES} 张图）"
+        return dataclasses.replace(spec, title=title, images=tuple(images[:HOSTILE_IMAGES]))
+    if kind == "lone_surrogate":
+        title = spec.title[:2] + "\ud83d" + spec.title[2:]
+        return dataclasses.replace(spec, title=title, desc=spec.desc + " \ude00")
+    if kind == "huge_desc":
+        unit = spec.desc + "\n"
+        repeat = HOSTILE_DESC_BYTES // len(unit.encode()) + 1
+        desc = (unit * repeat).encode()[:HOSTILE_DESC_BYTES].decode(errors="ignore")
+        return dataclasses.replace(spec, desc=desc)
+    raise ValueError(f"unknown hostile kind {kind!r}; known: {', '.join(HOSTILE_KINDS)}")
+
+
 def lookup_image_text(tag: int) -> str | None:
     """Ground-truth text drawn on the sandbox picture carrying ``tag`` (``""`` for a photo).
 
@@ -991,6 +1028,7 @@ class Dataset:
         self.seed = seed
         self.size = size
         self.day_offset = day_offset
+        self.hostile: dict[int, str] = {}  # note index -> HOSTILE_KINDS entry (site knob)
         self.reference_index = REFERENCE_INDEX
         self._search_cache: dict[tuple[str, int], tuple[str, ...]] = {}
 
@@ -1007,7 +1045,13 @@ class Dataset:
     def note(self, index: int, day: int | None = None) -> NoteSpec:
         if not 0 <= index < self.size:
             raise IndexError(index)
-        return generate_note(self.seed, index, self._day(day))
+        return self._spec(index, self._day(day))
+
+    def _spec(self, index: int, day: int) -> NoteSpec:
+        kind = self.hostile.get(index)
+        if kind is None:
+            return generate_note(self.seed, index, day)
+        return hostile_note(self.seed, index, day, kind, self.size)
 
     def index_of(self, note_id: str, day: int | None = None) -> int | None:
         """Index of a note id of this dataset on ``day``, ``None`` if it is not one (an
@@ -1027,7 +1071,7 @@ class Dataset:
     def note_by_id(self, note_id: str, day: int | None = None) -> NoteSpec | None:
         day = self._day(day)
         index = self.index_of(note_id, day)
-        return None if index is None else generate_note(self.seed, index, day)
+        return None if index is None else self._spec(index, day)
 
     def reposted(self, index: int, day_a: int, day_b: int) -> bool:
         """Whether note ``index`` was posted again between ``day_a`` and ``day_b`` (its id,

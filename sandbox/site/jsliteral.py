@@ -9,6 +9,7 @@ whose text is "undefined" stays a quoted string.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 
@@ -33,6 +34,7 @@ UNDEFINED = _Undefined()
 # ``undefined``; the NULs keep it from colliding with any text of the dataset.
 _UNDEFINED_TEXT = "\x00js-undefined\x00"
 _UNDEFINED_JSON = json.dumps(_UNDEFINED_TEXT)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _undefined_as_text(value: Any) -> str:
@@ -50,4 +52,11 @@ def to_js_literal(value: Any) -> str:
     a millisecond a page.
     """
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_undefined_as_text)
-    return text.replace(_UNDEFINED_JSON, "undefined").replace("/", "\\u002F")
+    text = text.replace(_UNDEFINED_JSON, "undefined").replace("/", "\\u002F")
+    return escape_lone_surrogates(text)
+
+
+def escape_lone_surrogates(json_text: str) -> str:
+    """JSON text with each lone surrogate (half an emoji, only in a hostile note's
+    strings) written as its ``\\uXXXX`` escape, as the real site's serializer does."""
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)

@@ -35,9 +35,16 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from sandbox.dataset import Dataset, NoteSpec, parse_image_token, parse_video_key
+from sandbox.dataset import (
+    HOSTILE_KINDS,
+    Dataset,
+    NoteSpec,
+    parse_image_token,
+    parse_video_key,
+)
 from sandbox.serving import LoopThread
 from sandbox.site import pages, pictures, shapes, signing
+from sandbox.site.jsliteral import escape_lone_surrogates
 from sandbox.threads import CommentSpec
 
 DEFAULT_COOKIE = {"a1": "sandbox", "web_session": "sandbox"}
@@ -93,10 +100,13 @@ class Knobs:
     # Days added to the current UTC day for everything dated (note dates, counts,
     # threads, profiles): 1 shows tomorrow's site without faketime.
     day_offset: int = 0
+    # Hostile notes (issue 18): (note index, kind) pairs, kinds in dataset.HOSTILE_KINDS.
+    hostile: tuple[tuple[int, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out["deleted"] = sorted(self.deleted)
+        out["hostile"] = {str(index): kind for index, kind in self.hostile}
         return out
 
 
@@ -134,6 +144,12 @@ def apply_knobs(knobs: Knobs, changes: dict[str, Any]) -> Knobs:
             updates[name] = int(value)
         elif name == "expire_cookies":
             updates[name] = bool(value)
+        elif name == "hostile":
+            pairs = sorted((int(index), str(kind)) for index, kind in dict(value).items())
+            unknown = {kind for _, kind in pairs} - set(HOSTILE_KINDS)
+            if unknown:
+                raise ValueError(f"hostile kinds are {', '.join(HOSTILE_KINDS)}, not {unknown}")
+            updates[name] = tuple(pairs)
         elif name == "day_offset":
             if isinstance(value, bool) or int(value) != value:
                 raise ValueError("day_offset takes a whole number of days")
@@ -145,12 +161,17 @@ def apply_knobs(knobs: Knobs, changes: dict[str, Any]) -> Knobs:
 
 def _json(body: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(
-        status=status, text=json.dumps(body, ensure_ascii=False), content_type="application/json"
+        status=status,
+        text=escape_lone_surrogates(json.dumps(body, ensure_ascii=False)),
+        content_type="application/json",
     )
 
 
 def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(status=status, text=text, content_type="text/html")
+    # A lone surrogate (a hostile note's half emoji) has no UTF-8 form: "?" in the markup
+    # (the state script carries it JSON-escaped, see jsliteral).
+    body = text.encode("utf-8", "replace")
+    return web.Response(status=status, body=body, content_type="text/html", charset="utf-8")
 
 
 def _redirect(location: str) -> web.Response:
@@ -171,6 +192,7 @@ class SandboxSite:
         self._stats: Counter[str] = Counter()
         self._windows: dict[str, deque[float]] = {}
         dataset.day_offset = knobs.day_offset
+        dataset.hostile = dict(knobs.hostile)
 
     # -- knobs and stats -------------------------------------------------------------
     @property
@@ -181,6 +203,7 @@ class SandboxSite:
         with self._lock:
             self._knobs = apply_knobs(self._knobs, changes)
             self.dataset.day_offset = self._knobs.day_offset
+            self.dataset.hostile = dict(self._knobs.hostile)
             if "captcha_threshold" in changes or "captcha_window" in changes:
                 self._windows.clear()
             return self._knobs.as_dict()
