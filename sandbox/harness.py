@@ -193,6 +193,15 @@ def sandbox_settings(workdir: Path) -> dict[str, str]:
     }
 
 
+def project_knobs(env: Mapping[str, str]) -> dict[str, str]:
+    """The project's knobs as a crawl with ``env`` sees them (the env var of the same
+    name, else the declared default), as ``-s`` values: ``scrapy runspider`` outside the
+    checkout reads no project settings, yet the components it may run read these."""
+    from crawler.settings import knob_defaults
+
+    return {name: env.get(name, str(value)) for name, value in knob_defaults.items()}
+
+
 def extensions_with_stats_dump() -> dict[str, int | None]:
     """The project's EXTENSIONS plus :class:`StatsDump` (``-s EXTENSIONS`` replaces the dict)."""
     from crawler.settings import EXTENSIONS
@@ -347,7 +356,7 @@ def start_crawl(
     Settings: :func:`sandbox_settings` under ``workdir``, the stats dump, then
     ``settings``. Files: ``workdir/<label>.{log,stdout,items.jsonl,stats.json}``.
     ``spider_file``: ``scrapy runspider`` that file from ``workdir``, outside the project
-    (plain Scrapy defaults plus ``settings``). ``use_runner``: go through
+    (Scrapy's defaults, the project's knobs (:func:`project_knobs`), then ``settings``). ``use_runner``: go through
     :mod:`bench.crawl_runner` (a JSON spec file), as happens anyway when an argument is
     too long for a command line. ``measure_rss``: sample the process tree's memory.
     ``capture=False``: the crawl prints to this process's stdout/stderr (the demo),
@@ -364,7 +373,8 @@ def start_crawl(
     }
     for stale in (files["stats"], files["log"], files["stdout"], workdir / f"{label}.items.jsonl"):
         stale.unlink(missing_ok=True)
-    merged = dict(sandbox_settings(workdir) if sandbox_paths else NO_DELAYS)
+    merged = project_knobs(env) if spider_file is not None else {}
+    merged.update(sandbox_settings(workdir) if sandbox_paths else NO_DELAYS)
     if stats_dump:
         extensions = {STATS_DUMP: 900} if spider_file else extensions_with_stats_dump()
         merged["EXTENSIONS"] = json.dumps(extensions)
