@@ -17,7 +17,7 @@ from pipelines.imaging import downscale_for_model
 from pipelines.mongo import close_mongo
 from sandbox.dataset import Dataset, NoteImageSpec, NoteSpec
 from sandbox.site.pictures import encode, render
-from tests.factories import note_from_spec, project_crawler
+from tests.factories import make_image, note_from_spec, project_crawler
 
 SEED = 1
 DATASET = Dataset(seed=SEED, size=200)
@@ -54,6 +54,8 @@ def store_image(store: Path, data: bytes, **fields: Any) -> NoteImage:
     (store / relative).write_bytes(data)
     values = {
         "url": f"http://cdn.invalid/{digest[:12]}",
+        "width": None,
+        "height": None,
         "path": relative,
         "model_path": relative,
         "sha256": digest,
@@ -61,7 +63,7 @@ def store_image(store: Path, data: bytes, **fields: Any) -> NoteImage:
         "status": "ok",
         **fields,
     }
-    return NoteImage(**values)
+    return make_image(**values)
 
 
 def note_item(spec: NoteSpec, store: Path, images: list[NoteImageSpec] | None = None) -> NoteItem:

@@ -18,10 +18,10 @@ import pytest
 from openpyxl import load_workbook
 from pymongo import AsyncMongoClient
 
-from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
-from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser
+from crawler.core.items import NoteInteract
 from crawler.export import TABLES, FlatCsvItemExporter, arrow_schema, export_table
 from tests.export.factory import comment_docs, note_doc, note_stats_docs, user_doc
+from tests.factories import enrichment, make_image, make_note, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 2000
@@ -151,25 +151,11 @@ def test_cli_exports_over_mongo_uri(stored, mongo_uri, mongo_db_name, tmp_path: 
 
 
 def test_feed_exporter_writes_flat_note_columns() -> None:
-    item = NoteItem(
-        note_id="a" * 24,
-        url="https://www.xiaohongshu.com/explore/" + "a" * 24,
-        xsec_token="t",
-        title="标题",
-        desc="正文",
-        type="normal",
-        user=NoteUser("u1", "作者"),
-        tags=["防晒", "护肤"],
-        published_at=datetime(2026, 11, 1, tzinfo=UTC),
-        updated_at=None,
-        ip_location=None,
+    item = make_note(
+        user=make_user(user_id="u1", nickname="作者"),
         interact=NoteInteract(liked=12000, collected=3, raw={"liked": "1.2万"}),
-        images=[NoteImage(url="https://sns-webpic-qc.xhscdn.com/x/1", path="full/a.jpg")],
-        video=None,
-        source="page",
-        found_via="note_id",
-        change="new",
-        enrichment=EnrichmentState(status=EnrichmentStatus.PENDING),
+        images=[make_image(url="https://sns-webpic-qc.xhscdn.com/x/1", path="full/a.jpg")],
+        enrichment=enrichment("pending"),
     )
     buf = io.BytesIO()
     exporter = FlatCsvItemExporter(buf)
