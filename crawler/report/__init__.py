@@ -8,10 +8,11 @@
 
 from crawler.report._cli import main
 from crawler.report._data import collect_report_data
-from crawler.report._html import render_report, report_path, write_run_report
+from crawler.report._html import REPORT_JS_SOURCE, render_report, report_path, write_run_report
 from crawler.report.display import display_width, fit
 
 __all__ = [
+    "REPORT_JS_SOURCE",
     "collect_report_data",
     "display_width",
     "fit",

@@ -7,7 +7,9 @@ past run by ``python -m crawler.report [RUN_ID] [--out DIR]`` (default: the late
   ``plotly.min.js`` sits beside the reports (:func:`ensure_plotly_js`, copied once),
   loaded by a relative ``<script src>``, so a report is tens of KB and draws with
   the network blocked.
-- Charts are responsive (they take their grid cell's width at 800 px and at
+- No inline script: each chart is a JSON data block that ``report.js`` (beside the
+  reports too) draws, so the page also works under the web app's Content-Security-Policy
+  (``script-src 'self'``). Charts take their grid cell's width (at 800 px and at
   1280–1920 px); count axes have integer ticks (:func:`count_axis`).
 - The notes table links each title to its note URL (http(s) only) and shows the
   downloaded first image as a thumbnail by a path relative to the report.
@@ -30,26 +32,37 @@ import plotly.graph_objects as go
 from crawler.report._data import collect_report_data
 
 PLOTLY_JS = "plotly.min.js"
-# Each chart follows its cell's width, not only the window's (Plotly's "responsive" only
-# listens to window resizes; a grid cell also changes when the page finishes loading).
-_FIT_CHARTS = (
-    "document.querySelectorAll('.chart .js-plotly-plot').forEach(function (plot) {"
-    " new ResizeObserver(function () { Plotly.Plots.resize(plot); }).observe(plot.parentElement);"
-    " });"
-)
+# Draws each chart from its JSON data block and keeps it at its cell's width (Plotly's
+# "responsive" only follows the window; a grid cell also changes while the page loads).
+REPORT_JS = "report.js"
+REPORT_JS_SOURCE = Path(__file__).parent / "static" / REPORT_JS
 CHART_HEIGHT = 340
 
 
-def ensure_plotly_js(out_dir: Path) -> Path:
-    """``out_dir/plotly.min.js``, copied from the installed plotly package when missing
-    or of another size (another plotly version)."""
-    source = Path(plotly.__file__).parent / "package_data" / PLOTLY_JS
-    target = out_dir / PLOTLY_JS
-    if not target.exists() or target.stat().st_size != source.stat().st_size:
+def _copy_if_changed(source: Path, target: Path) -> Path:
+    if not target.exists() or target.read_bytes() != source.read_bytes():
         tmp = target.with_suffix(".tmp")
         shutil.copyfile(source, tmp)
         tmp.replace(target)
     return target
+
+
+def ensure_plotly_js(out_dir: Path) -> Path:
+    """``out_dir/plotly.min.js`` (from the installed plotly package) and ``report.js``
+    beside it, copied when missing or different (another plotly version)."""
+    _copy_if_changed(REPORT_JS_SOURCE, out_dir / REPORT_JS)
+    return _copy_if_changed(Path(plotly.__file__).parent / "package_data" / PLOTLY_JS,
+                            out_dir / PLOTLY_JS)  # fmt: skip
+
+
+def figure_block(fig: go.Figure) -> str:
+    """A chart cell: the figure as a JSON data block (never executed; ``<`` escaped so no
+    text of a note can close the element) and the element report.js draws it into."""
+    payload = fig.to_json().replace("<", "\\u003c")
+    return (
+        f'<div class="chart"><script type="application/json" class="figure">{payload}</script>'
+        f'<div class="plot" style="height:{CHART_HEIGHT}px; width:100%"></div></div>'
+    )
 
 
 def nice_step(top: float, ticks: int = 6) -> int:
@@ -190,19 +203,7 @@ def render_report(data: dict[str, Any], *, images_rel: str | None = None) -> str
         bar("Gemini 429s by class", gemini.get("http_429_by_class", {})),
         bar("Errors by reason", run.get("errors_by_reason", {}), horizontal=True),
     ]
-    config = {"responsive": True, "displaylogo": False}
-    charts = "\n".join(
-        '<div class="chart">'
-        + fig.to_html(
-            full_html=False,
-            include_plotlyjs=False,
-            config=config,
-            default_width="100%",
-            default_height=f"{CHART_HEIGHT}px",
-        )
-        + "</div>"
-        for fig in figures
-    )
+    charts = "\n".join(figure_block(fig) for fig in figures)
     notes = run.get("notes") or {}
     took, throughput = duration_and_throughput(run)
     rows = [
@@ -247,7 +248,7 @@ table.notes td:last-child {{ max-width: 40em; }}
 {_notes_table(data, images_rel)}
 <h2>Failures ({len(data["failures"])})</h2>
 {_failures_table(data["failures"])}
-<script>{_FIT_CHARTS}</script>
+<script src="{REPORT_JS}"></script>
 </body></html>
 """
 

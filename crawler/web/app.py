@@ -28,6 +28,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crawler.core.enrichment_state import Backend, EnrichmentStatus
+from crawler.report import REPORT_JS_SOURCE
 from crawler.web import reads
 from crawler.web.auth import TokenMiddleware
 from crawler.web.charts import NOTE_SERIES, USER_SERIES, time_chart
@@ -172,6 +173,9 @@ def create_app(config: WebConfig) -> Starlette:
     async def plotly_js(request: Request) -> Response:
         return FileResponse(PLOTLY_JS, media_type="text/javascript")
 
+    async def report_js(request: Request) -> Response:
+        return FileResponse(REPORT_JS_SOURCE, media_type="text/javascript")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         from pipelines.mongo import close_databases, open_database
@@ -193,7 +197,8 @@ def create_app(config: WebConfig) -> Starlette:
         Route("/creators", creators),
         Route("/creators/{user_id}", creator),
         Route("/runs", runs),
-        Route("/reports/plotly.min.js", plotly_js),  # the script beside the run reports
+        Route("/reports/plotly.min.js", plotly_js),  # the scripts beside the run reports
+        Route("/reports/report.js", report_js),
         Route("/reports/{name:path}", report),
         Route("/quota", quota),
         Route("/static/plotly.min.js", plotly_js),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -65,7 +66,10 @@ def test_count_axes_have_whole_steps(top: int, step: int) -> None:
 def test_report_links_escapes_and_refers_to_the_shared_script() -> None:
     page = render_report(_data(), images_rel="../images")
     assert f'<script src="{PLOTLY_JS}"></script>' in page
-    assert "Plotly.newPlot" in page and "plotly.js v" not in page  # not embedded
+    assert '<script src="report.js"></script>' in page and "plotly.js v" not in page  # not embedded
+    # no inline script (the web app's CSP is script-src 'self'): figures are data blocks
+    assert len(re.findall(r"<script>", page)) == 0
+    assert page.count('<script type="application/json" class="figure">') == 7
     assert (
         'href="https://www.xiaohongshu.com/explore/000000000000000000000001?xsec_token=T&amp;xsec_source=pc_search"'
         in page
@@ -86,5 +90,16 @@ def test_plotly_js_is_copied_once(tmp_path: Path) -> None:
     first = target.stat().st_mtime_ns
     assert target.stat().st_size > 1_000_000
     assert ensure_plotly_js(tmp_path).stat().st_mtime_ns == first
+    assert (tmp_path / "report.js").read_text().count("Plotly.newPlot") == 1
+
+
+def test_page_text_cannot_close_a_figure_block() -> None:
+    data = _data()
+    data["tags"] = [("</script><script>alert(1)</script>", 1)]
+    page = render_report(data)
+    assert "<script>alert(1)" not in page and "alert(1)" in page  # escaped inside the JSON
+
+
+def test_images_store_relative_to_the_reports(tmp_path: Path) -> None:
     assert images_relative(tmp_path / "reports", str(tmp_path / "images")) == "../images"
     assert images_relative(tmp_path, "s3://bucket/images") is None

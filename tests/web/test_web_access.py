@@ -193,6 +193,8 @@ def test_runs_link_to_their_reports(app_url: str, store) -> None:
     assert status == 200 and b"report abc" in body
     status, _headers, body = get(f"{app_url}/reports/plotly.min.js")  # the reports' script
     assert status == 200 and body.startswith(b"/**") and len(body) > 1_000_000
+    status, _headers, body = get(f"{app_url}/reports/report.js")
+    assert status == 200 and b"Plotly.newPlot" in body
 
 
 def test_creators_and_growth_chart(browser: Browser, app_url: str, screenshots: Path) -> None:
