@@ -9,6 +9,10 @@ This is the edge where note items are built: every text field (title, desc, tags
 nickname, ip_location, URLs, count texts, ``og:*`` contents) is cleaned here, once, by
 :func:`crawler.core.text.clean_text` (lone surrogates → U+FFFD), so no later stage
 (content hash, model request, JSON spool, BSON) meets text it cannot encode.
+
+(Over 400 lines: the state reader, the ``og:*`` fallback and the API-answer fallback
+share the small lenient readers at the bottom and the one ``_note_item`` builder, and
+each produces the same item; split apart, every part would import the others' privates.)
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import html as html_lib
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -60,6 +63,7 @@ from crawler.parsing.state import (
     page_text,
     parse_state_literal,
 )
+from crawler.parsing.values import get_field, keys_of
 from crawler.urls import note_id_from_url, note_url, site_base
 
 __all__ = [
@@ -158,7 +162,7 @@ def note_from_state(
                 note,
                 note_id=found_id,
                 url=url,
-                xsec_token=_text(_get(note, "xsecToken")) or _url_token(url),
+                xsec_token=_text(get_field(note, "xsecToken")) or _url_token(url),
                 templates=tuple(original_templates),
                 source="page",
             )
@@ -173,12 +177,12 @@ def note_from_state(
         )
     if not isinstance(store, Mapping):
         raise NoteNotFound(
-            f"{label}: the state has no `note` store (stores: {_keys(state)})", note_id=note_id
+            f"{label}: the state has no `note` store (stores: {keys_of(state)})", note_id=note_id
         )
     detail_map = store.get("noteDetailMap")
     raise NoteNotFound(
         f"{label}: note.noteDetailMap has no note {note_id or '(any)'} "
-        f"(entries: {_keys(detail_map) if isinstance(detail_map, Mapping) else 'none'})",
+        f"(entries: {keys_of(detail_map) if isinstance(detail_map, Mapping) else 'none'})",
         note_id=note_id,
     )
 
@@ -200,14 +204,14 @@ def note_from_api_card(
         raise ResponseMalformed(
             f"note {note_id}: note_card is a {type(card).__name__}, not an object"
         )
-    card_id = _text(_get(card, "noteId"))
+    card_id = _text(get_field(card, "noteId"))
     if card_id and card_id != note_id:
         raise NoteNotFound(f"note {note_id}: the card is note {card_id}", note_id=note_id)
     return _note_item(
         card,
         note_id=note_id,
         url=url,
-        xsec_token=xsec_token or _text(_get(card, "xsecToken")),
+        xsec_token=xsec_token or _text(get_field(card, "xsecToken")),
         templates=tuple(original_templates),
         source="api",
     )
@@ -225,28 +229,28 @@ def _note_item(
     templates: tuple[str, ...],
     source: NoteSource,
 ) -> NoteItem:
-    desc = _text(_get(note, "desc")) or ""
-    note_type: NoteType = "video" if _get(note, "type") == "video" else "normal"
+    desc = _text(get_field(note, "desc")) or ""
+    note_type: NoteType = "video" if get_field(note, "type") == "video" else "normal"
     images = [
         image
-        for entry in _list(_get(note, "imageList"))
+        for entry in _list(get_field(note, "imageList"))
         if (image := _image(entry, templates)) is not None
     ]
-    video_data = _get(note, "video")
+    video_data = get_field(note, "video")
     video = _video(video_data) if note_type == "video" and isinstance(video_data, Mapping) else None
     return NoteItem(
         note_id=note_id,
         url=note_url(site_base(url), note_id, xsec_token),
         xsec_token=xsec_token,
-        title=_text(_get(note, "title")) or _text(_get(note, "displayTitle")) or "",
+        title=_text(get_field(note, "title")) or _text(get_field(note, "displayTitle")) or "",
         desc=desc,
         type=note_type,
-        user=_user(_get(note, "user")),
-        tags=_tags(_get(note, "tagList"), desc),
-        published_at=_datetime_ms(_get(note, "time")),
-        updated_at=_datetime_ms(_get(note, "lastUpdateTime")),
-        ip_location=_text(_get(note, "ipLocation")) or None,
-        interact=_interact(_get(note, "interactInfo")),
+        user=_user(get_field(note, "user")),
+        tags=_tags(get_field(note, "tagList"), desc),
+        published_at=_datetime_ms(get_field(note, "time")),
+        updated_at=_datetime_ms(get_field(note, "lastUpdateTime")),
+        ip_location=_text(get_field(note, "ipLocation")) or None,
+        interact=_interact(get_field(note, "interactInfo")),
         images=images,
         video=video,
         source=source,
@@ -269,21 +273,21 @@ def _image(entry: Any, templates: tuple[str, ...]) -> NoteImage | None:
     return NoteImage(
         url=shown,
         original_urls=[clean_text(link) for link in originals],
-        width=_int(_get(entry, "width")),
-        height=_int(_get(entry, "height")),
-        live_photo=_get(entry, "livePhoto") is True,
+        width=_int(get_field(entry, "width")),
+        height=_int(get_field(entry, "height")),
+        live_photo=get_field(entry, "livePhoto") is True,
     )
 
 
 def _video(video: Mapping[str, Any]) -> NoteVideo:
     """Origin stream first, then every codec's master and backup URLs, in order."""
     candidates: list[str] = []
-    consumer = _get(video, "consumer")
-    key = _text(_get(consumer, "originVideoKey")) if isinstance(consumer, Mapping) else None
+    consumer = get_field(video, "consumer")
+    key = _text(get_field(consumer, "originVideoKey")) if isinstance(consumer, Mapping) else None
     if key:
         candidates.append(VIDEO_ORIGIN_TEMPLATE.format(key=key))
-    media = _get(video, "media")
-    stream = _get(media, "stream") if isinstance(media, Mapping) else None
+    media = get_field(video, "media")
+    stream = get_field(media, "stream") if isinstance(media, Mapping) else None
     first: Mapping[str, Any] | None = None
     if isinstance(stream, Mapping):
         for codec in VIDEO_CODECS:
@@ -291,46 +295,46 @@ def _video(video: Mapping[str, Any]) -> NoteVideo:
                 if not isinstance(variant, Mapping):
                     continue
                 first = first or variant
-                master = _text(_get(variant, "masterUrl"))
+                master = _text(get_field(variant, "masterUrl"))
                 if master:
                     candidates.append(master)
                 candidates.extend(
                     clean_text(u)
-                    for u in _list(_get(variant, "backupUrls"))
+                    for u in _list(get_field(variant, "backupUrls"))
                     if isinstance(u, str) and u
                 )
     candidates = list(dict.fromkeys(candidates))
     return NoteVideo(
         url=candidates[0] if candidates else None,
         candidates=candidates,
-        width=_int(_get(first, "width")) if first else None,
-        height=_int(_get(first, "height")) if first else None,
+        width=_int(get_field(first, "width")) if first else None,
+        height=_int(get_field(first, "height")) if first else None,
         duration=_duration(video, first),
     )
 
 
 def _duration(video: Mapping[str, Any], variant: Mapping[str, Any] | None) -> float | None:
     """Seconds: ``capa.duration``, else ``media.video.duration``, else the stream's ms."""
-    media = _get(video, "media")
-    inner = _get(media, "video") if isinstance(media, Mapping) else None
-    for holder in (_get(video, "capa"), inner):
-        seconds = _number(_get(holder, "duration")) if isinstance(holder, Mapping) else None
+    media = get_field(video, "media")
+    inner = get_field(media, "video") if isinstance(media, Mapping) else None
+    for holder in (get_field(video, "capa"), inner):
+        seconds = _number(get_field(holder, "duration")) if isinstance(holder, Mapping) else None
         if seconds is not None:
             return seconds
-    milliseconds = _number(_get(variant, "duration")) if variant else None
+    milliseconds = _number(get_field(variant, "duration")) if variant else None
     return milliseconds / 1000 if milliseconds is not None else None
 
 
 def _user(user: Any) -> NoteUser | None:
     if not isinstance(user, Mapping):
         return None
-    user_id = _text(_get(user, "userId"))
+    user_id = _text(get_field(user, "userId"))
     if not user_id:
         return None
     return NoteUser(
         user_id=user_id,
-        nickname=_text(_get(user, "nickname")) or _text(_get(user, "nickName")),
-        avatar=_text(_get(user, "avatar")) or _text(_get(user, "images")),
+        nickname=_text(get_field(user, "nickname")) or _text(get_field(user, "nickName")),
+        avatar=_text(get_field(user, "avatar")) or _text(get_field(user, "images")),
     )
 
 
@@ -350,7 +354,7 @@ def _interact(info: Any) -> NoteInteract:
     info = info if isinstance(info, Mapping) else {}
     return _counts(
         {
-            name: _text(_get(info, field))
+            name: _text(get_field(info, field))
             for name, field in (
                 ("liked", "likedCount"),
                 ("collected", "collectedCount"),
@@ -468,7 +472,7 @@ def _note_from_api_answer(
         card = entry.get("note_card") if isinstance(entry, Mapping) else None
         if not isinstance(card, Mapping):
             continue
-        card_id = _text(entry.get("id")) or _text(_get(card, "noteId")) or wanted
+        card_id = _text(entry.get("id")) or _text(get_field(card, "noteId")) or wanted
         if card_id and (wanted is None or card_id == wanted):
             return note_from_api_card(
                 card,
@@ -498,7 +502,7 @@ def _find_note(
     for key, entry in detail_map.items():
         note = entry.get("note") if isinstance(entry, Mapping) else None
         if isinstance(note, Mapping) and note:
-            ident = _text(_get(note, "noteId")) or (None if key == "undefined" else str(key))
+            ident = _text(get_field(note, "noteId")) or (None if key == "undefined" else str(key))
             if ident:
                 entries.append((ident, note))
     if wanted:
@@ -508,17 +512,6 @@ def _find_note(
             if preferred and entry[0] == preferred:
                 return entry
     return entries[0] if entries else None
-
-
-@lru_cache(maxsize=256)
-def _snake(camel: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
-
-
-def _get(obj: Mapping[str, Any], camel: str) -> Any:
-    """``obj[camel]``, else ``obj[snake_case(camel)]``: reads page and API shapes alike."""
-    value = obj.get(camel)
-    return value if value is not None else obj.get(_snake(camel))
 
 
 def _text(value: Any) -> str | None:
@@ -562,12 +555,6 @@ def _datetime_ms(value: Any) -> datetime | None:
 def _url_token(url: str) -> str | None:
     tokens = parse_qs(split_url(url).query).get("xsec_token")
     return tokens[0] if tokens and tokens[0] else None
-
-
-def _keys(mapping: Mapping[str, Any], limit: int = 8) -> str:
-    keys = [str(key)[:40] for key in list(mapping)[: limit + 1]]
-    shown = ", ".join(keys[:limit])
-    return shown + (", …" if len(keys) > limit else "") if keys else "none"
 
 
 def _page_label(note_id: str | None, url: str) -> str:
