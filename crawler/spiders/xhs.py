@@ -5,6 +5,10 @@ Search and profile listings are opened in Chromium through scrapy-playwright: th
 page's own JavaScript signs its API calls, we read the answers it receives and
 schedule each note page with the listing's `xsec_token`. A change of the site's
 signature algorithm therefore needs no change here.
+
+(Over 400 lines: one spider class whose discovery paths (urls, note ids, keywords,
+users, authors, comments) share its scheduling state and limits; the inputs of
+`-a urls=`, author profiles and comment threads already live in their own modules.)
 """
 
 from __future__ import annotations

@@ -21,6 +21,10 @@ Per note (after the media pipeline filled ``images[i].model_path``):
    or with ``ENRICH_BACKEND=off``.
 
 The item is always returned, with ``item.enrichment`` an :class:`EnrichmentState`.
+
+(Over 400 lines: this is the one place the backends, the cache, packing, claims and the
+client's life cycle meet per item; each of those is its own module already, what stays
+is the routing between them and the state each outcome becomes.)
 """
 
 from __future__ import annotations
