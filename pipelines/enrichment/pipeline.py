@@ -270,7 +270,7 @@ class EnrichmentPipeline:
             packing = await self._packs_now()
             async with (
                 self._pack_slots if packing else self._semaphore,
-                self._claim(adapter) as held,
+                self._claim(adapter, previous) as held,
             ):
                 if held:
                     state = await self._enrich(adapter, previous, packing)
@@ -285,10 +285,22 @@ class EnrichmentPipeline:
             self._copy_client_stats()
         return item
 
-    def _claim(self, adapter: ItemAdapter) -> contextlib.AbstractAsyncContextManager[bool]:
-        """The claim on this note while it is enriched; a backlog note the enrich spider
-        claimed already (``spider.claims``) is held by this run."""
+    def _claim(
+        self, adapter: ItemAdapter, previous: EnrichmentState | None
+    ) -> contextlib.AbstractAsyncContextManager[bool]:
+        """The claim on this note while it is enriched. Held without asking: a backlog
+        note the enrich spider claimed already (``spider.claims``), and an unchanged
+        note whose stored result is this prompt's (it is kept: no request is spent, so
+        a re-crawl costs no claim writes)."""
         if adapter.get("from_backlog") and getattr(self.crawler.spider, "claims", None):
+            return contextlib.nullcontext(True)
+        if (
+            adapter.get("change") == "unchanged"
+            and previous is not None
+            and previous.status is EnrichmentStatus.DONE
+            and not previous.stale
+            and previous.prompt_version == self.prompt.version
+        ):
             return contextlib.nullcontext(True)
         return self.claims.holding(str(adapter.get("note_id") or ""))
 
