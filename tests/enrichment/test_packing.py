@@ -176,8 +176,12 @@ async def test_a_faulty_pack_answer_never_lands_on_the_wrong_note(
     assert len(calls) <= len(specs) / 4
 
 
-async def test_a_pack_cut_at_max_tokens_is_bisected(settings, gemini_emulator, tmp_path) -> None:
-    gemini_emulator.control(script={"outcome": "max_tokens", "times": 1})
+@pytest.mark.parametrize("outcome", ["max_tokens", "bad_image", "safety"])
+async def test_a_pack_failing_as_a_whole_is_bisected(
+    outcome, settings, gemini_emulator, tmp_path
+) -> None:
+    """Cut at MAX_TOKENS, a 400 on one image, a blocked answer: split, not sent whole again."""
+    gemini_emulator.control(script={"outcome": outcome, "times": 1})
     specs = [DATASET.note(i) for i in range(70, 82)]
     items = [note_item(spec, tmp_path) for spec in specs]
     stats = await _run({**settings, "ENRICH_PACK": "always"}, items)
