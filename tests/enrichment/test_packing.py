@@ -230,3 +230,23 @@ async def test_notes_beyond_the_days_requests_are_deferred(
     deferred = [item.enrichment for item in items if item.enrichment.status == "deferred"]
     assert all(d.reason and d.next_attempt_at for d in deferred)
     assert [c.status for c in generate_calls(emulator)] == [200, 200]  # no 429 spent
+
+
+async def test_pack_size_follows_the_models_output_token_limit(
+    make_gemini_emulator, settings, tmp_path
+) -> None:
+    """models.list says 4,000 output tokens: packs hold what that fits, not 12 notes."""
+    emulator = make_gemini_emulator(
+        {
+            "projects": {"proj-a": {"keys": ["key-a1"]}},
+            "models": {MODEL: {"output_token_limit": 4000}},
+        }
+    )
+    specs = [DATASET.note(i) for i in range(150, 162)]
+    items = [note_item(spec, tmp_path) for spec in specs]
+    small = {**settings, "GEMINI_BASE_URL": emulator.base_url, "ENRICH_PACK": "always"}
+    await _run(small, items)
+    calls = generate_calls(emulator)
+    assert len(calls) >= 3
+    assert all(c.finish_reason == "STOP" for c in calls)  # the estimate kept them under
+    _assert_ground_truth(specs, items)
