@@ -7,8 +7,8 @@ so the spool sets it aside once (``.bad``) instead of letting it crash every rep
 It checks the fields every unit kind has, then builds the unit's writes as the writer
 would and encodes them as BSON: whatever the writer would trip on is found here.
 
-A record of a kind or version this code does not know is *not* a problem: it belongs
-to another version of the code and stays in the spool for it.
+A record of a kind (``type``) or version (``v``) this code does not know is *not* a
+problem: it belongs to another version of the code and stays in the spool for it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import bson
 
-from pipelines.storage.kinds import kind_of
+from pipelines.storage.kinds import KINDS, kind_of
 
 __all__ = ["unit_problem"]
 
@@ -32,6 +32,8 @@ def unit_problem(record: Mapping[str, Any]) -> str | None:
     kind_name, version = record.get("type"), record.get("v")
     if not isinstance(kind_name, str) or not kind_name:
         return "no_type"
+    if kind_name not in KINDS:
+        return None  # a kind this code does not know: kept in the spool for the code that does
     if isinstance(version, bool) or not isinstance(version, int):
         return "no_version"
     kind = kind_of(record)
