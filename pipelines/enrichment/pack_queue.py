@@ -140,8 +140,13 @@ class PackQueue:
 
     # -- filling and flushing --
 
-    def _enqueue(self, waiter: _Waiter) -> None:
-        self._waiting.append(waiter)
+    def _enqueue(self, waiter: _Waiter, *, front: bool = False) -> None:
+        """Add a note (a retried one goes first: it has waited longest) and send every
+        pack that is full."""
+        if front:
+            self._waiting.insert(0, waiter)
+        else:
+            self._waiting.append(waiter)
         while self._waiting:
             size = self._next_size()
             full = size < len(self._waiting) or len(self._waiting) >= self.settings.max_notes
@@ -219,7 +224,7 @@ class PackQueue:
             if waiter.tries > self.retries:
                 self._spawn(self._alone(waiter))
             else:
-                self._enqueue(waiter)
+                self._enqueue(waiter, front=True)
 
     async def _bisect(self, batch: list[_Waiter], exc: Exception) -> None:
         if len(batch) == 1:
