@@ -190,7 +190,8 @@ class XhsSpider(scrapy.Spider):
                 return message
             logger.warning("xhs: %s; only urls= and note_ids= are crawled", message)
             self.keywords, self.users = [], []
-        if not (self.inputs.usable or self.keywords or self.users):
+        if not (self.inputs.usable or self.keywords or self.users or settings.get("REDIS_URL")):
+            # (with REDIS_URL, a run without arguments is a worker of the shared queue)
             usage = (
                 "give urls=, note_ids=, keywords= or users= "
                 "(e.g. scrapy crawl xhs -a keywords=面经 -a max_notes=20)"
