@@ -1,4 +1,5 @@
-"""Fault injection (chaos) run: one crawl of sandbox notes with every fault at once.
+"""Fault injection (chaos) run: crawls of sandbox notes with every fault at once,
+processes killed among them.
 
 ``python -m bench.chaos`` (short: 80 notes by id, what CI runs through tests/chaos/) or
 ``python -m bench.chaos --full`` (300 notes by id plus up to 40 found by keyword search
@@ -6,66 +7,130 @@ in Chromium). Faults:
 
 - site: 10 % 5xx, 5 % responses slower than ``DOWNLOAD_TIMEOUT``, 2 % truncated (short: 5 %)
   images, a captcha burst (HTTP 461 on nearly every request for a few seconds); in
-  full mode a signature rotation while the search page is being read;
+  full mode a signature rotation while the search page is being read; three hostile
+  notes among those asked for: 300 pictures, a lone UTF-16 surrogate in the title and
+  desc, a megabyte of desc (the site's ``hostile`` knob);
 - Gemini emulator: per-minute 429s (scripted, with a retryDelay), per-day 429s (real
   daily quotas, sized so that about a third of the notes cannot be enriched on day
   one), 503 bursts and 3 % random 503s, 5 % truncated JSON answers (cut short,
   ``MAX_TOKENS``) and 2 % unparsable ones, a retired model
   first in ``GEMINI_MODELS``, an invalid key first in ``GEMINI_API_KEYS``;
 - MongoDB: the server (a MongoDB-wire secantus server on a fixed port and data
-  directory, ``MONGO_URI`` pointing at it) is stopped and restarted mid-run.
+  directory, ``MONGO_URI`` pointing at it) is stopped and restarted mid-run;
+- processes: the crawl command is killed with SIGKILL at two moments drawn from the
+  seed (a number of notes newly stored by that run), each time followed at once by the same
+  command; the third run gets a forced stop (SIGINT or SIGTERM twice, drawn from the
+  seed); the fourth runs to its end;
+- the image store is a tmpfs of its own, shrunk to what it holds (plus 256 KiB) at
+  70 % of the last crawl: every later write fails with ENOSPC (without the right to
+  mount, the fault is reported as not injected, a violation);
+- the spool holds an earlier run's records: three notes nobody asks for (deferred for
+  quota), three structurally invalid records and a torn last line.
 
-Then time passes: the emulator's clock moves to the next Pacific day, and the dates
-the crawler stored (deferred notes' ``next_attempt_at``, the Gemini client's persisted
-quota state) are moved back by the same amount, which is what the crawler would see
-after the same wait (its processes have no injectable clock). A ``scrapy crawl enrich``
-follows. Invariants checked (each violation is reported, nothing is retried):
+Then time passes: the emulator's clock moves to the next Pacific day, and the follow-up
+processes run with their wall clock shifted by the same amount (``sandbox.faketime``):
+the same ``scrapy crawl xhs`` and a ``scrapy crawl enrich`` start together and overlap
+on the notes deferred the day before. Every process reaches Gemini through a recording
+proxy (:class:`bench.chaos_faults.GeminiTap`), which tells which note each billed
+request carried and which requests were in flight at each kill. Invariants checked (each
+violation is reported, nothing is retried):
 
-1. Every live note the crawl did not give up on is stored exactly once in ``notes``
-   (a note page that still failed after ``RETRY_TIMES`` retries, or a captcha that
-   outlasted ``ANTIBOT_MAX_RETRIES``, is named in the crawl log and legitimately
-   absent; deleted notes are absent); nothing else is stored; the crawl exits 0.
-2. Every stored note is ``done``, or ``deferred``/``failed`` with a reason.
-3. No stored image path leaves the image store; every ``ok`` image's files exist.
-4. No API key and no cookie value appears in the crawl logs, in a dump of every
-   Mongo collection, or in any file under the run's directories.
-5. After the follow-up ``scrapy crawl enrich``, no note is deferred and every note
-   deferred after the crawl is ``done`` (or ``failed`` with a reason).
+1. Every live note the last crawl did not give up on, and every valid spooled note, is
+   stored exactly once in ``notes``; nothing else is stored; the last crawl exits 0.
+2. Every stored note is ``done``, or ``deferred``/``failed`` with a reason; every
+   failed or skipped image has a reason.
+3. No stored image path leaves the image store; every ``ok`` image's files exist and
+   hold the bytes their content path names; no file under the run's directory lies
+   outside the stores, the spool, the reports and the runs' own logs; nothing new in
+   the checkout's ``data/``.
+4. No API key and no cookie value appears in any log, in a dump of every Mongo
+   collection, or in any file under the run's directories.
+5. After the follow-up, no note is deferred and every note deferred after the crawl
+   is ``done`` (or ``failed`` with a reason).
+6. The next run is never blocked by a dead one: each command after a kill or forced
+   stop takes the dead run's lease over at once and exits 0 or is the next one killed;
+   the killed runs exit by SIGKILL, the forced stop exits non-zero; at the end no
+   ``crawl_runs`` record is ``running`` (the dead ones are ``crashed``), no lease is left.
+7. Gemini: requests billed ≤ contents answered + unusable answers + requests in flight
+   at the kills; no usable answer for the same note content twice unless the first was
+   in flight when its process died (crawl and enrich overlapping never enrich a note
+   twice); no note over ``ENRICH_MAX_REQUESTS_PER_NOTE`` requests in one run.
+8. Hostile notes: the 300-picture note fetches at most ``MEDIA_MAX_IMAGES_PER_NOTE`` and
+   records the rest as skipped with a reason; the megabyte desc reaches Gemini cut to
+   ``ENRICH_MAX_TEXT_CHARS``; the surrogate note is stored with U+FFFD.
+9. The spool: the invalid and torn records go aside to ``.bad`` once (exactly those four
+   lines), the valid ones are replayed, nothing is left pending.
 
-Each fault must also have happened (visible in the site's, the emulator's or the
-crawl's counters), otherwise the run proves nothing and that is reported too.
+Each fault must also have happened (visible in the site's, the emulator's, the tap's or
+the crawl's counters), otherwise the run proves nothing and that is reported too.
+
+Layout: the fault drivers are in :mod:`bench.chaos_faults`, the pure checkers in
+:mod:`bench.chaos_checks`, the verdicts of each phase in :mod:`bench.chaos_verdicts`;
+this module (about 600 lines, a third of it this description) holds the configuration
+and the phases, which share the servers and one database and must run in order.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import re
+import random
 import secrets
+import signal
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pymongo import MongoClient
 
-from bench.common import Check, finish, note_refs, run_crawl
-from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
-from crawler.urls import note_id_from_url
+from bench.chaos_checks import (
+    files_outside,
+    gemini_spend,
+    mongo_dump,
+    scan_for_secrets,
+)
+from bench.chaos_faults import (
+    GeminiTap,
+    NoteIndex,
+    ProcessFault,
+    SeededSpool,
+    StoreVolume,
+    seed_spool,
+)
+from bench.chaos_verdicts import (
+    RETIRED_MODEL,
+    ChaosReport,
+    check_crawl,
+    check_emulator,
+    check_follow_up,
+    check_hostile,
+    check_restarts,
+    check_spool,
+    check_store,
+)
+from bench.common import ROOT, Check, finish, note_refs, run_crawl
+from crawler.core.enrichment_state import EnrichmentStatus
 from sandbox.faketime import shifted_clock_env
 from sandbox.gemini import GeminiEmulator
 from sandbox.gemini.clock import next_pacific_midnight
-from sandbox.harness import CrawlResult, MongoServer, sandbox_env
+from sandbox.harness import CrawlResult, MongoServer, sandbox_env, start_crawl
 from sandbox.site import DEFAULT_COOKIE, SiteServer
 
 DATABASE = "chaos"
-RETIRED_MODEL = "gemini-1.5-flash"
 MODELS = f"{RETIRED_MODEL},gemini-2.5-flash-lite,gemini-2.5-flash"
-_GAVE_UP = re.compile(r"(?:Gave up retrying <GET |giving up on )(\S+?)>?(?:\s|$)")
+CRASHING_LABELS = ("run1", "run2", "run3")  # killed, killed, forced stop
+LAST_LABEL = "run4"
+OVERLAP_LABELS = ("next_day_xhs", "next_day_enrich")
+# A request answered this long before a kill may not have reached the crawler's cache.
+KILL_GRACE_S = 0.5
+# Where a run may write under its directory: the stores, the spool, the reports, the
+# embedded Mongo of the harness's defaults, and each process's own files.
+STORE_DIRS = ("images", "mongo", "mongo-embedded", "spool", "reports")
+RUN_FILES = (".log", ".stdout", ".stats.json", ".items.jsonl", ".spec.json", ".tap.jsonl")
+MAX_REQUESTS_PER_NOTE = 3  # ENRICH_MAX_REQUESTS_PER_NOTE's default (issue 18)
 
 
 @dataclass(frozen=True)
@@ -88,12 +153,22 @@ class ChaosConfig:
     # once the first signed search call was answered (None: note ids only).
     discovery_keyword: str | None = None
     discovery_notes: int = 0
+    # Kill moments: new notes stored by that run, a share of the notes drawn in this window.
+    kill_window: tuple[float, float] = (0.08, 0.25)
+    store_full_at: float = 0.7  # share of the last crawl's pages
+    store_margin_bytes: int = 256 * 1024
+    spooled_notes: int = 3
 
     @property
     def daily_requests(self) -> int:
         """Requests per day per (project, model): 2 projects × 2 models × this ≈ 70 % of
         the notes, so day one defers some notes and day two has room for all of them."""
         return max(5, round(self.notes * 0.18))
+
+    @property
+    def site_notes(self) -> int:
+        """Room past the requested ids: spooled notes, notes a keyword finds."""
+        return self.notes + 20 + 10 * self.discovery_notes
 
 
 # 80 notes fetch ~260 pictures: at 2 % about one short run in 200 truncates none and the
@@ -102,21 +177,20 @@ SHORT = ChaosConfig(notes=80, truncated_image_rate=0.05)
 FULL = ChaosConfig(notes=300, discovery_keyword="大模型", discovery_notes=40)
 
 
-@dataclass
-class ChaosReport:
-    """Figures of the run and every violated invariant (empty: all held)."""
+def hostile_notes(config: ChaosConfig, site: SiteServer) -> dict[int, str]:
+    """The last three live notes asked for, one of each hostile kind."""
+    live = [
+        i
+        for i in range(config.notes - 1, 0, -1)
+        if not site.dataset.is_deleted(i) and i != site.dataset.reference_index
+    ]
+    return dict(zip(live[:3], ("many_images", "lone_surrogate", "huge_desc"), strict=True))
 
-    figures: dict[str, Any] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
 
-    def require(self, condition: bool, message: str) -> None:
-        if not condition:
-            self.failures.append(message)
-
-    def describe(self) -> str:
-        lines = [json.dumps(self.figures, indent=1, ensure_ascii=False, default=str)]
-        lines += [f"VIOLATED: {f}" for f in self.failures]
-        return "\n".join(lines)
+def spooled_notes(config: ChaosConfig, site: SiteServer) -> list[Any]:
+    """Live notes past those asked for (and past any keyword's reach), only in the spool."""
+    chosen = [i for i in range(config.notes, config.notes + 20) if not site.dataset.is_deleted(i)]
+    return [site.dataset.note(i) for i in chosen[: config.spooled_notes]]
 
 
 @dataclass(frozen=True)
@@ -190,12 +264,13 @@ def emulator_config(config: ChaosConfig, keys: Mapping[str, str]) -> dict[str, A
 
 
 class FaultSchedule:
-    """Mid-run faults, fired from the waiting thread as the crawl makes progress.
+    """Mid-run faults of the last crawl, fired from the waiting thread as it makes progress.
 
-    Progress is the number of note pages the site answered; each fault fires once its
-    share of the notes is reached: captcha burst at 20 %, a Gemini 503 + per-minute 429
-    burst at 35 %, the MongoDB restart at 50 %; with discovery, the signature rotation as
-    soon as the site answered one signed search call.
+    Progress is the number of note pages the site answered since that crawl started;
+    each fault fires once its share of the notes is reached: captcha burst at 20 %, a
+    Gemini 503 + per-minute 429 burst at 35 %, the MongoDB restart at 50 %, the image
+    store full at ``store_full_at``; with discovery, the signature rotation as soon as
+    the site answered one signed search call.
     """
 
     def __init__(
@@ -204,15 +279,19 @@ class FaultSchedule:
         site: SiteServer,
         emulator: GeminiEmulator,
         mongo: MongoServer,
+        volume: StoreVolume,
+        pages: Callable[[], int],
     ) -> None:
         self.config = config
         self.site = site
         self.emulator = emulator
         self.mongo = mongo
+        self.volume = volume
+        self.pages = pages
         self.fired: dict[str, float] = {}
 
     def _progress(self) -> float:
-        return self.site.stats().get("note_ok", 0) / self.config.notes
+        return self.pages() / self.config.notes
 
     def run(self, proc: Any) -> None:
         started = time.monotonic()
@@ -239,72 +318,37 @@ class FaultSchedule:
             if progress >= 0.5 and "mongo_restart" not in self.fired:
                 self.fired["mongo_restart"] = time.monotonic() - started
                 self.mongo.restart(self.config.mongo_down_s)
+            if (
+                progress >= self.config.store_full_at
+                and "store_full" not in self.fired
+                and self.volume.fill_up(self.config.store_margin_bytes)
+            ):
+                self.fired["store_full"] = time.monotonic() - started
             time.sleep(0.05)
 
 
-def gave_up_note_ids(log: str) -> set[str]:
-    """Note ids whose page the crawl gave up on (retries or captchas exhausted)."""
-    ids = set()
-    for match in _GAVE_UP.finditer(log):
-        note_id = note_id_from_url(match.group(1))
-        if note_id:
-            ids.add(note_id)
-    return ids
+@dataclass
+class Run:
+    """One crawl process of the run and what it left."""
 
+    label: str
+    result: CrawlResult
+    fault: ProcessFault | None
+    pages: int  # note pages the site answered while it ran
+    notes_stored_after: int
 
-def check_image_paths(notes: Iterable[Mapping[str, Any]], store: Path) -> list[str]:
-    """Stored paths that leave the store, are absolute or name a missing file, and any
-    symlink inside the store (a way out of it)."""
-    root = store.resolve()
-    problems = []
-    for note in notes:
-        for index, image in enumerate(note.get("images") or []):
-            for name in ("path", "model_path"):
-                value = image.get(name)
-                if not value:
-                    continue
-                target = (root / value).resolve()
-                if Path(value).is_absolute() or not target.is_relative_to(root):
-                    problems.append(
-                        f"{note['_id']} image {index} {name} outside the store: {value!r}"
-                    )
-                elif image.get("status") == "ok" and not target.is_file():
-                    problems.append(f"{note['_id']} image {index} {name} missing: {value!r}")
-    problems += [f"symlink in the store: {p}" for p in store.rglob("*") if p.is_symlink()]
-    return problems
-
-
-def scan_for_secrets(
-    needles: Mapping[str, bytes], texts: Mapping[str, bytes], roots: Iterable[Path]
-) -> list[str]:
-    """Where any needle occurs: in the given texts and in every file under ``roots``."""
-    found = []
-    for label, blob in texts.items():
-        found += [f"{name} in {label}" for name, needle in needles.items() if needle in blob]
-    for root in roots:
-        for path in root.rglob("*"):
-            if not path.is_file() or path.is_symlink():
-                continue
-            blob = path.read_bytes()
-            found += [f"{name} in {path}" for name, needle in needles.items() if needle in blob]
-    return found
-
-
-def mongo_dump(db: Any) -> bytes:
-    """Every document of every collection as JSON lines."""
-    lines = []
-    for name in sorted(db.list_collection_names()):
-        for doc in db[name].find():
-            lines.append(json.dumps({"collection": name, **doc}, default=str, ensure_ascii=False))
-    return "\n".join(lines).encode()
-
-
-def _state(doc: Mapping[str, Any]) -> EnrichmentState | None:
-    return EnrichmentState.from_document(doc.get("enrichment"))
-
-
-def _status(state: EnrichmentState | None) -> str:
-    return "none" if state is None else state.status.value
+    def describe(self) -> dict[str, Any]:
+        stats = self.result.stats
+        return {
+            "run": self.label,
+            **(self.fault.describe() if self.fault else {"fault": None}),
+            "exit_status": self.result.returncode,
+            "wall_s": round(self.result.wall_s, 1),
+            "note_pages": self.pages,
+            "items": stats.get("item_scraped_count"),
+            "lease_taken_over": stats.get("run_lease/taken_over", 0),
+            "notes_stored_after": self.notes_stored_after,
+        }
 
 
 def _crawl_settings(config: ChaosConfig, work: Path) -> dict[str, str]:
@@ -324,285 +368,216 @@ def _crawl_settings(config: ChaosConfig, work: Path) -> dict[str, str]:
     }
 
 
+def durable_summaries(db: Any) -> frozenset[str]:
+    """Every enrichment summary the database holds: in the cache and in stored notes."""
+    found = {
+        (d.get("result") or {}).get("summary")
+        for d in db.enrich_cache.find({}, {"result.summary": 1})
+    }
+    found |= {
+        ((d.get("enrichment") or {}).get("result") or {}).get("summary")
+        for d in db.notes.find({}, {"enrichment.result.summary": 1})
+    }
+    return frozenset(s for s in found if s)
+
+
+def process_faults(config: ChaosConfig) -> list[ProcessFault]:
+    """Two kills and a forced stop, at counts of new notes (and a signal) drawn from the seed."""
+    rng = random.Random(config.seed)
+    low, high = (round(config.notes * share) for share in config.kill_window)
+    faults = [ProcessFault("kill", rng.randint(low, high)) for _ in range(2)]
+    stop = rng.choice((signal.SIGINT, signal.SIGTERM))
+    faults.append(ProcessFault("forced_stop", rng.randint(low, high), signal=stop))
+    return faults
+
+
 def run_chaos(config: ChaosConfig, work: Path) -> ChaosReport:
     """The whole run in ``work`` (created if needed); see the module docstring."""
     report = ChaosReport()
     secret = Secrets.generate(sandbox_login=config.discovery_keyword is not None)
-    store = work / "images"
+    work.mkdir(parents=True, exist_ok=True)
+    started_wall = time.time()
+    labels = (*CRASHING_LABELS, LAST_LABEL, *OVERLAP_LABELS)
     with (
-        # Room past the requested ids, so that a keyword also finds notes not asked for.
-        SiteServer(
-            seed=config.seed, notes=config.notes + 20 + 10 * config.discovery_notes, port=0
-        ) as site,
+        SiteServer(seed=config.seed, notes=config.site_notes, port=0) as site,
         GeminiEmulator(config=emulator_config(config, secret.keys), port=0) as emulator,
-        MongoServer(work / "mongo") as mongo,
+        # Its own process: on threads here it would share the GIL with the site and the
+        # tap, and stall past the crawls' 1 s server-selection timeout.
+        MongoServer(work / "mongo", process=True) as mongo,
+        StoreVolume(work / "images") as volume,
     ):
-        site.control(
-            error_rate=config.error_rate,
-            slow_rate=config.slow_rate,
-            slow_seconds=config.download_timeout * 1.75,
-            truncated_image_rate=config.truncated_image_rate,
-        )
-        env = sandbox_env(
-            site,
-            XHS_COOKIES=secret.cookie_header,
-            MONGO_URI=mongo.uri,
-            MONGO_DATABASE=DATABASE,
-            GEMINI_BASE_URL=emulator.base_url,
-            GEMINI_API_KEYS=secret.api_keys_setting,
-            GEMINI_MODELS=MODELS,
-            ENRICH_BACKEND="gemini",
-        )
-        notes = [site.dataset.note(i) for i in range(config.notes)]
-        crawl_args = {"note_ids": note_refs(notes)}
-        if config.discovery_keyword:
-            crawl_args["keywords"] = config.discovery_keyword
-            crawl_args["max_notes"] = str(config.notes + config.discovery_notes)
-        schedule = FaultSchedule(config, site, emulator, mongo)
-        crawl = run_crawl(
-            "xhs",
-            crawl_args,
-            env,
-            workdir=work,
-            label="crawl",
-            settings=_crawl_settings(config, work),
-            while_running=schedule.run,
-            timeout=1200,
-        )
-        site_stats = site.stats()
-        site.control(error_rate=0, slow_rate=0, truncated_image_rate=0)
-        client: MongoClient = MongoClient(mongo.uri, serverSelectionTimeoutMS=5000)
-        db = client[DATABASE]
-        try:
-            _check_crawl(report, config, site, crawl, db, store, schedule, site_stats)
-            deferred_ids = {
-                d["_id"]
-                for d in db.notes.find(
-                    {"enrichment.status": EnrichmentStatus.DEFERRED.value}, {"_id": 1}
-                )
-            }
-            now = emulator.clock.now()
-            shift = next_pacific_midnight(now.timestamp()) - now + timedelta(minutes=1)
-            emulator.clock.advance(shift.total_seconds())
-            # The follow-up runs "the next day": its wall clock agrees with the emulator's.
-            ahead = (emulator.clock.now() - datetime.now(UTC)).total_seconds()
-            follow = run_crawl(
-                "enrich",
-                {},
-                shifted_clock_env(env, ahead),
-                workdir=work,
-                label="enrich",
-                settings=_crawl_settings(config, work),
-                timeout=900,
+        hostile = hostile_notes(config, site)
+        site.control(hostile={str(i): kind for i, kind in hostile.items()})
+        every_note = [site.dataset.note(i) for i in range(config.site_notes)]
+        with GeminiTap(emulator.base_url, labels, NoteIndex(every_note)) as tap:
+            seeded = seed_spool(
+                work / "spool" / "notes.jsonl", site.url, spooled_notes(config, site)
             )
-            _check_follow_up(report, follow, db, deferred_ids, clock_ahead_s=ahead)
-            _check_emulator(report, emulator)
-            leaks = scan_for_secrets(
-                secret.needles(),
-                {
-                    "crawl log": crawl.log.encode(),
-                    "enrich log": follow.log.encode(),
-                    "mongo dump": mongo_dump(db),
-                },
-                [work],
+            site.control(
+                error_rate=config.error_rate,
+                slow_rate=config.slow_rate,
+                slow_seconds=config.download_timeout * 1.75,
+                truncated_image_rate=config.truncated_image_rate,
             )
-            report.figures["secret_leaks"] = len(leaks)
-            report.require(not leaks, f"secrets written out: {leaks[:10]}")
-        finally:
-            client.close()
+            env = sandbox_env(
+                site,
+                XHS_COOKIES=secret.cookie_header,
+                MONGO_URI=mongo.uri,
+                MONGO_DATABASE=DATABASE,
+                GEMINI_API_KEYS=secret.api_keys_setting,
+                GEMINI_MODELS=MODELS,
+                ENRICH_BACKEND="gemini",
+            )
+
+            def env_for(label: str) -> dict[str, str]:
+                return {**env, "GEMINI_BASE_URL": tap.url(label)}
+
+            client: MongoClient = MongoClient(mongo.uri, serverSelectionTimeoutMS=5000)
+            db = client[DATABASE]
+            try:
+                _chaos_phases(
+                    report, config, work, site, emulator, mongo, volume, tap, db,
+                    env_for, secret, seeded, hostile, started_wall,
+                )  # fmt: skip
+            finally:
+                client.close()
     return report
 
 
-def _check_crawl(
+def _chaos_phases(
     report: ChaosReport,
     config: ChaosConfig,
+    work: Path,
     site: SiteServer,
-    crawl: CrawlResult,
+    emulator: GeminiEmulator,
+    mongo: MongoServer,
+    volume: StoreVolume,
+    tap: GeminiTap,
     db: Any,
-    store: Path,
-    schedule: FaultSchedule,
-    site_stats: Mapping[str, int],
+    env_for: Callable[[str], dict[str, str]],
+    secret: Secrets,
+    seeded: SeededSpool,
+    hostile: Mapping[int, str],
+    started_wall: float,
 ) -> None:
-    live = {
-        site.dataset.note(i).note_id for i in range(config.notes) if not site.dataset.is_deleted(i)
-    }
-    found = set()
+    notes = [site.dataset.note(i) for i in range(config.notes)]
+    crawl_args = {"note_ids": note_refs(notes)}
     if config.discovery_keyword:
-        found = {
-            item["note_id"]
-            for item in crawl.items
-            if item.get("found_via") == f"keyword:{config.discovery_keyword}"
-        }
-        matching = set(site.dataset.search(config.discovery_keyword))
-        report.require(bool(found), "discovery found no note")
-        report.require(
-            found <= matching, f"discovered notes not matching: {sorted(found - matching)[:5]}"
-        )
-        report.require("signature_rejected" in crawl.log, "the signature rotation was not seen")
-        report.figures["discovered_notes"] = len(found)
-        live |= found
-    gave_up = gave_up_note_ids(crawl.log)
-    expected = live - gave_up
-    docs = list(db.notes.find({}, {"images": 1, "enrichment": 1, "note_id": 1}))
-    stored = [d["_id"] for d in docs]
-    statuses = Counter(_status(_state(d)) for d in docs)
-    stats = crawl.stats
-    report.figures.update(
-        notes_requested=config.notes,
-        live_notes=len(live),
-        gave_up_notes=sorted(gave_up),
-        stored_notes=len(stored),
-        crawl_exit_status=crawl.returncode,
-        crawl_elapsed_s=round(crawl.elapsed_s, 1),
-        statuses_after_crawl=dict(statuses),
-        faults_fired_at_s={k: round(v, 1) for k, v in schedule.fired.items()},
-        mongo_restarts=schedule.mongo.restarts,
-        site={
-            k: v
-            for k, v in sorted(site_stats.items())
-            if k.endswith(("_error", "_captcha", "_truncated", "_total", "_ok"))
-        },
-        retries={k: v for k, v in stats.items() if k.startswith("retry/")},
-        antibot={k: v for k, v in stats.items() if k.startswith("antibot/")},
-        storage={k: v for k, v in stats.items() if k.startswith("storage/")},
-        mongo_outage_seen_by={
-            k: v
-            for k, v in stats.items()
-            if k.startswith(("incremental/errors/", "enrich/cache_errors", "storage/errors/"))
-        },
-        media_failed={k: v for k, v in stats.items() if k.startswith("media/images_failed/")},
-        note_stats_duplicates=sum(
-            1
-            for row in db.note_stats.aggregate(
-                [
-                    {"$group": {"_id": {"n": "$note_id", "r": "$crawl_run_id"}, "c": {"$sum": 1}}},
-                    {"$match": {"c": {"$gt": 1}}},
-                ]
-            )
-        ),
-    )
-    report.require(crawl.returncode == 0, f"crawl exit status {crawl.returncode}, not 0")
-    report.require(len(stored) == len(set(stored)), "a note is stored more than once")
-    report.require(
-        all(d.get("note_id", d["_id"]) == d["_id"] for d in docs),
-        "a note's note_id differs from its _id",
-    )
-    missing, extra = expected - set(stored), set(stored) - live
-    report.require(
-        not missing, f"{len(missing)} notes served but not stored: {sorted(missing)[:10]}"
-    )
-    report.require(not extra, f"stored notes that are not live notes: {sorted(extra)[:10]}")
-    report.require(
-        len(gave_up) <= max(2, config.notes // 20),
-        f"the crawl gave up on {len(gave_up)} notes: retries too low to prove much",
-    )
-    settled = (EnrichmentStatus.DONE, EnrichmentStatus.DEFERRED, EnrichmentStatus.FAILED)
-    for doc in docs:
-        state = _state(doc)
-        if state is None or state.status not in settled:
-            report.failures.append(f"{doc['_id']}: enrichment status {_status(state)!r}")
-        elif state.status is not EnrichmentStatus.DONE and not state.reason:
-            report.failures.append(f"{doc['_id']}: {state.status} without a reason")
-    report.require(statuses.get("deferred", 0) > 0, "no note was deferred: per-day quota not hit")
-    report.require(statuses.get("done", 0) > 0, "no note was enriched")
-    problems = check_image_paths(db.notes.find({}, {"images": 1}), store)
-    report.require(not problems, f"image paths: {problems[:10]}")
-    # The faults happened (else the run proves nothing).
-    report.require(
-        site_stats.get("note_error", 0) + site_stats.get("cdn_error", 0) > 0, "no 5xx was served"
-    )
-    report.require(
-        any("TimeoutError" in k for k in stats if k.startswith("retry/reason_count/")),
-        "no download timed out",
-    )
-    report.require(site_stats.get("cdn_truncated", 0) > 0, "no image was truncated")
-    report.require(stats.get("antibot/captcha", 0) > 0, "no captcha was answered")
-    wanted = {"captcha_burst", "gemini_burst", "mongo_restart"}
-    if config.discovery_keyword:
-        wanted.add("signature_rotation")
-    report.require(
-        set(schedule.fired) == wanted,
-        f"faults fired: {sorted(schedule.fired)}",
-    )
-    outage = sum(
-        v
-        for k, v in stats.items()
-        if k.startswith(
-            (
-                "storage/spooled",
-                "storage/retries",
-                "storage/errors/",
-                "incremental/errors/",
-                "enrich/cache_errors",
-            )
-        )
-    )
-    report.require(outage > 0, "the MongoDB restart went unnoticed by the crawl")
-    report.require(
-        stats.get("storage/spooled", 0) <= stats.get("storage/replayed", 0),
-        "spooled notes were not replayed by the end of the crawl",
-    )
+        crawl_args["keywords"] = config.discovery_keyword
+        crawl_args["max_notes"] = str(config.notes + config.discovery_notes)
+    settings = _crawl_settings(config, work)
 
+    def pages_since(base: int) -> Callable[[], int]:
+        return lambda: site.stats().get("note_ok", 0) - base
 
-def _check_follow_up(
-    report: ChaosReport,
-    follow: CrawlResult,
-    db: Any,
-    deferred_ids: set[str],
-    *,
-    clock_ahead_s: float,
-) -> None:
-    after = {d["_id"]: _state(d) for d in db.notes.find({}, {"enrichment": 1})}
-    statuses = Counter(_status(state) for state in after.values())
+    # Day one: the same command four times, the first three killed or force-stopped.
+    runs: list[Run] = []
+    for label, fault in zip(CRASHING_LABELS, process_faults(config), strict=True):
+        pages = pages_since(site.stats().get("note_ok", 0))
+        stored_before = db.notes.count_documents({})
 
-    def resolved(state: EnrichmentState | None) -> bool:
-        if state is None:
-            return False
-        failed_with_reason = state.status is EnrichmentStatus.FAILED and bool(state.reason)
-        return state.status is EnrichmentStatus.DONE or failed_with_reason
+        def stored(base: int = stored_before) -> int:
+            return db.notes.count_documents({}) - base
 
-    unresolved = [i for i in deferred_ids if not resolved(after.get(i))]
-    report.figures.update(
-        deferred_after_crawl=len(deferred_ids),
-        enrich_clock_ahead_s=round(clock_ahead_s),
-        enrich_exit_status=follow.returncode,
-        enrich_items=follow.stats.get("item_scraped_count", 0),
-        statuses_after_enrich=dict(statuses),
-    )
-    report.require(follow.returncode == 0, f"scrapy crawl enrich exited {follow.returncode}")
-    report.require(
-        statuses.get("deferred", 0) == 0,
-        f"{statuses.get('deferred', 0)} notes still deferred after the follow-up",
-    )
-    report.require(not unresolved, f"deferred notes not completed: {sorted(unresolved)[:10]}")
-
-
-def _check_emulator(report: ChaosReport, emulator: GeminiEmulator) -> None:
-    records = [r for r in emulator.requests if r.method == "generateContent"]
-    kinds = Counter(r.error or str(r.status) for r in records)
-    report.figures["gemini"] = {
-        "generate_calls": len(records),
-        "outcomes": dict(kinds),
-        "models_used": dict(Counter(r.model for r in records if r.status == 200)),
+        with start_crawl(
+            "xhs", crawl_args, env_for(label), workdir=work, label=f"crawl-{label}",
+            settings=settings,
+        ) as crawl:  # fmt: skip
+            fired = fault.fire(crawl.proc, stored)
+            result = crawl.wait(timeout=600)
+        fault.durable = durable_summaries(db)
+        report.require(fired, f"{label}: the {fault.kind} never fired (the crawl ended first)")
+        runs.append(Run(label, result, fault, pages(), db.notes.count_documents({})))
+    pages = pages_since(site.stats().get("note_ok", 0))
+    schedule = FaultSchedule(config, site, emulator, mongo, volume, pages)
+    crawl = run_crawl(
+        "xhs", crawl_args, env_for(LAST_LABEL), workdir=work, label=f"crawl-{LAST_LABEL}",
+        settings=settings, while_running=schedule.run, timeout=1200,
+    )  # fmt: skip
+    runs.append(Run(LAST_LABEL, crawl, None, pages(), db.notes.count_documents({})))
+    site_stats = site.stats()
+    site.control(error_rate=0, slow_rate=0, truncated_image_rate=0)
+    check_crawl(report, config, site, crawl, db, work / "images", schedule, site_stats, seeded)
+    deferred_ids = {
+        d["_id"]
+        for d in db.notes.find({"enrichment.status": EnrichmentStatus.DEFERRED.value}, {"_id": 1})
     }
-    report.require(kinds.get("quota_per_day", 0) > 0, "no per-day 429")
-    report.require(kinds.get("quota_per_minute", 0) > 0, "no per-minute 429")
-    report.require(kinds.get("overloaded", 0) > 0, "no 503")
-    report.require(kinds.get("max_tokens", 0) > 0, "no truncated JSON answer")
+
+    # Day two: the same crawl and `scrapy crawl enrich` at once, on the deferred notes.
+    now = emulator.clock.now()
+    shift = next_pacific_midnight(now.timestamp()) - now + timedelta(minutes=1)
+    emulator.clock.advance(shift.total_seconds())
+    ahead = (emulator.clock.now() - datetime.now(UTC)).total_seconds()
+    xhs_label, enrich_label = OVERLAP_LABELS
+    with (
+        start_crawl(
+            "enrich", {}, shifted_clock_env(env_for(enrich_label), ahead), workdir=work,
+            label=f"crawl-{enrich_label}", settings=settings,
+        ) as enrich,
+        start_crawl(
+            "xhs", crawl_args, shifted_clock_env(env_for(xhs_label), ahead), workdir=work,
+            label=f"crawl-{xhs_label}", settings=settings,
+        ) as again,
+    ):  # fmt: skip
+        follow = enrich.wait(timeout=900)
+        next_day = again.wait(timeout=900)
+    runs.append(Run(enrich_label, follow, None, 0, db.notes.count_documents({})))
+    runs.append(Run(xhs_label, next_day, None, 0, db.notes.count_documents({})))
+    report.figures["runs"] = [run.describe() for run in runs]
+    check_follow_up(report, follow, next_day, db, deferred_ids, clock_ahead_s=ahead)
+    check_restarts(report, runs, db)
+    check_spool(report, work / "spool" / "notes.jsonl", seeded, db)
+    check_store(report, volume, db, "".join(run.result.log for run in runs))
+    check_hostile(report, db, tap, hostile, site)
+    kills = {run.label: run.fault for run in runs if run.fault is not None}
+    tap.dump(work / "gemini.tap.jsonl")
+    spend = gemini_spend(
+        tap.snapshot(), kills, grace_s=KILL_GRACE_S, budget_per_run=MAX_REQUESTS_PER_NOTE,
+        final_durable=durable_summaries(db),
+    )  # fmt: skip
     report.require(
-        all(r.model != RETIRED_MODEL for r in records if r.status == 200),
-        "the retired model answered",
+        spend.summaries_found_at_end >= 0.9,
+        f"only {spend.summaries_found_at_end:.0%} of the usable answers are recognisable in "
+        "the database: the in-flight test cannot be trusted",
     )
-    invalid = [r for r in emulator.requests if r.error == "api_key_invalid"]
-    report.require(len(invalid) >= 1, "the invalid key was never tried")
-    report.require(len(invalid) <= 4, f"the invalid key was tried {len(invalid)} times")
+    stored = db.notes.count_documents({})
+    report.figures["gemini_spend"] = spend.figures(stored)
+    report.require(
+        spend.billed <= spend.bound,
+        f"{spend.billed} requests billed, more than {spend.bound} (contents answered "
+        "+ unusable answers + in flight at the kills)",
+    )
+    report.require(
+        not spend.unexplained,
+        f"notes enriched twice (not explained by a kill): {sorted(set(spend.unexplained))[:10]}",
+    )
+    report.require(
+        not spend.over_budget, f"notes over the request budget: {spend.over_budget[:10]}"
+    )
+    report.require(
+        spend.unidentified <= max(2, spend.billed // 50),
+        f"{spend.unidentified} requests named no known note: the spend check is blind",
+    )
+    check_emulator(report, emulator, processes=len(runs))
+    logs = {f"{run.label} log": run.result.log.encode() for run in runs}
+    leaks = scan_for_secrets(secret.needles(), {**logs, "mongo dump": mongo_dump(db)}, [work])
+    report.figures["secret_leaks"] = len(leaks)
+    report.require(not leaks, f"secrets written out: {leaks[:10]}")
+    outside = files_outside(work, STORE_DIRS, RUN_FILES)
+    data = ROOT / "data"
+    if data.is_dir():
+        outside += [
+            str(p) for p in data.rglob("*") if p.is_file() and p.stat().st_mtime >= started_wall
+        ]
+    report.require(not outside, f"files outside the stores: {outside[:10]}")
 
 
 def checks_of(report: ChaosReport) -> list[Check]:
     return [
         Check(
             "chaos run: every invariant holds (notes stored once, statuses with reasons, "
-            "paths inside the store, no secret written, deferred notes completed)",
+            "paths inside the store, no secret written, deferred notes completed, no run "
+            "blocked by a dead one, Gemini spend within notes + in flight at the kills)",
             "0 violated",
             f"{len(report.failures)} violated; {report.figures.get('stored_notes')} notes "
             f"stored, {report.figures.get('deferred_after_crawl')} deferred then completed",

@@ -1,6 +1,8 @@
-"""The short chaos run (bench/chaos.py, 80 notes) as a CI test: every fault at once.
+"""The short chaos run (bench/chaos.py, 80 notes) as a CI test: every fault at once,
+processes killed among them.
 
-``python -m bench.chaos --full`` runs the same with 300 notes (not in CI).
+``python -m bench.chaos --full`` runs the same with 300 notes and keyword discovery in
+Chromium (not in CI).
 """
 
 from __future__ import annotations
@@ -15,25 +17,28 @@ pytestmark = pytest.mark.slow
 
 
 def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
-    """One ``scrapy crawl xhs`` of 80 sandbox notes with 10 % 5xx, 5 % responses slower
-    than DOWNLOAD_TIMEOUT, 2 % truncated images and a captcha burst on the site; per-minute
-    and per-day 429s, 503 bursts, 5 % truncated JSON, a retired model and an invalid key
-    on the Gemini emulator; the MongoDB server restarted mid-run. Then the emulator's day
-    rolls over (and the crawler's stored dates age by the same amount) and
-    ``scrapy crawl enrich`` runs.
+    """Day one: ``scrapy crawl xhs`` of 80 sandbox notes (three of them hostile: 300
+    pictures, a lone surrogate, a megabyte of desc) over a spool holding an earlier
+    run's valid, invalid and torn records; killed with SIGKILL twice (at seeded counts
+    of stored notes) and force-stopped once (SIGINT or SIGTERM twice), each time
+    followed at once by the same command; the fourth run meets 10 % 5xx, slow and
+    truncated responses, a captcha burst, Gemini 429s (per minute and per day), 503s,
+    truncated and unparsable answers, a retired model, an invalid key, a MongoDB
+    restart, and an image store (a tmpfs) that runs out of space. Day two (the
+    emulator's day and the processes' clocks moved on): the same crawl and ``scrapy
+    crawl enrich`` at once, overlapping on the deferred notes.
 
-    Invariant: let LIVE be the requested notes the site does not treat as deleted, and
-    GAVE_UP the notes whose page the crawl named in a "Gave up retrying" or "giving up on"
-    log line (a 5xx/timeout outlasting RETRY_TIMES=6, or a captcha outlasting
-    ANTIBOT_MAX_RETRIES). Then ``notes`` holds exactly the ids LIVE − GAVE_UP, each once
-    (GAVE_UP is at most 4 notes); the crawl exits 0; every stored note's enrichment is
-    ``done`` or ``deferred``/``failed`` with a non-empty reason, and some are deferred;
-    every stored image path resolves inside IMAGES_STORE and names an existing file when
-    the image is ``ok``; no raw API key or cookie value occurs in the crawl and enrich
-    logs, in a JSON dump of every Mongo collection, or in any file under the run
-    directory; after the follow-up no note is deferred and every note deferred after
-    the crawl is ``done`` (or ``failed`` with a reason). Each injected fault must show
-    in the site's, the emulator's or the crawl's counters, else the run proves nothing.
+    Invariant (bench/chaos.py's docstring has the list): every live note and every
+    valid spooled note stored exactly once, each ``done`` or deferred/failed with a
+    reason, and none deferred after day two; the invalid spool records set aside once;
+    image paths inside the store and ``ok`` files whole; no file outside the stores; no
+    secret in any log, Mongo or file; each command after a dead run takes its lease
+    over at once, the forced stop exits non-zero, no ``running`` run record or lease
+    is left; Gemini requests billed ≤ contents answered + unusable answers + requests
+    in flight at the kills, no note content answered twice unless the first answer
+    died with its process, no note over 3 requests in a run; the 300-picture note
+    fetches 18, the megabyte desc reaches Gemini cut. Each fault must show in a
+    counter, else the run proves nothing.
     """
     report = run_chaos(SHORT, tmp_path)
     assert not report.failures, report.describe()

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.chaos import (
-    Secrets,
-    check_image_paths,
-    gave_up_note_ids,
-    scan_for_secrets,
-)
+from bench.chaos import Secrets
+from bench.chaos_checks import check_image_paths, gave_up_note_ids, scan_for_secrets
 
 NOTE_A = "64c4b0641195dd0973e6f247"
 NOTE_B = "6734a1f2000000001b0358c3"
@@ -43,7 +39,7 @@ def test_check_image_paths_flags_escapes_absolute_missing_and_symlinks(tmp_path:
     (store / "full" / "link.jpg").symlink_to(tmp_path / "outside.jpg")
     good = {"path": "full/ab/ok.png", "model_path": None, "status": "ok"}
     notes = [
-        {"_id": "good", "images": [good, {"path": None, "status": "failed"}]},
+        {"_id": "good", "images": [good, {"path": None, "status": "failed", "error": "http_404"}]},
         {"_id": "escape", "images": [{"path": "../outside.jpg", "status": "ok"}]},
         {"_id": "absolute", "images": [{"model_path": "/etc/passwd", "status": "ok"}]},
         {"_id": "missing", "images": [{"path": "full/ab/gone.png", "status": "ok"}]},

@@ -1,0 +1,448 @@
+"""Fault drivers of the chaos run that reach outside the servers' own knobs.
+
+- :class:`GeminiTap`: a recording HTTP proxy in front of the Gemini emulator, one
+  listening port per crawl process. Each ``generateContent`` call is recorded with the
+  notes it carried (read from the prompt), a digest of each note's images, when it
+  started and ended on this process's monotonic clock, and whether the answer was a
+  usable one (``STOP`` and parseable JSON). That is what the emulator's own request log
+  cannot say: which note a billed request was for, and which requests were in flight
+  when a crawl was killed.
+- :class:`StoreVolume`: the image store on a tmpfs of its own that can be made to run
+  out of space mid-run (``mount -o remount,size=``); without the right to mount, the
+  fault is reported as not injected.
+- :func:`seed_spool`: a spool left by an earlier run: valid records, structurally
+  invalid ones and a torn last line.
+- :func:`wait_for` and :class:`ProcessFault`: kill -9 or a forced stop once a crawl
+  has stored a number of new notes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import ClientSession, ClientTimeout, web
+
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
+from crawler.core.text import clean_text
+from crawler.core.timeutil import utcnow
+from crawler.parsing.notes import parse_note_page
+from pipelines.storage.spool import dumps_record
+from pipelines.storage.unit import prepare_unit
+from sandbox.dataset import NoteSpec, split_tag
+from sandbox.serving import LoopThread
+
+# --- which notes a Gemini request carried --------------------------------------------------
+
+_PACK_NOTE = re.compile(r"^Note ([0-9A-Za-z_-]+):", re.MULTILINE)
+_TEXT_TITLE = re.compile(r"标题：(.*?)\n正文：(.*?)(?:\n标签：|$)", re.DOTALL)
+_IMAGES_TITLE = re.compile(r"（标题：(.*?)）的其余")
+
+
+@dataclass(frozen=True)
+class Carried:
+    """One note's share of a request: its id (``?a|b`` when the prompt could not tell
+    two notes apart), whether its text went too, and a digest of its images' bytes."""
+
+    note_id: str
+    with_text: bool
+    images_digest: str
+
+    @property
+    def key(self) -> tuple[str, bool, str]:
+        """Same key, same content sent again: a second usable answer is a double spend."""
+        return (self.note_id, self.with_text, self.images_digest)
+
+
+def _parts(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [p for c in body.get("contents") or [] for p in c.get("parts") or []]
+
+
+def _inline(part: Mapping[str, Any]) -> str | None:
+    """An image part's base64 text (hashed as it is: decoding each picture would cost
+    the proxy, which shares a process with the sandbox site, real time)."""
+    data = part.get("inlineData") or part.get("inline_data")
+    return str(data.get("data") or "") if data else None
+
+
+def _decode(text: str) -> bytes:
+    # The SDK writes bytes URL-safe; pad to a multiple of 4 for the decoder.
+    return base64.urlsafe_b64decode(
+        text.replace("+", "-").replace("/", "_") + "=" * (-len(text) % 4)
+    )
+
+
+class NoteIndex:
+    """The sandbox notes a request can be about, by title (as the crawler cleans it)."""
+
+    def __init__(self, notes: Iterable[NoteSpec]) -> None:
+        self.by_title: dict[str, list[NoteSpec]] = {}
+        self.by_index: dict[int, NoteSpec] = {}
+        for note in notes:
+            self.by_title.setdefault(clean_text(note.title).strip(), []).append(note)
+            self.by_index[note.index] = note
+
+    def carried(self, body: Mapping[str, Any]) -> list[Carried]:
+        """The notes of one ``generateContent`` body (packed or one note)."""
+        parts = _parts(body)
+        texts = [p.get("text") or "" for p in parts]
+        if any(_PACK_NOTE.search(t) for t in texts):
+            return self._packed(parts)
+        images = [b for b in (_inline(p) for p in parts) if b is not None]
+        text = "\n".join(texts)
+        match = _TEXT_TITLE.search(text)
+        with_text = match is not None
+        if match is None:
+            match = _IMAGES_TITLE.search(text)
+        if match is None:
+            return [Carried("?unknown", False, _digest(images))]
+        desc = match.group(2).strip() if with_text else ""
+        return [Carried(self._which(match.group(1).strip(), desc, images), with_text,
+                        _digest(images))]  # fmt: skip
+
+    def _packed(self, parts: Sequence[Mapping[str, Any]]) -> list[Carried]:
+        members: list[tuple[str, list[str]]] = []
+        for part in parts:
+            found = _PACK_NOTE.search(part.get("text") or "")
+            if found:
+                members.append((found.group(1), []))
+            elif members and (data := _inline(part)) is not None:
+                members[-1][1].append(data)
+        return [Carried(note_id, True, _digest(images)) for note_id, images in members]
+
+    def _which(self, title: str, desc: str, images: Sequence[str]) -> str:
+        candidates = self.by_title.get(title, [])
+        if len(candidates) > 1 and desc:
+            head = desc[:40]
+            narrowed = [n for n in candidates if clean_text(n.desc).strip().startswith(head)]
+            candidates = narrowed or candidates
+        if len(candidates) > 1:
+            tagged = {i for i in (_tag_index(_decode(b)) for b in images[:3]) if i is not None}
+            narrowed = [n for n in candidates if n.index in tagged]
+            candidates = narrowed or candidates
+        if not candidates:
+            return "?unknown"
+        if len(candidates) > 1:
+            return "?" + "|".join(sorted(n.note_id for n in candidates))
+        return candidates[0].note_id
+
+    def note_id_of(self, index: int) -> str | None:
+        note = self.by_index.get(index)
+        return note.note_id if note else None
+
+
+def _tag_index(data: bytes) -> int | None:
+    """The note index drawn into a sandbox picture (None: not readable)."""
+    from PIL import Image
+
+    from sandbox import imagetag
+
+    try:
+        tag = imagetag.decode(Image.open(io.BytesIO(data)).convert("RGB"))
+    except Exception:  # an undecodable picture simply tells nothing
+        return None
+    parts = split_tag(tag) if tag is not None else None
+    return parts[1] if parts else None
+
+
+def _digest(images: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for data in images:
+        h.update(hashlib.sha256(data.encode()).digest())
+    return h.hexdigest()[:16]
+
+
+def read_answer(status: int, payload: bytes) -> tuple[bool, list[str]]:
+    """Whether a billed answer is one the crawler can store (first candidate ``STOP``
+    with JSON text), and the summaries it gives (one per note; none for pictures only)."""
+    if status != 200:
+        return False, []
+    try:
+        answer = json.loads(payload)
+        candidate = answer["candidates"][0]
+        text = "".join(p.get("text", "") for p in candidate["content"]["parts"])
+        parsed = json.loads(text)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return False, []
+    if candidate.get("finishReason") != "STOP" or not isinstance(parsed, dict):
+        return False, []
+    entries = parsed.get("notes") if isinstance(parsed.get("notes"), list) else [parsed]
+    summaries = [e["summary"] for e in entries if isinstance(e, dict) and e.get("summary")]
+    return True, summaries
+
+
+def usable_answer(status: int, payload: bytes) -> bool:
+    """See :func:`read_answer`."""
+    return read_answer(status, payload)[0]
+
+
+# --- the recording proxy ---------------------------------------------------------------------
+
+
+@dataclass
+class TapRecord:
+    """One ``generateContent`` call through the tap (times: this process's monotonic)."""
+
+    label: str  # the crawl process it came from
+    started: float
+    ended: float | None = None  # None: the upstream never answered
+    status: int = 0
+    carried: list[Carried] = field(default_factory=list)
+    usable: bool = False
+    text_chars: int = 0  # characters of text sent (the prompt with the note's text)
+    summaries: list[str] = field(default_factory=list)  # of a usable answer
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label, "started": round(self.started, 3),
+            "ended": None if self.ended is None else round(self.ended, 3),
+            "status": self.status, "usable": self.usable, "text_chars": self.text_chars,
+            "carried": [[c.note_id, c.with_text, c.images_digest] for c in self.carried],
+        }  # fmt: skip
+
+    @property
+    def billed(self) -> bool:
+        """The emulator admits (and counts) a request it answers with 200."""
+        return self.status == 200
+
+    def in_flight_at(self, fault: ProcessFault, grace_s: float) -> bool:
+        """Whether this request was still in flight when ``fault`` killed its process:
+        sent before, and its answer not yet durable (none of its summaries in the cache
+        or in a stored note right after the kill). An answer without summaries (pictures
+        only) counts as in flight when it came less than ``grace_s`` before the kill."""
+        moment = fault.moment
+        if moment is None or self.started > moment:
+            return False
+        if self.usable and self.summaries and fault.durable is not None:
+            return not set(self.summaries) <= fault.durable
+        return self.ended is None or self.ended >= moment - grace_s
+
+
+class GeminiTap:
+    """A proxy to ``upstream`` with one port per label: ``tap.url(label)``."""
+
+    def __init__(self, upstream: str, labels: Sequence[str], index: NoteIndex) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.labels = tuple(labels)
+        self.index = index
+        self.records: list[TapRecord] = []
+        self.ports: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._thread = LoopThread("gemini-tap")
+        self._runners: list[web.AppRunner] = []
+        self._session: ClientSession | None = None
+
+    def url(self, label: str) -> str:
+        return f"http://127.0.0.1:{self.ports[label]}"
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        label = request.app["label"]
+        body = await request.read()
+        record = None
+        if request.method == "POST" and request.path.endswith(":generateContent"):
+            record = TapRecord(label, time.monotonic())
+            try:
+                decoded = json.loads(body)
+                record.carried = self.index.carried(decoded)
+                record.text_chars = sum(len(p.get("text") or "") for p in _parts(decoded))
+            except (ValueError, AttributeError, TypeError):
+                record.carried = [Carried("?unreadable", False, "")]
+            with self._lock:
+                self.records.append(record)
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() not in ("host", "content-length", "transfer-encoding")
+        }
+        assert self._session is not None
+        async with self._session.request(
+            request.method, self.upstream + request.path_qs, headers=headers, data=body
+        ) as upstream:
+            payload = await upstream.read()
+            status = upstream.status
+            content_type = upstream.headers.get("Content-Type", "application/json")
+        if record is not None:
+            record.ended, record.status = time.monotonic(), status
+            record.usable, record.summaries = read_answer(status, payload)
+        return web.Response(status=status, body=payload, headers={"Content-Type": content_type})
+
+    def start(self) -> GeminiTap:
+        async def startup() -> None:
+            self._session = ClientSession(timeout=ClientTimeout(total=600))
+            for label in self.labels:
+                sub = web.Application(client_max_size=64 * 1024 * 1024)
+                sub["label"] = label
+                sub.router.add_route("*", "/{path:.*}", self._forward)
+                runner = web.AppRunner(sub, access_log=None)
+                await runner.setup()
+                site = web.TCPSite(runner, "127.0.0.1", 0)
+                await site.start()
+                self.ports[label] = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+                self._runners.append(runner)
+
+        async def cleanup() -> None:
+            for runner in self._runners:
+                await runner.cleanup()
+            if self._session is not None:
+                await self._session.close()
+
+        self._thread.start(startup, cleanup)
+        return self
+
+    def stop(self) -> None:
+        self._thread.stop()
+
+    def __enter__(self) -> GeminiTap:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def snapshot(self) -> list[TapRecord]:
+        with self._lock:
+            return list(self.records)
+
+    def dump(self, path: Path) -> None:
+        """Every record as JSON lines (what the spend figures were computed from)."""
+        path.write_text("".join(json.dumps(r.to_json()) + "\n" for r in self.snapshot()))
+
+
+# --- an image store that runs out of space ---------------------------------------------------
+
+
+class StoreVolume:
+    """``path`` as a tmpfs of its own (``mounted``; ``why_not`` when mounting failed)."""
+
+    def __init__(self, path: Path, size_bytes: int = 1 << 30) -> None:
+        self.path = Path(path)
+        self.size_bytes = size_bytes
+        self.mounted = False
+        self.why_not = ""
+        self.filled_at_bytes: int | None = None
+
+    def __enter__(self) -> StoreVolume:
+        self.path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={self.size_bytes}", "tmpfs", str(self.path)],
+            capture_output=True,
+            text=True,
+        )
+        self.mounted = done.returncode == 0
+        self.why_not = "" if self.mounted else (done.stderr.strip() or f"exit {done.returncode}")
+        return self
+
+    def used_bytes(self) -> int:
+        return sum(p.stat().st_blocks * 512 for p in self.path.rglob("*") if p.is_file())
+
+    def fill_up(self, margin_bytes: int) -> bool:
+        """Shrink the volume to what it holds plus ``margin_bytes``: writes soon fail
+        with ENOSPC. False when it is not a volume of its own."""
+        if not self.mounted:
+            return False
+        size = self.used_bytes() + margin_bytes
+        done = subprocess.run(
+            ["mount", "-o", f"remount,size={size}", str(self.path)], capture_output=True
+        )
+        if done.returncode == 0:
+            self.filled_at_bytes = size
+        return done.returncode == 0
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.mounted:
+            subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+
+
+# --- a spool left by an earlier run -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeededSpool:
+    good_ids: tuple[str, ...]  # notes only the spool holds: replayed exactly once
+    bad_lines: int  # lines that must go aside to ``.bad``, once
+
+
+def seed_spool(path: Path, site_url: str, notes: Sequence[NoteSpec]) -> SeededSpool:
+    """Write ``notes`` (fetched from the site and parsed, deferred for quota) as a
+    previous run's spool records, with three structurally invalid records among them
+    (no ``note_id``, wrong types, not an object) and a torn last line."""
+    units = []
+    now = utcnow()
+    for note in notes:
+        url = f"{site_url}/explore/{note.note_id}?xsec_token={note.xsec_token}"
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            item = parse_note_page(answer.read(), url)
+        item.enrichment = EnrichmentState(
+            status=EnrichmentStatus.DEFERRED, reason="quota_per_day", next_attempt_at=now,
+            updated_at=now,
+        )  # fmt: skip
+        units.append(prepare_unit(item, now=now, run_id="chaos-earlier-run", max_chars=10_000))
+    no_id = {k: v for k, v in units[0].items() if k != "note_id"}
+    wrong_types = {**units[0], "note_id": 12345, "fields": "not an object"}
+    lines = [dumps_record(u) for u in units[:1]]
+    lines += [dumps_record(no_id), dumps_record(wrong_types), json.dumps([1, 2, 3])]
+    lines += [dumps_record(u) for u in units[1:]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torn = dumps_record(units[-1])[: len(dumps_record(units[-1])) // 2]
+    path.write_text("\n".join(lines) + "\n" + torn)
+    return SeededSpool(tuple(n.note_id for n in notes), bad_lines=4)
+
+
+# --- killing crawls ----------------------------------------------------------------------------
+
+
+def wait_for(
+    progress: Callable[[], int], target: int, proc: subprocess.Popen[bytes], timeout: float = 600
+) -> bool:
+    """Block until ``progress()`` reaches ``target`` (True) or the process ends (False)."""
+    deadline = time.monotonic() + timeout
+    while progress() < target:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@dataclass
+class ProcessFault:
+    """One fault on a crawl process: ``kill`` (SIGKILL) or ``forced_stop`` (``signal``
+    twice, 0.3 s apart: Scrapy's forced, unclean shutdown), once the run's progress (the
+    notes it newly stored) reaches ``at_notes``. ``moment`` and ``seen`` record when it
+    fired."""
+
+    kind: str
+    at_notes: int
+    signal: int = signal.SIGKILL
+    moment: float | None = None
+    seen: int = 0
+    # Summaries in the cache or in stored notes right after the fault (what survived it).
+    durable: frozenset[str] | None = None
+
+    def fire(self, proc: subprocess.Popen[bytes], progress: Callable[[], int]) -> bool:
+        if not wait_for(progress, self.at_notes, proc):
+            return False
+        self.seen = progress()
+        self.moment = time.monotonic()
+        if self.kind == "kill":
+            proc.kill()
+        else:
+            proc.send_signal(self.signal)
+            time.sleep(0.3)
+            if proc.poll() is None:
+                proc.send_signal(self.signal)
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        name = "SIGKILL" if self.kind == "kill" else f"{signal.Signals(self.signal).name} twice"
+        return {"fault": name, "planned_at_new_notes": self.at_notes, "new_notes_seen": self.seen}
