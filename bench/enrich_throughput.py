@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     by_c = {b["concurrency"]: b for b in figures["batches"]}
     checks = [
         Check(
-            f"enrichment throughput at concurrency {c} (1 s latency)",
+            f"enrichment throughput at concurrency {c} (1 s latency, RPM known)",
             f"≥ {TARGET_FRACTION:.0%} of {c} notes/s" if c == 16 else "reported",
             f"{by_c[c]['notes_per_s']} notes/s = {by_c[c]['fraction_of_ideal']:.0%} of ideal",
             by_c[c]["done"] == by_c[c]["notes"]
