@@ -4,7 +4,9 @@
 gives the note back. Otherwise it looks up the stored note (one batched ``$in`` query
 for concurrent notes): when the stored thread was read in full, with the same limits,
 while the note showed the same comment count as now, the note goes on without its
-thread (``comments/threads_unchanged``: no browser is opened). Else it gives a
+thread (``comments/threads_unchanged``: no browser is opened); a note that shows no
+comment at all is stored with an empty, complete thread (``comments/threads_empty``,
+no browser either). Else it gives a
 Chromium request for the note page, whose callback (:meth:`ThreadReader.parse`, via
 the spider's ``parse_thread``) reads the thread (:mod:`crawler.comments.browser`) and
 yields the note with ``comments``, ``comments_complete``, ``comments_reason`` and
@@ -12,7 +14,7 @@ yields the note with ``comments``, ``comments_complete``, ``comments_reason`` an
 has (nothing) and the reason: no note is dropped.
 
 Stats: ``comments/threads_read``, ``comments/threads_incomplete``,
-``comments/threads_unchanged``, ``comments/read`` (comments and replies kept),
+``comments/threads_unchanged``, ``comments/threads_empty``, ``comments/read`` (comments and replies kept),
 ``comments/pages``, ``comments/duplicates``, ``comments/skipped/<reason>``,
 ``comments/troubles/<reason>``, ``comments/reloads/<kind>``, ``comments/pages_closed``,
 ``comments/lookup_errors/<reason>``.
@@ -103,6 +105,9 @@ class ThreadReader:
         reads its thread."""
         if not self.limits.enabled:
             return item
+        if item.interact.comments == 0:  # nothing shown: an empty thread, no browser
+            self._count("comments/threads_empty")
+            return self._finish(item, ThreadState(item.note_id, self.limits), None, 0)
         try:
             stored = await self._lookups.get(item.note_id)
         except PyMongoError as exc:  # unknown: read the thread (work redone, never lost)
