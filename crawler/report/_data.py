@@ -14,7 +14,7 @@ from typing import Any
 
 from crawler.core.names import CRAWL_RUNS, NOTE_STATS, NOTES
 
-MAX_NOTES = 1000  # rows of the notes table (a larger run says how many more)
+MAX_NOTES = 500  # rows of the notes table: a larger run says how many more (keeps < 300 KB)
 
 _NOTE_FIELDS = {
     "title": 1, "url": 1, "user.nickname": 1, "user.user_id": 1, "interact.liked": 1,

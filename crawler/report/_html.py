@@ -163,10 +163,15 @@ def _notes_table(data: dict[str, Any], images_rel: str | None) -> str:
             f"<td>{html.escape(str((doc.get('user') or {}).get('nickname') or ''))}</td>"
             f'<td class="num">{"" if likes is None else int(likes)}</td>'
             f"<td>{html.escape(status)}</td>"
-            f"<td>{html.escape(summary[:300])}</td></tr>"
+            f"<td>{html.escape(summary[:200])}</td></tr>"
         )
     more = data["note_count"] - len(data["notes"])
-    tail = f"<p>… and {more} more notes.</p>" if more > 0 else ""
+    tail = (
+        f"<p>… and {more} more notes (all of them: <code>python -m crawler.web</code> or "
+        "<code>python -m crawler.export notes</code>).</p>"
+        if more > 0
+        else ""
+    )
     head = "<tr><th></th><th>title</th><th>author</th><th>likes</th><th>enrichment</th><th>summary</th></tr>"
     body = "\n".join(rows) or '<tr><td colspan="6">no notes in this run</td></tr>'
     return (

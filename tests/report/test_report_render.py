@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crawler.report import render_report
+from crawler.report._data import MAX_NOTES
 from crawler.report._html import PLOTLY_JS, count_axis, ensure_plotly_js, images_relative, nice_step
 
 STARTED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -81,8 +82,11 @@ def test_report_links_escapes_and_refers_to_the_shared_script() -> None:
 
 
 def test_report_size_stays_small_for_a_big_run() -> None:
-    page = render_report(_data(notes=300), images_rel="../images")
+    data = _data(notes=MAX_NOTES)
+    data["note_count"] = 5000  # the table stops at MAX_NOTES rows and says so
+    page = render_report(data, images_rel="../images")
     assert len(page.encode()) < 300_000
+    assert "… and 4500 more notes" in page
 
 
 def test_plotly_js_is_copied_once(tmp_path: Path) -> None:
