@@ -33,6 +33,11 @@ logger = logging.getLogger(__name__)
 FIRST_AFTER_S = 2.0
 
 
+def notes_stored(stats: Mapping[str, Any]) -> int:
+    """Note items through the pipelines (creator profiles are items too: not counted)."""
+    return max(0, stats.get("item_scraped_count", 0) - stats.get("profiles/parsed", 0))
+
+
 @dataclass(frozen=True)
 class Counts:
     listed: int
@@ -51,7 +56,7 @@ class Counts:
             fetched=stats.get("xhs/notes_parsed", 0) + stats.get("enrich_backlog/notes", 0),
             images=stats.get("media/images_ok", 0),
             enriched=stats.get("enrich/done", 0),
-            stored=stats.get("item_scraped_count", 0),
+            stored=notes_stored(stats),
             deferred=stats.get("enrich/deferred", 0),
             gemini=sum_prefix(stats, "gemini/requests/"),
             r429=sum_prefix(stats, "gemini/429/"),

@@ -26,7 +26,7 @@ from scrapy.crawler import Crawler
 
 from crawler.core.names import NOTE_STATS, NOTES
 from crawler.core.timeutil import as_utc, utcnow
-from crawler.extensions.progress import duration
+from crawler.extensions.progress import duration, notes_stored
 from crawler.extensions.run_record import first_line, run_finished
 from crawler.extensions.summary import sum_prefix
 from crawler.report import fit, report_path
@@ -110,7 +110,7 @@ def summary_text(
     """The summary block (pure)."""
     new, changed = stats.get("notes/new", 0), stats.get("notes/changed", 0)
     unchanged = stats.get("notes/unchanged", 0)
-    stored = stats.get("item_scraped_count", 0)
+    stored = notes_stored(stats)
     images_ok = stats.get("media/images_ok", 0)
     reused = stats.get("media/skipped_existing", 0) + stats.get("incremental/media_reused", 0)
     deferred = stats.get("enrich/deferred", 0)
@@ -130,6 +130,8 @@ def summary_text(
         f"  Gemini      {sum_prefix(stats, 'gemini/requests/')} requests, "
         f"{sum_prefix(stats, 'gemini/429/')} answered 429",
     ]
+    if stats.get("profiles/parsed"):
+        lines.append(f"  creators    {stats['profiles/parsed']} profiles stored")
     if refused:
         lines.append(f"  refused     {len(refused)} input(s):")
         lines += [f"    {fit(r.entry, 28)}  {r.message[:160]}" for r in refused[:20]]

@@ -29,6 +29,14 @@ def test_progress_line_has_target_percent_rate_eta_and_stages() -> None:
     assert duration(3725) == "1h 02m" and duration(59) == "59s"
 
 
+def test_creator_profiles_are_not_counted_as_notes() -> None:
+    stats = {"item_scraped_count": 7, "profiles/parsed": 2}
+    assert Counts.of(stats).stored == 5
+    text = summary_text(run_id="R", spider="xhs", reason="finished", exit_status=0,
+                        elapsed_s=None, stats=stats, notes=None, refused=[], places=[])  # fmt: skip
+    assert "5 stored" in text and "creators    2 profiles stored" in text
+
+
 def test_target_is_max_notes_else_what_is_known() -> None:
     assert target_of(SimpleNamespace(max_notes=40, scheduled={"a"}), _counts(listed=100)) == 40
     assert target_of(SimpleNamespace(max_notes=None, scheduled={"a", "b"}), _counts(listed=7)) == 7
