@@ -271,3 +271,33 @@ async def test_pseudonymized_comments_keep_threads_without_names(sandbox_site) -
     # The same commenter gets the same pseudonym: counts per commenter still add up.
     first = state.comments()[0]
     assert pseudo.comment(first).user == comments[0].user
+
+
+def test_a_pseudonymizing_crawl_stores_no_commenter_names(
+    sandbox_site, mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path
+) -> None:
+    ds = sandbox_site.dataset
+    note = ds.note(223)
+    key = "research-key-0123456789"
+    env = sandbox_env(
+        sandbox_site,
+        MONGO_URI=mongo_uri,
+        MONGO_DATABASE=mongo_db_name,
+        ENRICH_BACKEND="off",
+        PRIVACY="pseudonymize",
+        PRIVACY_KEY=key,
+    )
+    args = {"note_ids": f"{note.note_id}:{note.xsec_token}", "comments": "all", "replies": "all"}
+    result = run_crawl("xhs", args, env, workdir=tmp_path, label="pseudo", timeout=240)
+    assert result.returncode == 0, result.log[-3000:]
+    truth = _truth(ds, note.note_id)
+    docs = list(mongo_sync.comments.find({"note_id": note.note_id}))
+    assert sorted(d["_id"] for d in docs) == sorted(truth)
+    real_ids = {s.user.user_id for s in truth.values()}
+    pseudo = Pseudonymizer(key.encode())
+    for doc in docs:
+        user = doc["user"]
+        assert user["nickname"] is None and user["avatar"] is None
+        assert user["user_id"] == pseudo.user_id(truth[doc["_id"]].user.user_id)
+        assert user["user_id"] not in real_ids
+    assert key not in result.log and key not in (tmp_path / "pseudo.items.jsonl").read_text()
