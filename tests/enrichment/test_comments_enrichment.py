@@ -4,7 +4,6 @@ the real SDK, the embedded Mongo, the local backend; and the pure selection rule
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,16 +25,8 @@ from tests.factories import make_comment
 
 
 @pytest.fixture
-def settings(gemini_emulator, mongo_uri: str, mongo_db_name: str, tmp_path: Path) -> dict[str, Any]:
-    return {
-        "ENRICH_BACKEND": "gemini",
-        "GEMINI_API_KEYS": "proj-a:key-a1",
-        "GEMINI_BASE_URL": gemini_emulator.base_url,
-        "MONGO_URI": mongo_uri,
-        "MONGO_DATABASE": mongo_db_name,
-        "IMAGES_STORE": str(tmp_path),
-        "ENRICH_PACK": "never",
-    }
+def settings(settings: dict[str, Any]) -> dict[str, Any]:
+    return {**settings, "ENRICH_PACK": "never"}
 
 
 def thread(likes: int = 0) -> list:

@@ -5,7 +5,6 @@ shows) with the embedded Mongo for the cache and the shared day counts."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -113,18 +112,9 @@ def test_check_pack_stores_only_what_belongs_to_each_note() -> None:
 
 
 @pytest.fixture
-def settings(gemini_emulator, mongo_uri: str, mongo_db_name: str, tmp_path: Path) -> dict[str, Any]:
-    return {
-        "ENRICH_BACKEND": "gemini",
-        "GEMINI_API_KEYS": "proj-a:key-a1",
-        "GEMINI_MODELS": MODEL,
-        "GEMINI_BASE_URL": gemini_emulator.base_url,
-        "MONGO_URI": mongo_uri,
-        "MONGO_DATABASE": mongo_db_name,
-        "IMAGES_STORE": str(tmp_path),
-        # Long enough for every note of a test to arrive before a pack goes part-full.
-        "ENRICH_PACK_WAIT": 2.0,
-    }
+def settings(settings: dict[str, Any]) -> dict[str, Any]:
+    # Long enough for every note of a test to arrive before a pack goes part-full.
+    return {**settings, "GEMINI_MODELS": MODEL, "ENRICH_PACK_WAIT": 2.0}
 
 
 def _assert_ground_truth(specs: list[Any], items: list[Any]) -> None:

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Any
-
-import pytest
 
 from pipelines.enrichment import client_stats
 from tests.enrichment.support import (
@@ -16,18 +12,6 @@ from tests.enrichment.support import (
     pipeline_run,
     text_pictures,
 )
-
-
-@pytest.fixture
-def settings(gemini_emulator, mongo_uri: str, mongo_db_name: str, tmp_path: Path) -> dict[str, Any]:
-    return {
-        "ENRICH_BACKEND": "gemini",
-        "GEMINI_API_KEYS": "proj-a:key-a1",
-        "GEMINI_BASE_URL": gemini_emulator.base_url,
-        "MONGO_URI": mongo_uri,
-        "MONGO_DATABASE": mongo_db_name,
-        "IMAGES_STORE": str(tmp_path),
-    }
 
 
 async def test_one_request_per_note_and_none_on_a_rerun(
