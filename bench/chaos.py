@@ -23,7 +23,8 @@ in Chromium). Faults:
   seed); the fourth runs to its end;
 - the image store is a tmpfs of its own, shrunk to what it holds (plus 256 KiB) at
   70 % of the last crawl: every later write fails with ENOSPC (without the right to
-  mount, the fault is reported as not injected, a violation);
+  mount, or with ``--no-tmpfs``, the crawls' local files store refuses every write with
+  ENOSPC from then on: :class:`bench.chaos_faults.FullDisk`);
 - the spool holds an earlier run's records: three notes nobody asks for (deferred for
   quota), three structurally invalid records and a torn last line.
 
@@ -73,11 +74,13 @@ and the phases, which share the servers and one database and must run in order.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import secrets
 import signal
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -116,7 +119,13 @@ from crawler.core.enrichment_state import EnrichmentStatus
 from sandbox.faketime import shifted_clock_env
 from sandbox.gemini import GeminiEmulator
 from sandbox.gemini.clock import next_pacific_midnight
-from sandbox.harness import CrawlResult, MongoServer, sandbox_env, start_crawl
+from sandbox.harness import (
+    CrawlResult,
+    MongoServer,
+    extensions_with_stats_dump,
+    sandbox_env,
+    start_crawl,
+)
 from sandbox.site import DEFAULT_COOKIE, SiteServer
 
 DATABASE = "chaos"
@@ -158,6 +167,8 @@ class ChaosConfig:
     store_full_at: float = 0.7  # share of the last crawl's pages
     store_margin_bytes: int = 256 * 1024
     spooled_notes: int = 3
+    # The image store on a tmpfs of its own (needs root); else the FullDisk extension.
+    tmpfs: bool = True
 
     @property
     def daily_requests(self) -> int:
@@ -381,6 +392,25 @@ def durable_summaries(db: Any) -> frozenset[str]:
     return frozenset(s for s in found if s)
 
 
+def overlap_figures(tap: GeminiTap, next_day: CrawlResult, deferred: set[str]) -> dict[str, Any]:
+    """Who enriched the notes deferred on day one: requests per next-day process, and
+    the notes the crawl left to the enrich run because it held their claims."""
+    by: dict[str, set[str]] = {label: set() for label in OVERLAP_LABELS}
+    for record in tap.snapshot():
+        if record.label in by and record.billed:
+            by[record.label] |= {c.note_id for c in record.carried} & deferred
+    left = Counter(
+        (item.get("enrichment") or {}).get("reason")
+        for item in next_day.items
+        if (item.get("enrichment") or {}).get("status") == "pending"
+    )
+    return {
+        "deferred_notes_sent_by": {label: len(ids) for label, ids in by.items()},
+        "deferred_notes_sent_by_both": len(set.intersection(*by.values())),
+        "crawl_left_pending_by_reason": dict(left),
+    }
+
+
 def process_faults(config: ChaosConfig) -> list[ProcessFault]:
     """Two kills and a forced stop, at counts of new notes (and a signal) drawn from the seed."""
     rng = random.Random(config.seed)
@@ -404,7 +434,7 @@ def run_chaos(config: ChaosConfig, work: Path) -> ChaosReport:
         # Its own process: on threads here it would share the GIL with the site and the
         # tap, and stall past the crawls' 1 s server-selection timeout.
         MongoServer(work / "mongo", process=True) as mongo,
-        StoreVolume(work / "images") as volume,
+        StoreVolume(work / "images", tmpfs=config.tmpfs) as volume,
     ):
         hostile = hostile_notes(config, site)
         site.control(hostile={str(i): kind for i, kind in hostile.items()})
@@ -465,7 +495,10 @@ def _chaos_phases(
     if config.discovery_keyword:
         crawl_args["keywords"] = config.discovery_keyword
         crawl_args["max_notes"] = str(config.notes + config.discovery_notes)
-    settings = _crawl_settings(config, work)
+    settings = {
+        **_crawl_settings(config, work),
+        **volume.crawl_settings(extensions_with_stats_dump()),
+    }
 
     def pages_since(base: int) -> Callable[[], int]:
         return lambda: site.stats().get("note_ok", 0) - base
@@ -524,6 +557,7 @@ def _chaos_phases(
     runs.append(Run(enrich_label, follow, None, 0, db.notes.count_documents({})))
     runs.append(Run(xhs_label, next_day, None, 0, db.notes.count_documents({})))
     report.figures["runs"] = [run.describe() for run in runs]
+    report.figures["next_day_overlap"] = overlap_figures(tap, next_day, deferred_ids)
     check_follow_up(report, follow, next_day, db, deferred_ids, clock_ahead_s=ahead)
     check_restarts(report, runs, db)
     check_spool(report, work / "spool" / "notes.jsonl", seeded, db)
@@ -544,8 +578,8 @@ def _chaos_phases(
     report.figures["gemini_spend"] = spend.figures(stored)
     report.require(
         spend.billed <= spend.bound,
-        f"{spend.billed} requests billed, more than {spend.bound} (contents answered "
-        "+ unusable answers + in flight at the kills)",
+        f"{spend.billed} requests billed, more than {spend.bound} (requests with new "
+        "content + unusable answers + their retries + in flight at the kills)",
     )
     report.require(
         not spend.unexplained,
@@ -592,8 +626,13 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--full", action="store_true", help="300 notes")
     size.add_argument("--quick", action="store_true", help="80 notes (the default, as in CI)")
     parser.add_argument("--workdir", type=Path, help="keep the run's files here")
+    parser.add_argument(
+        "--no-tmpfs", action="store_true", help="full disk by the FullDisk extension, no mount"
+    )
     args = parser.parse_args(argv)
     config = FULL if args.full else SHORT
+    if args.no_tmpfs:
+        config = dataclasses.replace(config, tmpfs=False)
     started = time.monotonic()
     if args.workdir:
         report = run_chaos(config, args.workdir)

@@ -123,6 +123,7 @@ class Spend:
     explained_by_kills: int = 0  # the earlier answer was in flight when its run died
     after_bad_answer: int = 0  # sent again as part of a retry after an unusable answer
     unexplained: list[str] = field(default_factory=list)  # note ids answered twice
+    unexplained_detail: list[str] = field(default_factory=list)  # which runs, when
     over_budget: list[str] = field(default_factory=list)  # (note, run) over the budget
     unidentified: int = 0  # requests whose notes the prompt did not name
     lost_answer_ages_s: list[list[float]] = field(default_factory=list)  # per kill
@@ -148,7 +149,7 @@ class Spend:
             "usable_duplicates": self.duplicates,
             "duplicates_explained_by_kills": self.explained_by_kills,
             "duplicates_in_a_retry_after_a_bad_answer": self.after_bad_answer,
-            "notes_enriched_twice_unexplained": self.unexplained,
+            "notes_enriched_twice_unexplained": self.unexplained_detail,
             "requests_naming_no_known_note": self.unidentified,
             "usable_answers_lost_at_each_kill_answered_s_before": self.lost_answer_ages_s,
             "usable_answers_found_stored_at_the_end": round(self.summaries_found_at_end, 3),
@@ -217,6 +218,10 @@ def gemini_spend(
                 spend.after_bad_answer += 1
             else:
                 spend.unexplained.append(note)
+                spend.unexplained_detail.append(
+                    f"{note}: {earlier.label} at {earlier.started:.1f}-{earlier.ended or 0:.1f} s, "
+                    f"again by {record.label} at {record.started:.1f} s"
+                )
         spend.new_content += record.usable and new
     spend.over_budget = sorted(
         f"{note} in {label}: {n}" for (note, label), n in per_run.items() if n > budget_per_run

@@ -19,9 +19,11 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import json
+import os
 import re
 import signal
 import subprocess
@@ -322,18 +324,36 @@ class GeminiTap:
 # --- an image store that runs out of space ---------------------------------------------------
 
 
-class StoreVolume:
-    """``path`` as a tmpfs of its own (``mounted``; ``why_not`` when mounting failed)."""
+FULL_MARKER = ".store-full"  # the fallback's switch, a file in the store's directory
 
-    def __init__(self, path: Path, size_bytes: int = 1 << 30) -> None:
+
+class StoreVolume:
+    """The image store at ``path``, made to run out of space on :meth:`fill_up`.
+
+    With the right to mount (``tmpfs=True`` and root), ``path`` is a tmpfs of its own,
+    shrunk to what it holds plus a margin: every later write fails with ENOSPC on the
+    kernel's word. Otherwise (``mode`` says which) the crawls load :class:`FullDisk`,
+    which makes the local files store refuse every write with ENOSPC once the marker
+    file exists; ``crawl_settings()`` gives what a crawl needs for it.
+    """
+
+    def __init__(self, path: Path, size_bytes: int = 1 << 30, *, tmpfs: bool = True) -> None:
         self.path = Path(path)
         self.size_bytes = size_bytes
+        self.tmpfs = tmpfs
         self.mounted = False
         self.why_not = ""
         self.filled_at_bytes: int | None = None
 
+    @property
+    def mode(self) -> str:
+        return "tmpfs" if self.mounted else "enospc_extension"
+
     def __enter__(self) -> StoreVolume:
         self.path.mkdir(parents=True, exist_ok=True)
+        if not self.tmpfs:
+            self.why_not = "tmpfs not asked for"
+            return self
         done = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={self.size_bytes}", "tmpfs", str(self.path)],
             capture_output=True,
@@ -343,15 +363,27 @@ class StoreVolume:
         self.why_not = "" if self.mounted else (done.stderr.strip() or f"exit {done.returncode}")
         return self
 
+    def crawl_settings(self, extensions: Mapping[str, int | None]) -> dict[str, str]:
+        """Settings of a crawl writing to this store (``extensions``: the crawl's own)."""
+        if self.mounted:
+            return {}
+        return {
+            "EXTENSIONS": json.dumps({**extensions, f"{__name__}.FullDisk": 0}),
+            "CHAOS_FULL_DISK_MARKER": str(self.path / FULL_MARKER),
+        }
+
     def used_bytes(self) -> int:
         return sum(p.stat().st_blocks * 512 for p in self.path.rglob("*") if p.is_file())
 
     def fill_up(self, margin_bytes: int) -> bool:
-        """Shrink the volume to what it holds plus ``margin_bytes``: writes soon fail
-        with ENOSPC. False when it is not a volume of its own."""
+        """Run out of space: the tmpfs shrunk to what it holds plus ``margin_bytes``,
+        or the marker written. True once done."""
+        used = self.used_bytes()
         if not self.mounted:
-            return False
-        size = self.used_bytes() + margin_bytes
+            (self.path / FULL_MARKER).write_text("full\n")
+            self.filled_at_bytes = used
+            return True
+        size = used + margin_bytes
         done = subprocess.run(
             ["mount", "-o", f"remount,size={size}", str(self.path)], capture_output=True
         )
@@ -362,6 +394,47 @@ class StoreVolume:
     def __exit__(self, *exc_info: object) -> None:
         if self.mounted:
             subprocess.run(["umount", "-l", str(self.path)], capture_output=True)
+
+
+class FullDisk:
+    """Scrapy extension, the chaos run's full disk where it may not mount one: once the
+    file ``CHAOS_FULL_DISK_MARKER`` names exists, every write of the local files store
+    fails with ``OSError(ENOSPC)``, as the kernel fails it on a full disk. Off without
+    the setting (not a project knob: only the chaos run sets it, hence the default)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> FullDisk:
+        from scrapy.exceptions import NotConfigured
+
+        marker = crawler.settings.get("CHAOS_FULL_DISK_MARKER", "")
+        if not marker:
+            raise NotConfigured("CHAOS_FULL_DISK_MARKER not set")
+        ext = cls(marker)
+        ext.install()
+        return ext
+
+    def install(self) -> Callable[[], None]:
+        """Wrap ``FSFilesStore.persist_file`` in this process; returns the undo."""
+        from scrapy.pipelines.files import FSFilesStore
+
+        original = FSFilesStore.persist_file
+        marker = self.marker
+
+        def persist_file(store: Any, path: str, buf: Any, info: Any, meta: Any = None,
+                         headers: Any = None) -> Any:  # fmt: skip
+            if os.path.exists(marker):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+            return original(store, path, buf, info, meta=meta, headers=headers)
+
+        FSFilesStore.persist_file = persist_file  # type: ignore[method-assign]
+
+        def undo() -> None:
+            FSFilesStore.persist_file = original  # type: ignore[method-assign]
+
+        return undo
 
 
 # --- a spool left by an earlier run -----------------------------------------------------------

@@ -210,3 +210,32 @@ def test_the_site_serves_hostile_notes(make_site) -> None:
         assert answer.status == 200 and len(answer.read()) > 1000
     site.control(hostile={})
     assert len(site.dataset.note(90).images) < HOSTILE_IMAGES
+
+
+def test_full_disk_refuses_writes_of_the_local_store_once_marked(tmp_path: Path) -> None:
+    """The chaos run's full disk where it may not mount a tmpfs."""
+    import errno
+    from io import BytesIO
+
+    import pytest
+    from scrapy.pipelines.files import FSFilesStore
+
+    from bench.chaos_faults import FULL_MARKER, FullDisk, StoreVolume
+
+    volume = StoreVolume(tmp_path / "images", tmpfs=False).__enter__()
+    assert volume.mode == "enospc_extension"
+    settings = volume.crawl_settings({"some.Extension": 1})
+    assert "bench.chaos_faults.FullDisk" in settings["EXTENSIONS"]
+    undo = FullDisk(settings["CHAOS_FULL_DISK_MARKER"]).install()
+    try:
+        store = FSFilesStore(str(volume.path))
+        store.persist_file("full/ab/one.jpg", BytesIO(b"one"), None)
+        assert volume.fill_up(0) and (volume.path / FULL_MARKER).exists()
+        with pytest.raises(OSError) as refused:
+            store.persist_file("full/ab/two.jpg", BytesIO(b"two"), None)
+        assert refused.value.errno == errno.ENOSPC
+        assert (volume.path / "full/ab/one.jpg").read_bytes() == b"one"
+        assert not (volume.path / "full/ab/two.jpg").exists()
+    finally:
+        undo()
+    assert volume.filled_at_bytes is not None
