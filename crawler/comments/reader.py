@@ -3,7 +3,8 @@
 :meth:`ThreadReader.follow` is called with each parsed note. With comments off it
 gives the note back. Otherwise it looks up the stored note (one batched ``$in`` query
 for concurrent notes): when the stored thread was read in full, with the same limits,
-while the note showed the same comment count as now, the note goes on without its
+while the note showed the same exact comment count as now (a bucketed "100+" or
+"1.2万" may hide new comments: such a thread is always read), the note goes on without its
 thread (``comments/threads_unchanged``: no browser is opened); a note that shows no
 comment at all is stored with an empty, complete thread (``comments/threads_empty``,
 no browser either). Else it gives a
@@ -48,6 +49,14 @@ from pipelines.mongo import error_reason, get_mongo
 logger = logging.getLogger(__name__)
 
 LOOKUP_PROJECTION = {"comments_crawled": 1, "comments_complete": 1}
+
+
+def exact_count(item: NoteItem) -> int | None:
+    """The note's shown comment count when it is exact ("342"); None for a bucketed
+    lower bound ("100+", "1.2万"), which can hide new comments, or no count."""
+    raw = (item.interact.raw or {}).get("comments")
+    text = str(raw).strip() if raw is not None else ""
+    return item.interact.comments if text.isdigit() else None
 
 
 def thread_unchanged(
@@ -113,7 +122,7 @@ class ThreadReader:
         except PyMongoError as exc:  # unknown: read the thread (work redone, never lost)
             self._count(f"comments/lookup_errors/{error_reason(exc)}")
             stored = None
-        if thread_unchanged(stored, item.interact.comments, self.limits):
+        if thread_unchanged(stored, exact_count(item), self.limits):
             self._count("comments/threads_unchanged")
             return item
         return scrapy.Request(
@@ -195,7 +204,7 @@ class ThreadReader:
         item.comments_complete = reason is None
         item.comments_reason = reason
         item.comments_crawled = CommentsCrawled(
-            note_count=item.interact.comments,
+            note_count=exact_count(item),
             wanted_comments=self.limits.comments,
             wanted_replies=self.limits.replies,
             read=len(comments),

@@ -11,9 +11,12 @@ from scrapy.settings import Settings
 from crawler import settings as project_settings
 from crawler.comments import Answer, CommentLimits, CommentSettings, ThreadState, thread_unchanged
 from crawler.comments.pacing import MIN_SPACING, Pacer
+from crawler.comments.reader import exact_count
 from crawler.config import ConfigError
+from crawler.core.items import NoteInteract
 from sandbox.dataset import Dataset
 from sandbox.site import shapes
+from tests.factories import make_note
 
 URLS = shapes.Urls("http://site.test", "http://cdn.test")
 DS = Dataset(7, 300)
@@ -140,6 +143,16 @@ def test_answer_urls() -> None:
     bad = Answer.of("http://x/api/sns/web/v2/comment/sub/page?root_comment_id=%24x", 200, b"")
     assert bad.root_comment_id is None
     assert Answer.of("http://x/api/sns/web/v1/feed", 200, b"") is None
+
+
+def test_only_an_exact_count_can_say_a_thread_is_unchanged() -> None:
+    note = make_note(1)
+    note.interact = NoteInteract(comments=342, raw={"comments": "342"})
+    assert exact_count(note) == 342
+    note.interact = NoteInteract(comments=100, raw={"comments": "100+"})
+    assert exact_count(note) is None  # "100+" may hide new comments
+    note.interact = NoteInteract(comments=12000, raw={"comments": "1.2万"})
+    assert exact_count(note) is None
 
 
 def test_thread_unchanged_rule() -> None:
