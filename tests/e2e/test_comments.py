@@ -305,3 +305,41 @@ def test_a_pseudonymizing_crawl_stores_no_commenter_names(
         assert user["user_id"] == pseudo.user_id(truth[doc["_id"]].user.user_id)
         assert user["user_id"] not in real_ids
     assert key not in result.log and key not in (tmp_path / "pseudo.items.jsonl").read_text()
+
+
+def test_the_next_day_adds_new_comments_and_moves_like_counts(
+    make_site, mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path
+) -> None:
+    site = make_site()
+    ds = site.dataset
+    notes = [ds.note(i) for i in (223, 234)]
+    env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off")
+    args = {
+        "note_ids": ",".join(f"{n.note_id}:{n.xsec_token}" for n in notes),
+        "comments": "all",
+        "replies": "all",
+    }
+    first = run_crawl("xhs", args, env, workdir=tmp_path, label="day0", timeout=240)
+    assert first.returncode == 0, first.log[-3000:]
+    day0 = {n.note_id: _truth(ds, n.note_id) for n in notes}
+    site.control(day_offset=1)  # tomorrow's site: threads grew, likes too
+    day1 = {n.note_id: _truth(ds, n.note_id) for n in notes}
+    for note in notes:
+        assert set(day1[note.note_id]) > set(day0[note.note_id])  # else it proves nothing
+    second = run_crawl("xhs", args, env, workdir=tmp_path, label="day1", timeout=240)
+    assert second.returncode == 0, second.log[-3000:]
+    assert second.stats.get("comments/threads_read") == len(notes)
+    for note in notes:
+        docs = {d["_id"]: d for d in mongo_sync.comments.find({"note_id": note.note_id})}
+        assert set(docs) == set(day1[note.note_id])  # the new ones added, none twice
+        moved = 0
+        for comment_id, spec in day1[note.note_id].items():
+            doc = docs[comment_id]
+            assert doc["like_count"] == spec.like_count
+            old = day0[note.note_id].get(comment_id)
+            if old is not None:
+                moved += old.like_count != spec.like_count
+                assert doc["first_seen_at"] < doc["last_seen_at"]
+            else:
+                assert doc["first_seen_at"] == doc["last_seen_at"]
+        assert moved > 0  # like counts moved with the second crawl
