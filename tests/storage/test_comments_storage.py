@@ -138,3 +138,45 @@ def test_merge_rules_are_order_free_for_an_older_unit() -> None:
     )
     assert new_comment_document(fresh)["first_seen_at"] == T0
     assert new_comment_document({**fresh, "replayed": True}) is None
+
+
+async def test_comments_spooled_while_mongo_is_down_are_replayed_once(tmp_path: Path) -> None:
+    from pymongo import MongoClient
+
+    from pipelines.storage import Spool
+    from sandbox.harness import MongoServer
+
+    settings = {"MONGO_BATCH_SIZE": 10, "MONGO_RETRY_TIMES": 1,
+                "MONGO_SERVER_SELECTION_TIMEOUT_MS": 1000, "MONGO_PROBE_INTERVAL": 30}  # fmt: skip
+    spool_path = tmp_path / "spool.jsonl"
+    clock = Clock()
+    with MongoServer(tmp_path / "db") as server:
+        p1 = build_storage(server.uri, "xhs", spool_path, clock, **settings)
+        await p1.open_spider()
+        try:
+            await p1.process_item(with_thread(0, thread(0, 3, 2)))
+            await p1.flush()
+            server.stop()
+            clock.advance(60)
+            await p1.process_item(with_thread(1, thread(1, 3, 2), change="new"))
+            await p1.process_item(with_thread(0, thread(0, 4, 2, likes=5), change="unchanged"))
+            await p1.flush()
+        finally:
+            await p1.close_spider()
+            await close_mongo(p1.crawler)
+        assert p1.crawler.stats.get_value("storage/spooled") == 2 + 9 + 12
+        server.start()
+        p2 = build_storage(server.uri, "xhs", spool_path, clock, **settings)
+        await p2.open_spider()  # replays the spool first
+        await p2.close_spider()
+        await close_mongo(p2.crawler)
+        assert not Spool(spool_path).pending()
+        client: MongoClient = MongoClient(server.uri)
+        try:
+            comments = client.xhs.comments
+            assert comments.count_documents({}) == 9 + 9 + 3
+            root = comments.find_one({"_id": make_comment(0, 0).comment_id})
+            assert root["like_count"] == 5  # the later (spooled) read won
+            assert root["first_seen_at"] < root["last_seen_at"]
+        finally:
+            client.close()
