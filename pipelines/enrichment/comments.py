@@ -18,7 +18,7 @@ None); a note enriched before comments were asked for gets one new request, with
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +102,16 @@ def with_comments(note: Any, adapter: Any, digest: str) -> Any:
         note,
         comments=top_comments(comments) if comments is not None else (),
         comments_mark=comments_mark(comments is not None, digest, previous),
+    )
+
+
+def for_pack(note: Any, previous_cache_key: str | None, digest_of: Callable[[Any], str]) -> Any:
+    """``note`` for a packed request, which carries no comments (its per-note schema has
+    no comment insights): without them, and marked only as if its thread had not been
+    read (so a result made with comments for this content is still kept)."""
+    bare = dataclasses.replace(note, comments=(), comments_mark="")
+    return dataclasses.replace(
+        bare, comments_mark=comments_mark(False, digest_of(bare), previous_cache_key)
     )
 
 
