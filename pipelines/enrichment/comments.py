@@ -13,6 +13,7 @@ the content hash, only a mark (``+c``) that the result was made with them. So a 
 whose content is unchanged keeps its result when its thread is read again (counts and
 replies move every day) or not read at all (an unchanged thread: ``item.comments`` is
 None); a note enriched before comments were asked for gets one new request, with them.
+A packed request (several notes at once, issue 16) carries no comments: :func:`for_pack`.
 """
 
 from __future__ import annotations
