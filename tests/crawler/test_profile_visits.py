@@ -14,16 +14,15 @@ from crawler.core.timeutil import utcnow
 from crawler.spiders.profiles import ProfileVisits, parse_authors_arg
 from pipelines.mongo import close_mongo
 from sandbox.harness import free_port
-from tests.factories import make_note, make_user
+from tests.factories import make_note, make_user, project_crawler
 from tests.parsing.samples import PROFILE_09, PROFILE_09_URL, real_text
-from tests.storage.notes_factory import project_crawler
 
 OWNER_09 = PROFILE_09_URL.rsplit("/", 1)[1]
 BASE = "https://www.xiaohongshu.com"
 
 
 def _visits(*, authors: bool = True, **settings) -> ProfileVisits:
-    crawler = project_crawler(**settings)
+    crawler = project_crawler(settings)
     crawler.stats.open_spider()
     return ProfileVisits.from_crawler(
         crawler, authors=authors, base_url=BASE, max_page_bytes=2_000_000
