@@ -17,8 +17,6 @@ _TOKEN = re.compile(r"^[0-9A-Za-z+/=_-]{1,512}$")
 # URL may hold; full-width punctuation (，) and emoji end it.
 _URL_IN_TEXT = re.compile(r"https?://[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+;=%]+", re.IGNORECASE)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-# The app's share-link host: xhslink.com/a/<code> answers a redirect to the note URL.
-SHORT_LINK_HOSTS = ("xhslink.com",)
 
 
 class BadNoteReference(ValueError):

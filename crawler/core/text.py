@@ -7,8 +7,6 @@ become U+FFFD; proper surrogate pairs are joined into their character.
 
 from __future__ import annotations
 
-from typing import Any
-
 
 def clean_text(text: str) -> str:
     """Valid UTF-8-encodable text: surrogate pairs joined, lone surrogates → U+FFFD."""
@@ -17,8 +15,3 @@ def clean_text(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
-
-
-def clean_optional(text: Any) -> str | None:
-    """:func:`clean_text` for an optional value (None stays None, others become str)."""
-    return None if text is None else clean_text(str(text))
