@@ -167,7 +167,10 @@ def rank_at_most_filters(max_rank: int) -> list[dict[str, Any]]:
     if max_rank == 3:
         return [
             not_done,
-            {"enrichment.status": EnrichmentStatus.DONE.value, "enrichment.backend": {"$ne": "gemini"}},
+            {
+                "enrichment.status": EnrichmentStatus.DONE.value,
+                "enrichment.backend": {"$ne": Backend.GEMINI.value},
+            },
         ]
     if max_rank == 2:
         return [not_done]
@@ -189,10 +192,18 @@ def backlog_query(now: datetime, *, include_local: bool) -> dict[str, Any]:
     branches: list[dict[str, Any]] = [
         {"enrichment": None},
         {"$and": [{"enrichment.status": {"$in": waiting}}, due]},
-        {"enrichment.status": "failed", "enrichment.next_attempt_at": {"$lte": now}},
-        {"enrichment.status": "skipped", "enrichment.reason": DISABLED_REASON},
+        {
+            "enrichment.status": EnrichmentStatus.FAILED.value,
+            "enrichment.next_attempt_at": {"$lte": now},
+        },
+        {"enrichment.status": EnrichmentStatus.SKIPPED.value, "enrichment.reason": DISABLED_REASON},
         {"enrichment.stale": True},
     ]
     if include_local:
-        branches.append({"enrichment.status": "done", "enrichment.backend": "local"})
+        branches.append(
+            {
+                "enrichment.status": EnrichmentStatus.DONE.value,
+                "enrichment.backend": Backend.LOCAL.value,
+            }
+        )
     return {"$or": branches}

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from scrapy.crawler import Crawler
 
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from crawler.core.names import NOTE_STATS, NOTES
 from crawler.core.timeutil import as_utc, utcnow
 from crawler.extensions.progress import duration, notes_stored
@@ -65,12 +66,13 @@ async def read_run_notes(db: Any, run_id: str, started_at: datetime | None) -> R
     found = RunNotes()
     async for doc in db[NOTES].find({"$or": clauses}, projection).sort("_id", 1):
         found.total += 1
-        enrichment = doc.get("enrichment") or {}
-        if enrichment.get("status") == "done":
-            backend = str(enrichment.get("backend") or "none")
+        state = EnrichmentState.from_document(doc.get("enrichment"))
+        status = state.status if state is not None else None
+        if state is not None and status is EnrichmentStatus.DONE:
+            backend = str(state.backend or "none")
             found.by_backend[backend] = found.by_backend.get(backend, 0) + 1
-        until = enrichment.get("next_attempt_at")
-        if enrichment.get("status") == "deferred" and isinstance(until, datetime):
+        until = state.next_attempt_at if state is not None else None
+        if status is EnrichmentStatus.DEFERRED and isinstance(until, datetime):
             until = as_utc(until)
             found.deferred_until = max(found.deferred_until or until, until)
         if len(found.rows) < TABLE_ROWS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from crawler.core.names import CRAWL_RUNS, NOTE_STATS, NOTES
 
 MAX_NOTES = 500  # rows of the notes table: a larger run says how many more (keeps < 300 KB)
@@ -95,9 +96,9 @@ def note_failures(notes: list[dict[str, Any]]) -> list[dict[str, str]]:
                 error = str(image.get("error") or "failed")
                 found.append({"url": str(image.get("url") or doc.get("url") or doc["_id"]),
                               "reason": f"image {error.partition(':')[0]}", "message": error})  # fmt: skip
-        enrichment = doc.get("enrichment") or {}
-        if enrichment.get("status") == "failed":
-            reason = str(enrichment.get("reason") or "failed")
+        state = EnrichmentState.from_document(doc.get("enrichment"))
+        if state is not None and state.status is EnrichmentStatus.FAILED:
+            reason = str(state.reason or "failed")
             found.append({"url": str(doc.get("url") or doc["_id"]),
                           "reason": f"enrichment {reason.partition(':')[0]}", "message": reason})  # fmt: skip
     return found
