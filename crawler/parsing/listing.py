@@ -11,14 +11,13 @@ Shapes (see tests/data/xhs-real/06-09):
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from crawler.core.items import NoteType
-from crawler.parsing.errors import ApiError, ResponseMalformed
-from crawler.parsing.signals import error_for_code
+from crawler.parsing.errors import ResponseMalformed
+from crawler.parsing.values import data_object, keys_of, load_answer
 
 ListingKind = Literal["search", "notes", "profile"]
 NOTE_MODEL_TYPE = "note"
@@ -43,23 +42,13 @@ def parse_listing(api_json: Mapping[str, Any] | str | bytes) -> list[ListingRef]
     ``IpBlocked`` for 300012, ``AccountFlagged`` for 300011, ``SignatureRejected`` for
     -1, ``ApiError`` otherwise) and ``ResponseMalformed`` for any other shape.
     """
-    answer = _load(api_json)
-    code = answer.get("code")
-    if code is not None and code != 0:
-        if not isinstance(code, int) or isinstance(code, bool):
-            raise ResponseMalformed(f"listing answer: code is {code!r}, not a number")
-        raise error_for_code(code, answer.get("msg"), "listing answer")
-    if code is None and answer.get("success") is False:
-        raise ApiError(f"listing answer: success=false, msg={str(answer.get('msg'))[:100]!r}")
-    data = answer.get("data")
-    if not isinstance(data, Mapping):
-        raise ResponseMalformed(f"listing answer has no data object (keys: {_keys(answer)})")
+    data = data_object(load_answer(api_json, "listing answer"), "listing answer")
     if isinstance(data.get("items"), list):
         return _unique(_from_items(data["items"]))
     if isinstance(data.get("notes"), list):
         return _unique(_from_notes(data["notes"]))
     raise ResponseMalformed(
-        f"listing answer: data has neither items[] nor notes[] (keys: {_keys(data)})"
+        f"listing answer: data has neither items[] nor notes[] (keys: {keys_of(data)})"
     )
 
 
@@ -75,7 +64,7 @@ def refs_from_profile_state(
     user = state.get("user")
     notes = user.get("notes") if isinstance(user, Mapping) else None
     if not isinstance(notes, list):
-        raise ResponseMalformed(f"profile state has no user.notes list (stores: {_keys(state)})")
+        raise ResponseMalformed(f"profile state has no user.notes list (stores: {keys_of(state)})")
     refs = []
     for tab in tabs:
         entries = notes[tab] if 0 <= tab < len(notes) else []
@@ -133,17 +122,6 @@ def _from_notes(notes: list[Any]) -> Iterable[ListingRef]:
             )
 
 
-def _load(api_json: Mapping[str, Any] | str | bytes) -> Mapping[str, Any]:
-    if isinstance(api_json, str | bytes | bytearray):
-        try:
-            api_json = json.loads(api_json)
-        except (ValueError, RecursionError) as exc:
-            raise ResponseMalformed(f"listing answer is not JSON: {exc}") from None
-    if not isinstance(api_json, Mapping):
-        raise ResponseMalformed(f"listing answer is a {type(api_json).__name__}, not an object")
-    return api_json
-
-
 def _unique(refs: Iterable[ListingRef]) -> list[ListingRef]:
     """First occurrence of each note, in order."""
     first: dict[str, ListingRef] = {}
@@ -158,7 +136,3 @@ def _note_type(value: Any) -> NoteType:
 
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def _keys(mapping: Mapping[str, Any]) -> str:
-    return ", ".join(str(key)[:40] for key in list(mapping)[:8]) or "none"
