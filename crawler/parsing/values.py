@@ -2,9 +2,9 @@
 
 Shared by the listing, note, comment and profile parsers. Each reader either returns
 the value in the type the item wants (None when absent) or raises the error class it
-is given, naming the field and what was found: a dict where text was expected is a wrong shape, not
-something to stringify. Ids must look like ids (``SAFE_ID``): a hostile id (``$gt``,
-``a.b``, 10 KB) never reaches a stored record or a Mongo filter.
+is given, naming the field and what was found: a dict where text was expected is a
+wrong shape, not something to stringify. Ids must look like ids (``SAFE_ID``): a
+hostile id (``$gt``, ``a.b``, 10 KB) never reaches a stored record or a Mongo filter.
 """
 
 from __future__ import annotations

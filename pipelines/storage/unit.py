@@ -38,6 +38,19 @@ class RejectedNote(ValueError):
         self.reason = reason
 
 
+def check_bson_size(document: Mapping[str, Any], what: str) -> None:
+    """Raise :class:`RejectedNote` unless ``document`` encodes as BSON within
+    :data:`MAX_UNIT_BSON_BYTES` (``what`` names the record in the message)."""
+    try:
+        size = len(bson.encode(document))
+    except (InvalidDocument, OverflowError, TypeError) as exc:
+        raise RejectedNote("invalid_document", f"{what}: not BSON-encodable: {exc}") from exc
+    if size > MAX_UNIT_BSON_BYTES:
+        raise RejectedNote(
+            "document_too_large", f"{what}: {size} bytes of BSON exceeds the 15 MiB cap"
+        )
+
+
 def enrichment_document(enrichment: Any, digest: str) -> dict[str, Any] | None:
     """The stored form of an item's enrichment, stamped with the content hash it was
     made for (storage flags it ``stale`` when the note's content moves on). A plain
@@ -97,14 +110,5 @@ def prepare_unit(item: Any, *, now: datetime, run_id: str, max_chars: int) -> di
         "truncated": truncated,
         "stats": stats_row if observed else None,
     }
-    try:
-        size = len(bson.encode({"fields": fields, "enrichment": enrichment}))
-    except (InvalidDocument, OverflowError, TypeError) as exc:
-        raise RejectedNote(
-            "invalid_document", f"note {note_id}: not BSON-encodable: {exc}"
-        ) from exc
-    if size > MAX_UNIT_BSON_BYTES:
-        raise RejectedNote(
-            "document_too_large", f"note {note_id}: {size} bytes of BSON exceeds the 15 MiB cap"
-        )
+    check_bson_size({"fields": fields, "enrichment": enrichment}, f"note {note_id}")
     return unit

@@ -25,14 +25,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import bson
-from bson.errors import InvalidDocument
-
 from crawler.core.text import clean_text
 from crawler.core.timeutil import as_utc
 from pipelines.incremental import as_adapter
 from pipelines.storage.sanitize import sanitize
-from pipelines.storage.unit import MAX_UNIT_BSON_BYTES, RejectedNote
+from pipelines.storage.unit import check_bson_size
 
 USER_UNIT = "user"
 USER_UNIT_VERSION = 1
@@ -63,16 +60,7 @@ def prepare_user_unit(item: Any, *, now: datetime, run_id: str, max_chars: int) 
         **{name: counts[name] for name in COUNTS},
         "notes_seen": notes_seen,
     }
-    try:
-        size = len(bson.encode(fields))
-    except (InvalidDocument, OverflowError, TypeError) as exc:
-        raise RejectedNote(
-            "invalid_document", f"user {user_id}: not BSON-encodable: {exc}"
-        ) from exc
-    if size > MAX_UNIT_BSON_BYTES:
-        raise RejectedNote(
-            "document_too_large", f"user {user_id}: {size} bytes of BSON exceeds the 15 MiB cap"
-        )
+    check_bson_size(fields, f"user {user_id}")
     return {
         "type": USER_UNIT,
         "v": USER_UNIT_VERSION,
