@@ -153,6 +153,7 @@ class EnrichmentPipeline:
             self.claims = NoteClaims(self._db if gemini else None, owner, ttl, stats=self.stats)
 
     async def close_spider(self) -> None:
+        await self.claims.close()  # the last batched releases
         if self._client is not None:
             self._copy_client_stats()
             await self._client.close()
@@ -269,12 +270,12 @@ class EnrichmentPipeline:
         self._active += 1
         try:
             packing = await self._packs_now()
-            async with (
-                self._pack_slots if packing else self._semaphore,
-                self._claim(adapter, previous) as held,
-            ):
+            # Claimed before a slot is taken: the claim's round trip (shared with the
+            # other notes arriving) overlaps the wait for a slot instead of holding one.
+            async with self._claim(adapter, previous) as held:
                 if held:
-                    state = await self._enrich(adapter, previous, packing)
+                    async with self._pack_slots if packing else self._semaphore:
+                        state = await self._enrich(adapter, previous, packing)
                 else:  # another run enriches it now: keep what the item has
                     state = None if previous is not None else self._held_elsewhere()
         finally:

@@ -21,8 +21,10 @@ API (every call atomic per note; ``now`` is the caller's clock, default UTC now)
 - ``await held_by_others(db, note_ids, owner)`` → the ids another owner holds now (to
   leave them out of a batch before claiming, e.g. a worker reading the backlog).
 - :class:`NoteClaims`: one run's claims with its owner and ttl; ``async with
-  claims.holding(note_id) as held:`` claims one note, renews it every ``ttl/3`` while
-  the block runs, releases it at the end (``held`` False: another run has it).
+  claims.holding(note_id) as held:`` claims one note (coalesced with the other notes
+  claimed within a few ms: one bulk claim), renews it every ``ttl/3`` while the block
+  runs (one renewal for every note held), releases it after the block (batched too;
+  ``await claims.close()`` sends the last releases); ``held`` False: another run has it.
 
 A claim only says who may spend *now*: the holder re-checks the enrichment cache
 after it got the claim, so a run that claims a note just finished by another run finds
@@ -34,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -140,20 +143,50 @@ class NoteClaims:
     """One run's claims: its ``owner`` name and ``ttl_s``, on ``db`` (None: no claims,
     every note is held at once: a run without MongoDB cannot coordinate).
 
+    Round trips are shared between notes, as the incremental check's lookups are
+    (:class:`pipelines.incremental.BatchedLookup`): a claim waits up to ``max_wait_s``
+    for others (or until ``batch`` are pending) and goes out with them as one bulk
+    claim; a release is queued the same way and not waited for (the note is done: a
+    release some ms late only keeps another run off it that long), and :meth:`close`
+    sends the last ones; one renewal every ``ttl/3`` extends every claim held. The
+    guarantees are the single-note ones: a note is enriched only under a claim the
+    database granted; a release never removes a claim this run holds again (a note
+    claimed anew waits for its release in flight, and a note held again when its
+    release goes out is left out of it); a run killed holding claims frees them at
+    expiry. ``enrich/claims/queries`` counts the database calls.
+
     A database error while claiming is not the note's problem: the note is treated as
     held (counted in ``stats`` as ``enrich/claims/errors``), as a run without MongoDB
     would; the enrichment cache still saves a second request for a result stored.
     """
 
-    def __init__(self, db: Any, owner: str, ttl_s: float, *, stats: Any = None) -> None:
+    def __init__(
+        self,
+        db: Any,
+        owner: str,
+        ttl_s: float,
+        *,
+        stats: Any = None,
+        batch: int = 32,
+        max_wait_s: float = 0.01,
+    ) -> None:
+        # Imported here: pipelines.incremental imports pipelines.mongo (this package).
+        from pipelines.incremental import BatchedLookup
+
         self.db = db
         self.owner = owner
         self.ttl_s = ttl_s
         self.stats = stats
+        self._claims = BatchedLookup(self._claim_batch, batch=batch, max_wait_s=max_wait_s)
+        self._releases = BatchedLookup(self._release_batch, batch=batch, max_wait_s=max_wait_s)
+        self._wanted: Counter[str] = Counter()  # note id → holdings asking for or holding it
+        self._held: Counter[str] = Counter()  # note id → holdings granted it
+        self._releasing: dict[str, asyncio.Task[Any]] = {}
+        self._renewing: asyncio.Task[None] | None = None
 
-    def _inc(self, key: str) -> None:
+    def _inc(self, key: str, count: int = 1) -> None:
         if self.stats is not None:
-            self.stats.inc_value(f"enrich/claims/{key}")
+            self.stats.inc_value(f"enrich/claims/{key}", count)
 
     @contextlib.asynccontextmanager
     async def holding(self, note_id: str) -> AsyncIterator[bool]:
@@ -161,30 +194,86 @@ class NoteClaims:
         if self.db is None or not note_id:
             yield True
             return
+        self._wanted[note_id] += 1
         try:
-            granted = note_id in await claim(self.db, [note_id], self.owner, self.ttl_s)
-        except Exception as exc:  # the database is down: go on unclaimed
-            self._inc("errors")
-            logger.warning("claim on note %s not taken (%s): going on", note_id, exc)
-            yield True
-            return
-        if not granted:
-            self._inc("held_elsewhere")
-            yield False
-            return
-        self._inc("granted")
-        renewing = asyncio.create_task(self._renew(note_id))
-        try:
-            yield True
+            releasing = self._releasing.get(note_id)
+            if releasing is not None:  # our own release in flight must not undo this claim
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(releasing)
+            try:
+                granted = await self._claims.get(note_id) is not None
+            except Exception as exc:  # the database is down: go on unclaimed
+                self._inc("errors")
+                logger.warning("claim on note %s not taken (%s): going on", note_id, exc)
+                yield True
+                return
+            if not granted:
+                self._inc("held_elsewhere")
+                yield False
+                return
+            self._inc("granted")
+            self._held[note_id] += 1
+            self._keep_renewing()
+            try:
+                yield True
+            finally:
+                self._held[note_id] -= 1
+                if self._held[note_id] <= 0:
+                    del self._held[note_id]
+                    self._release_later(note_id)
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
-            with contextlib.suppress(Exception):
-                await release(self.db, [note_id], self.owner)
+            self._wanted[note_id] -= 1
+            if self._wanted[note_id] <= 0:
+                del self._wanted[note_id]
 
-    async def _renew(self, note_id: str) -> None:
+    async def close(self) -> None:
+        """Send the queued releases and wait for them; stop renewing (the end of a run)."""
+        pending = list(self._releasing.values())
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._renewing is not None and not self._held:
+            self._renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewing
+            self._renewing = None
+
+    async def _claim_batch(self, note_ids: list[str]) -> list[dict[str, str]]:
+        self._inc("queries")
+        granted = await claim(self.db, note_ids, self.owner, self.ttl_s)
+        return [{"_id": note_id} for note_id in granted]
+
+    async def _release_batch(self, note_ids: list[str]) -> list[dict[str, str]]:
+        # A note held again by now stays claimed: its new holding releases it later.
+        free = [note_id for note_id in note_ids if note_id not in self._wanted]
+        if free:
+            self._inc("queries")
+            await release(self.db, free, self.owner)
+        return []
+
+    def _release_later(self, note_id: str) -> None:
+        if note_id in self._releasing:
+            return
+        task = asyncio.create_task(self._releases.get(note_id))
+        self._releasing[note_id] = task
+
+        def forget(done: asyncio.Task[Any]) -> None:
+            if self._releasing.get(note_id) is done:
+                del self._releasing[note_id]
+            if not done.cancelled() and done.exception() is not None:
+                self._inc("release_errors")  # the claim lapses at expiry instead
+
+        task.add_done_callback(forget)
+
+    def _keep_renewing(self) -> None:
+        if self._renewing is None or self._renewing.done():
+            self._renewing = asyncio.create_task(self._renew())
+
+    async def _renew(self) -> None:
+        """Every ``ttl/3`` while this run holds notes: one renewal of all of them."""
         while True:
             await asyncio.sleep(max(self.ttl_s / 3, 0.05))
+            if not self._held:
+                return
+            self._inc("queries", 2)
             with contextlib.suppress(Exception):
-                await renew(self.db, [note_id], self.owner, self.ttl_s)
+                await renew(self.db, list(self._held), self.owner, self.ttl_s)

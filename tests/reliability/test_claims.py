@@ -50,11 +50,75 @@ async def test_holding_claims_renews_and_releases(mongo_uri, mongo_db_name) -> N
             await asyncio.sleep(0.6)  # longer than the ttl: renewed meanwhile
             async with theirs.holding("n1") as other:
                 assert not other
-        async with theirs.holding("n1") as other:  # released at the end of the block
+        await mine.close()  # the batched release of n1 has gone out
+        async with theirs.holding("n1") as other:
             assert other
+        await theirs.close()
         assert await db[CLAIMS].count_documents({}) == 0
         async with NoteClaims(None, "run-3", 1).holding("n1") as held:
             assert held  # no database: nothing to coordinate with
+    finally:
+        await client.drop_database(mongo_db_name)
+        await client.close()
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.values: dict[str, int] = {}
+
+    def inc_value(self, key: str, count: int = 1) -> None:
+        self.values[key] = self.values.get(key, 0) + count
+
+
+async def test_concurrent_claims_share_round_trips_and_never_overlap(
+    mongo_uri, mongo_db_name
+) -> None:
+    """100 notes, two runs claiming all of them at once: each note is granted to one run
+    only, and a run's 100 claims and releases go out in a handful of bulk calls."""
+    client, db = await _db(mongo_uri, mongo_db_name)
+    stats = [Stats(), Stats()]
+    runs = [NoteClaims(db, f"run-{i}", 60, stats=stats[i]) for i in range(2)]
+    ids = [f"n{i:03d}" for i in range(100)]
+    inside: dict[str, list[int]] = {i: [] for i in ids}
+
+    async def enrich(run: int, note_id: str) -> None:
+        async with runs[run].holding(note_id) as held:
+            if held:
+                inside[note_id].append(run)
+                await asyncio.sleep(0.05)
+
+    try:
+        await asyncio.gather(*(enrich(r, i) for i in ids for r in (0, 1)))
+        for run in runs:
+            await run.close()
+        assert all(len(holders) == 1 for holders in inside.values()), inside
+        assert await db[CLAIMS].count_documents({}) == 0  # every claim released
+        for s in stats:
+            # 100 claims at once: batches of 32 (4 calls), releases likewise
+            assert s.values["enrich/claims/queries"] <= 10, s.values
+        assert sum(s.values.get("enrich/claims/granted", 0) for s in stats) == 100
+    finally:
+        await client.drop_database(mongo_db_name)
+        await client.close()
+
+
+async def test_a_note_claimed_again_keeps_its_claim_past_its_release(
+    mongo_uri, mongo_db_name
+) -> None:
+    """The release queued when a note's first holding ends never removes the claim of
+    its next holding in the same run (claimed again within the release's wait)."""
+    client, db = await _db(mongo_uri, mongo_db_name)
+    mine, theirs = NoteClaims(db, "run-1", 60), NoteClaims(db, "run-2", 60)
+    try:
+        async with mine.holding("n1") as held:
+            assert held
+        async with mine.holding("n1") as held:  # its release is still queued
+            assert held
+            await asyncio.sleep(0.1)  # the queued release has had its turn
+            async with theirs.holding("n1") as other:
+                assert not other  # still ours
+        await mine.close()
+        assert await db[CLAIMS].count_documents({}) == 0
     finally:
         await client.drop_database(mongo_db_name)
         await client.close()
