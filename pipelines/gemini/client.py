@@ -146,7 +146,9 @@ class GeminiClient:
             self._started = True
 
     async def close(self) -> None:
-        """Save the quota state and close every SDK client."""
+        """Give unused shared reservations back, save the quota state and close every
+        SDK client."""
+        await self._books.close()
         if self._started:
             await self._save()
         clients, self._sdk = list(self._sdk.values()), {}

@@ -77,13 +77,15 @@ class QuotaLedger(Protocol):
     store (``pipelines.mongo.quota.MongoQuotaLedger``): atomic updates, no read-modify-write.
     Times are POSIX seconds."""
 
-    async def reserve(self, project: str, model: str, now: float, limit: int | None) -> Grant:
-        """Count one request unless the day's count reached ``limit`` (or the stored limit)
-        or the pair is blocked; the answer says which."""
+    async def reserve(
+        self, project: str, model: str, now: float, limit: int | None, n: int = 1
+    ) -> Grant:
+        """Count ``n`` requests (all or none) unless the day's count would pass ``limit``
+        (or the stored limit) or the pair is blocked; the answer says which."""
         ...
 
-    async def refund(self, project: str, model: str, sent_at: float) -> None:
-        """Take back a request the server refused (a 429 spends no quota)."""
+    async def refund(self, project: str, model: str, sent_at: float, n: int = 1) -> None:
+        """Take back ``n`` requests not spent (a 429 spends no quota; an unused block)."""
         ...
 
     async def block(

@@ -59,27 +59,35 @@ class MongoQuotaLedger:
     with ``count``, ``limit`` (the lowest daily limit anyone knew) and ``blocked_until``
     (after a per-day 429). Every change is one atomic update:
 
-    - ``reserve``: ``$inc count`` on a filter that matches only while ``count < limit``
-      and the pair is not blocked; a document that does not match makes the upsert
-      collide on ``_id`` (DuplicateKeyError), which is the refusal. Two workers can never
-      both take the last request of the day.
-    - ``refund``: ``$inc count -1`` while ``count > 0``;
+    - ``reserve(..., n)``: ``$inc count n`` on a filter that matches only while
+      ``count + n <= limit`` and the pair is not blocked; a document that does not match
+      makes the upsert collide on ``_id`` (DuplicateKeyError), which is the refusal (all
+      ``n`` or none). Two workers can never both take the last request of the day. A
+      lower limit stored by someone else than the caller's is checked after the update
+      (the ``n`` are given back when the count passed it).
+    - ``refund(..., n)``: ``$inc count -n`` while ``count >= n``;
     - ``block``: ``$max blocked_until``, ``$min limit``.
+
+    Reserving several requests at once is the client's choice
+    (:class:`pipelines.gemini.shared_books.SharedBooks` reserves blocks far from the
+    limit, one at a time near it).
     """
 
     def __init__(self, db: AsyncDatabase) -> None:
         self._coll = db[GEMINI_QUOTA]
 
-    async def reserve(self, project: str, model: str, now: float, limit: int | None) -> Grant:
+    async def reserve(
+        self, project: str, model: str, now: float, limit: int | None, n: int = 1
+    ) -> Grant:
         doc_id = _day_id(project, model, now)
         at = datetime.fromtimestamp(now, UTC)
         free: list[dict[str, Any]] = [
             {"$or": [{"blocked_until": None}, {"blocked_until": {"$lte": at}}]}
         ]
         if limit is not None:
-            free.append({"count": {"$lt": limit}})
+            free.append({"count": {"$lte": limit - n}})
         update: dict[str, Any] = {
-            "$inc": {"count": 1},
+            "$inc": {"count": n},
             "$setOnInsert": {"project": project, "model": model, "day": doc_id.rsplit("|", 1)[1]},
         }
         if limit is not None:
@@ -99,14 +107,15 @@ class MongoQuotaLedger:
         stored_limit, blocked = _known(doc)
         count = int(doc.get("count") or 0)
         if stored_limit is not None and count > stored_limit:
-            # Someone learned a lower limit than ours meanwhile: give the request back.
-            await self.refund(project, model, now)
-            return Grant(False, count - 1, stored_limit, blocked)
+            # Someone learned a lower limit than ours meanwhile: give the requests back.
+            await self.refund(project, model, now, n)
+            return Grant(False, count - n, stored_limit, blocked)
         return Grant(True, count, stored_limit, blocked)
 
-    async def refund(self, project: str, model: str, sent_at: float) -> None:
+    async def refund(self, project: str, model: str, sent_at: float, n: int = 1) -> None:
         await self._coll.update_one(
-            {"_id": _day_id(project, model, sent_at), "count": {"$gt": 0}}, {"$inc": {"count": -1}}
+            {"_id": _day_id(project, model, sent_at), "count": {"$gte": n}},
+            {"$inc": {"count": -n}},
         )
 
     async def block(

@@ -89,6 +89,84 @@ async def test_two_clients_share_one_daily_quota(db, make_gemini_emulator) -> No
     assert all(c.remaining_today() == 0 for c in clients)
 
 
+async def test_blocks_reserved_by_racing_workers_never_pass_the_limit(db) -> None:
+    """Blocks of several requests, reserved by three workers at once: whole or not at
+    all, and the counts granted never pass the limit."""
+    ledgers = [MongoQuotaLedger(db) for _ in range(3)]
+    now = time.time()
+    sizes = [16, 8, 1, 5] * 12  # 360 asked for, 100 in the day
+    grants = await asyncio.gather(
+        *(ledgers[i % 3].reserve(PROJECT, MODEL, now, 100, n) for i, n in enumerate(sizes))
+    )
+    granted = sum(n for n, g in zip(sizes, grants, strict=True) if g.granted)
+    assert granted <= 100 and granted >= 100 - 15  # what is left is smaller than a 16-block
+    (doc,) = await ledgers[0].day_documents()
+    assert doc["count"] == granted
+    await ledgers[1].refund(PROJECT, MODEL, now, granted - 3)  # unused blocks given back
+    (doc,) = await ledgers[0].day_documents()
+    assert doc["count"] == 3
+
+
+async def test_three_clients_share_a_larger_daily_quota_in_blocks(db, make_gemini_emulator) -> None:
+    """Three workers' clients against one 200-RPD project: 200 requests sent in total,
+    the rest deferred without a 429, in far fewer ledger round trips than requests;
+    after close the shared count is the requests sent (unused blocks given back)."""
+    config = {"projects": {PROJECT: {"keys": ["key-a1"], "limits": {MODEL: {"rpd": 200}}}}}
+    emu = make_gemini_emulator(config)
+    settings = GeminiSettings.from_env_like(
+        {
+            "GEMINI_API_KEYS": f"{PROJECT}:key-a1",
+            "GEMINI_MODELS": MODEL,
+            "GEMINI_BASE_URL": emu.base_url,
+            "GEMINI_LIMITS": f"{MODEL}:rpd=200,rpm=100000",
+            "GEMINI_MAX_IN_FLIGHT": "16",
+        }
+    )
+    ledger = MongoQuotaLedger(db)
+    clients = [GeminiClient(settings, ledger=MongoQuotaLedger(db)) for _ in range(3)]
+    for client in clients:
+        await client.start()
+    outcomes = await asyncio.gather(
+        *(_ask(clients[i % 3]) for i in range(230)), return_exceptions=True
+    )
+    reserves = sum(c.stats["shared_day/reserves"] for c in clients)
+    for client in clients:
+        await client.close()
+    ok = [o for o in outcomes if o == "ok"]
+    assert len(ok) == 200, [o for o in outcomes if o != "ok"][:3]
+    assert all(isinstance(o, QuotaDeferred) for o in outcomes if o != "ok")
+    statuses = [r.status for r in emu.requests if r.method == "generateContent"]
+    assert statuses.count(200) == 200 and 429 not in statuses
+    assert reserves < 100, reserves  # 200 one by one before the blocks
+    (doc,) = await ledger.day_documents()
+    assert doc["count"] == 200
+
+
+async def test_unused_reservations_go_back_at_close(db, make_gemini_emulator) -> None:
+    """The limit unknown: a block is reserved for the first request; three sent, the
+    rest of the block is given back when the client closes."""
+    config = {"projects": {PROJECT: {"keys": ["key-a1"]}}}
+    emu = make_gemini_emulator(config)
+    settings = GeminiSettings.from_env_like(
+        {
+            "GEMINI_API_KEYS": f"{PROJECT}:key-a1",
+            "GEMINI_MODELS": MODEL,
+            "GEMINI_BASE_URL": emu.base_url,
+        }
+    )
+    ledger = MongoQuotaLedger(db)
+    client = GeminiClient(settings, ledger=ledger)
+    await client.start()
+    for _ in range(3):
+        await _ask(client)
+    (doc,) = await ledger.day_documents()
+    assert doc["count"] > 3  # the block in hand counts
+    assert client.stats["shared_day/reserves"] == 1
+    await client.close()
+    (doc,) = await ledger.day_documents()
+    assert doc["count"] == 3
+
+
 async def _ask(client: GeminiClient) -> str:
     await client.generate(
         ["Summarise: hello"], {"type": "object", "properties": {"a": {"type": "string"}}}
