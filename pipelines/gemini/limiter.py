@@ -14,6 +14,12 @@ While the RPM is unknown (neither configured nor learned), requests are spaced
 ``unknown_rpm_spacing`` apart: refusals come back within a round trip, so requests sent
 in one instant (the answers of a batch arrive together) would all run into an unknown
 limit together; spaced, the first 429 teaches the limit before the next one leaves.
+The spacing runs on an absolute timeline (the next allowed send time advances by one
+spacing per request from the previous allowed time, not from when the request actually
+left): a request that leaves late because the event loop was busy does not push every
+later one back, so loop lag does not add up over a burst. Lag beyond half a spacing
+(an idle pair, a long stall) restarts the timeline from the late send, so two requests
+never leave closer than half a spacing apart.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class RateLimiter:
         self._day: date | None = None
         self._day_count = 0
         self.blocked_until = 0.0
+        self._next_spaced = 0.0  # the next send time allowed while the RPM is unknown
 
     @property
     def day_count(self) -> int:
@@ -126,8 +133,8 @@ class RateLimiter:
             return next_pacific_midnight(now)
         at = max(now, self.blocked_until)
         entries = list(self._window)
-        if limits.rpm is None and entries:
-            at = max(at, entries[-1][0] + self.unknown_rpm_spacing)
+        if limits.rpm is None:
+            at = max(at, self._next_spaced)
         if limits.rpm is not None and len(entries) >= max(limits.rpm, 1):
             # The oldest entries must leave until only rpm - 1 remain.
             at = max(at, entries[len(entries) - max(limits.rpm, 1)][0] + _SPAN)
@@ -147,6 +154,8 @@ class RateLimiter:
         self._roll(now)
         self._window.append((now, tokens))
         self._day_count += 1
+        spacing = self.unknown_rpm_spacing
+        self._next_spaced = max(self._next_spaced, now - spacing / 2) + spacing
 
     def refund(self, sent_at: float, tokens: int) -> None:
         """Take back a request booked at ``sent_at`` that the server did not count."""

@@ -157,3 +157,25 @@ def test_pacific_day_is_a_date() -> None:
     assert pacific_day(ts("2026-11-30T07:59:59+00:00")).isoformat() == "2026-11-29"
     assert pacific_day(ts("2026-11-30T08:00:00+00:00")).isoformat() == "2026-11-30"
     assert datetime.fromtimestamp(next_pacific_midnight(T0), UTC).hour == 8
+
+
+def test_unknown_rpm_spacing_runs_on_an_absolute_timeline() -> None:
+    """Requests spaced 0.05 s while the RPM is unknown: each one leaving 0.01 s late
+    (event-loop lag) does not push the next back; after a stall the timeline restarts
+    from the late send, never closer than half a spacing."""
+    limiter = RateLimiter(ModelLimits(), unknown_rpm_spacing=0.05)
+    assert limiter.next_admission(T0, 1) == T0
+    sent = T0
+    for i in range(1, 11):
+        limiter.record(sent, 1)
+        allowed = limiter.next_admission(sent, 1)
+        assert allowed == pytest.approx(T0 + 0.05 * i)  # not sent + 0.05: no drift
+        sent = allowed + 0.01  # the loop wakes the sender late
+    limiter.record(sent, 1)
+    stall = sent + 5.0  # idle: the next goes at once, the one after half a spacing later
+    assert limiter.next_admission(stall, 1) == stall
+    limiter.record(stall, 1)
+    assert limiter.next_admission(stall, 1) == pytest.approx(stall + 0.025)
+    known = RateLimiter(ModelLimits(rpm=1000), unknown_rpm_spacing=0.05)
+    known.record(T0, 1)
+    assert known.next_admission(T0, 1) == T0  # a known RPM: no spacing
