@@ -43,6 +43,7 @@ from crawler.comments.thread import COMMENT_PAGE_PATH, REPLY_PAGE_PATH, ThreadSt
 from crawler.core.items import CommentsCrawled, NoteItem
 from crawler.core.names import NOTES
 from crawler.middlewares import stop_crawl
+from crawler.spiders.pages import browser_page_meta
 from pipelines.incremental import BatchedLookup
 from pipelines.mongo import error_reason, get_mongo
 
@@ -131,14 +132,7 @@ class ThreadReader:
             errback=self.crawler.spider.thread_failed,
             dont_filter=True,  # the note page itself was fetched already (same note id)
             cb_kwargs={"item": item},
-            meta={
-                "playwright": True,
-                "playwright_include_page": True,
-                "playwright_page_init_callback": "crawler.spiders.xhs.add_session_cookies",
-                "playwright_page_event_handlers": {"response": "capture_comment_response"},
-                "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
-                "handle_httpstatus_list": [461, 471],
-            },
+            meta=browser_page_meta("capture_comment_response", handle_httpstatus_list=[461, 471]),
         )
 
     # --- reading ----------------------------------------------------------------------

@@ -45,6 +45,7 @@ from crawler.spiders.inputs import (
     note_from_redirect,
     parse_inputs,
 )
+from crawler.spiders.pages import browser_page_meta
 from crawler.spiders.profiles import ProfileVisits, parse_authors_arg
 from crawler.urls import note_created_at, note_url, split_arg
 from pipelines.mongo import get_mongo
@@ -370,14 +371,7 @@ class XhsSpider(scrapy.Spider):
             callback=self.parse_listing,
             errback=self.listing_failed,
             dont_filter=True,
-            meta={
-                "found_via": found_via,
-                "playwright": True,
-                "playwright_include_page": True,
-                "playwright_page_init_callback": "crawler.spiders.xhs.add_session_cookies",
-                "playwright_page_event_handlers": {"response": "capture_api_response"},
-                "playwright_page_goto_kwargs": {"wait_until": "domcontentloaded"},
-            },
+            meta=browser_page_meta("capture_api_response", found_via=found_via),
         )
 
     async def capture_api_response(self, response: Any) -> None:
