@@ -19,6 +19,9 @@ overridden; the parts have their own helpers:
 
 ``project_crawler(settings)`` is the one test crawler: the project's knobs at their
 declared defaults with ``settings`` on top, none of the project's components.
+``build_storage(uri, db, spool, clock)`` is a :class:`MongoStoragePipeline` on such a
+crawler with an injected :class:`Clock` (wall and monotonic, advanced by hand) and no
+sleeping; ``mongo_settings(**overrides)`` the project's MongoSettings with fields replaced.
 
 Fields the pipelines fill later (``fetched_at``, ``change``, ``content_hash``,
 ``enrichment``) are ``None``, ``"new"``, ``None``, ``None`` by default.
@@ -26,11 +29,14 @@ Fields the pipelines fill later (``fetched_at``, ``change``, ``content_hash``,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scrapy.crawler import Crawler
+from scrapy.utils.project import get_project_settings
 from scrapy.utils.test import get_crawler
 
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
@@ -47,6 +53,8 @@ from crawler.core.items import (
     UserTag,
 )
 from crawler.settings import knob_defaults
+from pipelines.mongo import MongoSettings
+from pipelines.storage import MongoStoragePipeline
 
 if TYPE_CHECKING:
     from sandbox.dataset import NoteSpec
@@ -108,6 +116,57 @@ def project_crawler(
     handlers): the unit under test is built by hand. Scrapy's own settings stay at
     Scrapy's test defaults."""
     return get_crawler(spidercls, settings_dict={**knob_defaults, **(settings or {})})
+
+
+class Clock:
+    """Injectable wall clock and monotonic clock, advanced by hand."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+        self.mono = 1000.0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+async def no_sleep(_seconds: float) -> None:
+    return None
+
+
+def mongo_settings(**overrides: Any) -> MongoSettings:
+    """The project's MongoSettings with some fields replaced."""
+    return dataclasses.replace(MongoSettings.from_settings(get_project_settings()), **overrides)
+
+
+def build_storage(
+    uri: str, db_name: str, spool: Path, clock: Clock | None = None, **settings: Any
+) -> MongoStoragePipeline:
+    """The storage pipeline on a :func:`project_crawler` (run id ``run-test``) writing to
+    ``uri``/``db_name`` with its spool at ``spool``; ``settings`` go on top."""
+    crawler = project_crawler(
+        {
+            "MONGO_URI": uri,
+            "MONGO_DATABASE": db_name,
+            "MONGO_SPOOL_PATH": str(spool),
+            "CRAWL_RUN_ID": "run-test",
+            **settings,
+        }
+    )
+    clock = clock or Clock()
+    return MongoStoragePipeline(
+        crawler,
+        MongoSettings.from_settings(crawler.settings),
+        clock=clock,
+        monotonic=clock.monotonic,
+        sleep=no_sleep,
+    )
 
 
 def make_note(i: int = 0, **overrides: Any) -> NoteItem:

@@ -13,8 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from sandbox.harness import free_port, sandbox_env, start_crawl
-from tests.factories import T0, enrichment
-from tests.storage.notes_factory import build_storage, make_note
+from tests.factories import T0, build_storage, enrichment, make_note
 from tests.storage.test_pipeline import run_pipeline
 
 NOTES = 24

@@ -16,7 +16,7 @@ from pipelines.mongo import close_mongo
 from pipelines.storage import Spool
 from pipelines.storage.spool import dumps_record
 from sandbox.harness import sandbox_settings
-from tests.storage.notes_factory import build_storage, make_note
+from tests.factories import build_storage, make_note
 
 GOOD = 6
 

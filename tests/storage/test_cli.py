@@ -13,8 +13,7 @@ from pipelines.storage import (
     Spool,
     prepare_unit,
 )
-
-from .notes_factory import T0, make_note, mongo_settings
+from tests.factories import T0, make_note, mongo_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from crawler.core.items import CommentsCrawled, CountText, NoteUser
-from tests.factories import T0, make_comment, make_note
+from tests.factories import T0, Clock, build_storage, make_comment, make_note
 
-from .notes_factory import Clock, build_storage
 from .test_comments_storage import run_pipeline
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"

@@ -11,9 +11,7 @@ from pipelines.mongo import close_mongo
 from pipelines.storage import MongoStoragePipeline
 from pipelines.storage.comments import comment_writes, new_comment_document, prepare_comment_unit
 from pipelines.storage.schema import COMMENT_INDEXES
-from tests.factories import T0, make_comment, make_note
-
-from .notes_factory import Clock, build_storage
+from tests.factories import T0, Clock, build_storage, make_comment, make_note
 
 
 async def run_pipeline(pipeline: MongoStoragePipeline, items: list) -> None:

@@ -22,9 +22,7 @@ from pipelines.mongo import (
     read_embedded_info,
 )
 from sandbox.harness import free_port
-from tests.factories import project_crawler
-
-from .notes_factory import mongo_settings
+from tests.factories import mongo_settings, project_crawler
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,8 @@ import pytest
 
 from pipelines.mongo import EMBEDDED_JSON, MongoHandle
 from sandbox.harness import sandbox_settings
+from tests.factories import mongo_settings
 from tests.fixtures.crawl import sandbox_env
-
-from .notes_factory import mongo_settings
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from pipelines.incremental import (
     media_identity,
 )
 from pipelines.mongo import MongoSettings, close_mongo
+from tests.factories import T0, Clock, build_storage, make_note, project_crawler
 
-from .notes_factory import T0, Clock, build_storage, make_note, project_crawler
 from .test_pipeline import run_pipeline
 
 

@@ -11,8 +11,7 @@ from pipelines.mongo import (
     release_lease,
     renew_lease,
 )
-
-from .notes_factory import T0
+from tests.factories import T0
 
 
 async def test_lease(mongo_uri, mongo_db_name):

@@ -11,8 +11,7 @@ import pytest
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from pipelines.mongo import close_mongo
 from pipelines.storage import NOTE_INDEXES, NOTE_KIND, MongoStoragePipeline, kind_for_item, kind_of
-
-from .notes_factory import Clock, build_storage, make_note
+from tests.factories import Clock, build_storage, make_note
 
 
 async def run_pipeline(pipeline: MongoStoragePipeline, items: list) -> None:

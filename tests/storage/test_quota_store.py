@@ -7,8 +7,7 @@ from pymongo import AsyncMongoClient
 from pipelines.mongo import (
     MongoQuotaStateStore,
 )
-
-from .notes_factory import T0
+from tests.factories import T0
 
 
 async def test_quota_store_round_trip(mongo_uri, mongo_db_name):

@@ -8,8 +8,7 @@ from pipelines.storage import (
     TRUNCATION_MARK,
     sanitize,
 )
-
-from .notes_factory import T0
+from tests.factories import T0
 
 
 def test_repair_and_escape():

@@ -6,7 +6,8 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .notes_factory import Clock, build_storage, make_note
+from tests.factories import Clock, build_storage, make_note
+
 from .test_pipeline import run_pipeline
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"

@@ -13,8 +13,7 @@ from pipelines.storage import (
     loads_record,
     prepare_unit,
 )
-
-from .notes_factory import T0, make_note
+from tests.factories import T0, make_note
 
 
 def test_prepare_unit():

@@ -6,9 +6,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.factories import enrichment, make_note, make_profile, make_user
+from tests.factories import Clock, build_storage, enrichment, make_note, make_profile, make_user
 
-from .notes_factory import Clock, build_storage
 from .test_pipeline import run_pipeline
 
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"

@@ -14,9 +14,8 @@ from pipelines.mongo import MongoSettings
 from pipelines.storage import Spool, prepare_unit
 from pipelines.storage.kinds import kind_for_item, kind_of
 from pipelines.storage.users import prepare_user_unit
-from tests.factories import T0, make_note, make_profile
+from tests.factories import T0, Clock, build_storage, make_note, make_profile, project_crawler
 
-from .notes_factory import Clock, build_storage, project_crawler
 from .test_pipeline import run_pipeline
 
 

@@ -11,8 +11,7 @@ from pymongo import MongoClient
 from pipelines.mongo import close_mongo
 from pipelines.storage import Spool
 from sandbox.harness import MongoServer, free_port
-
-from .notes_factory import Clock, build_storage, make_note
+from tests.factories import Clock, build_storage, make_note
 
 
 @pytest.fixture
