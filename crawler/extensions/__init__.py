@@ -11,7 +11,7 @@
 - :class:`RunSummary` (``run_summary``): the human summary at the end of every run.
 - :class:`DistributedIdle` (``distributed_idle``): idle workers wait for the shared
   queue (off: ``REDIS_URL`` unset).
-- ``summary``: pure readings of the stats (``run_summary``, ``public_args``).
+- ``run_stats``: pure readings of the stats (``run_counts``, ``public_args``, ``sum_prefix``).
 
 Run-level facts (run id, stop reason, exit status, store) live in
 ``crawler.core.run_context.RunContext.of(crawler)``, not on the crawler object.
@@ -35,8 +35,8 @@ from crawler.extensions.run_record import (
     run_finished,
     run_starting,
 )
+from crawler.extensions.run_stats import public_args, run_counts, sum_prefix
 from crawler.extensions.run_summary import RunSummary
-from crawler.extensions.summary import public_args, run_summary, sum_prefix
 
 __all__ = [
     "EXIT_BLOCKED",
@@ -56,8 +56,8 @@ __all__ = [
     "exit_status",
     "lease_key",
     "public_args",
+    "run_counts",
     "run_finished",
     "run_starting",
-    "run_summary",
     "sum_prefix",
 ]

@@ -31,7 +31,7 @@ from scrapy.exceptions import NotConfigured
 
 from crawler.core.run_context import RunContext
 from crawler.extensions.run_record import EXIT_OVERLAP, first_line, run_finished, run_starting
-from crawler.extensions.summary import public_args
+from crawler.extensions.run_stats import public_args
 from pipelines.mongo import (
     acquire_lease,
     crawl_run_id,

@@ -26,7 +26,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
-from crawler.extensions.summary import sum_prefix
+from crawler.extensions.run_stats import sum_prefix
 
 logger = logging.getLogger(__name__)
 

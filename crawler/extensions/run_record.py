@@ -37,7 +37,7 @@ from crawler.core.names import CRAWL_RUNS
 from crawler.core.run_context import RunContext
 from crawler.core.timeutil import utcnow
 from crawler.extensions.jobdir import mark_closed, mark_open
-from crawler.extensions.summary import public_args, run_summary
+from crawler.extensions.run_stats import public_args, run_counts
 from pipelines.mongo import crawl_run_id, get_mongo, holder_dead
 from pipelines.mongo.leases import pid_namespace
 
@@ -187,7 +187,7 @@ class RunRecord:
                             "finish_reason": reason,
                             "exit_status": status,
                             "status": "finished" if status == EXIT_OK else "failed",
-                            **run_summary(stats),
+                            **run_counts(stats),
                         }
                     },
                     upsert=True,

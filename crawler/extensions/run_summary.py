@@ -29,7 +29,7 @@ from crawler.core.names import NOTE_STATS, NOTES
 from crawler.core.timeutil import as_utc, utcnow
 from crawler.extensions.progress import duration, notes_stored
 from crawler.extensions.run_record import first_line, run_finished
-from crawler.extensions.summary import sum_prefix
+from crawler.extensions.run_stats import sum_prefix
 from crawler.report import fit, report_path
 
 logger = logging.getLogger(__name__)

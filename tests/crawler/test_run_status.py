@@ -10,7 +10,7 @@ from crawler.extensions import (
     EXIT_OVERLAP,
     EXIT_STORAGE_DOWN,
     exit_status,
-    run_summary,
+    run_counts,
 )
 
 
@@ -27,7 +27,7 @@ def test_exit_status_by_finish_reason() -> None:
     assert exit_status("finished", {"storage/spooled": 5, "storage/replayed": 5}) == EXIT_OK
 
 
-def test_run_summary_groups_stats() -> None:
+def test_run_counts_groups_stats() -> None:
     stats = {
         "item_scraped_count": 10,
         "notes/new": 7,
@@ -40,7 +40,7 @@ def test_run_summary_groups_stats() -> None:
         "xhs/parse_error/state_missing": 2,
         "enrich/failed/blocked": 1,
     }
-    summary = run_summary(stats)
+    summary = run_counts(stats)
     assert summary["notes"]["new"] == 7 and summary["notes"]["unchanged"] == 3
     assert summary["images"] == {"ok": 20, "failed": 1, "skipped_existing": 0}
     assert summary["gemini"]["requests_by_model"] == {"gemini-2.5-flash": 6}

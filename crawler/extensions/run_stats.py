@@ -26,7 +26,7 @@ def public_args(spider: Spider) -> dict[str, str]:
     return {k: ("***" if _looks_secret(k) else str(v)[:2000]) for k, v in args.items()}
 
 
-def run_summary(stats: Mapping[str, Any]) -> dict[str, Any]:
+def run_counts(stats: Mapping[str, Any]) -> dict[str, Any]:
     """The counts a run record keeps (from Scrapy stats, by the pipelines' keys)."""
 
     def by_prefix(prefix: str) -> dict[str, int]:
