@@ -15,8 +15,9 @@ checkouts declare are passed; each side's ``EXTENSIONS`` is its own project's di
 its own stats-dump extension (base: ``bench.common.StatsDump``, after:
 ``sandbox.harness.StatsDump``; the same window and CPU measure).
 
-Rounds are interleaved and the order alternates (before/after, then after/before), so
-the machine's load, shared with other work, falls on both sides alike. Reported per
+Rounds are interleaved and the order alternates (before/after, then after/before), with
+a 2 s pause before each crawl, so the machine's load, shared with other work, falls on
+both sides alike (the median ratio of each order is reported too). Reported per
 side: pages/s over the steady window (first to last response or item; best and median),
 the crawl process's CPU time per page in that window; and the median of the rounds'
 own ratios after/before, which decides: "has not dropped" when it is ≥ 0.95. A round
