@@ -51,6 +51,7 @@ from sandbox.serving import LoopThread
 _PACK_NOTE = re.compile(r"^Note ([0-9A-Za-z_-]+):", re.MULTILINE)
 _TEXT_TITLE = re.compile(r"标题：(.*?)\n正文：(.*?)(?:\n标签：|$)", re.DOTALL)
 _IMAGES_TITLE = re.compile(r"（标题：(.*?)）的其余")
+_TEXT_TAGS = re.compile(r"\n标签：([^\n]*)")
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,9 @@ class NoteIndex:
         if match is None:
             return [Carried("?unknown", False, _digest(images))]
         desc = match.group(2).strip() if with_text else ""
-        return [Carried(self._which(match.group(1).strip(), desc, images), with_text,
-                        _digest(images))]  # fmt: skip
+        tags = _TEXT_TAGS.search(text) if with_text else None
+        which = self._which(match.group(1).strip(), desc, tags.group(1) if tags else "", images)
+        return [Carried(which, with_text, _digest(images))]
 
     def _packed(self, parts: Sequence[Mapping[str, Any]]) -> list[Carried]:
         members: list[tuple[str, list[str]]] = []
@@ -124,11 +126,14 @@ class NoteIndex:
                 members[-1][1].append(data)
         return [Carried(note_id, True, _digest(images)) for note_id, images in members]
 
-    def _which(self, title: str, desc: str, images: Sequence[str]) -> str:
+    def _which(self, title: str, desc: str, tags: str, images: Sequence[str]) -> str:
         candidates = self.by_title.get(title, [])
         if len(candidates) > 1 and desc:
             head = desc[:40]
             narrowed = [n for n in candidates if clean_text(n.desc).strip().startswith(head)]
+            candidates = narrowed or candidates
+        if len(candidates) > 1 and tags:
+            narrowed = [n for n in candidates if "、".join(n.tags) == tags.strip()]
             candidates = narrowed or candidates
         if len(candidates) > 1:
             tagged = {i for i in (_tag_index(_decode(b)) for b in images[:3]) if i is not None}

@@ -127,6 +127,12 @@ def test_the_tap_names_the_notes_a_request_carried() -> None:
     twins = next(t for t, ns in index.by_title.items() if len(ns) > 1)
     unclear = {"contents": [{"parts": [{"text": f"（标题：{twins}）的其余"}]}]}
     assert index.carried(unclear)[0].note_id.startswith("?")
+    # Two notes of one title and desc head: their tags tell them apart.
+    first, second = index.by_title[twins][:2]
+    for note in (first, second):
+        text = f"标题：{note.title}\n正文：{note.desc}\n标签：{'、'.join(note.tags)}\n"
+        told = index.carried({"contents": [{"parts": [{"text": text}]}]})[0].note_id
+        assert told == note.note_id or set(first.tags) == set(second.tags)
 
 
 def test_usable_answer_is_stop_with_json() -> None:
