@@ -31,9 +31,7 @@ class RunContext:
     # Anything a component must hand to another within the run, by a documented name.
     extras: dict[str, Any] = field(default_factory=dict)
 
-    _registry: ClassVar[weakref.WeakKeyDictionary[Any, RunContext]] = (
-        weakref.WeakKeyDictionary()
-    )
+    _registry: ClassVar[weakref.WeakKeyDictionary[Any, RunContext]] = weakref.WeakKeyDictionary()
 
     @classmethod
     def of(cls, crawler: Any) -> RunContext:

@@ -45,7 +45,10 @@ def test_replay_cli(mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path):
     )
     assert out.returncode == 0, out.stderr
     assert "storage/replayed: 3" in out.stdout
-    assert "replay: 3 spooled record(s) stored, 0 set aside as unreadable, the spool is empty" in out.stdout
+    assert (
+        "replay: 3 spooled record(s) stored, 0 set aside as unreadable, the spool is empty"
+        in out.stdout
+    )
     assert mongo_sync.notes.count_documents({}) == 3 and not spool.pending()
     client: MongoClient = mongo_sync.client
     assert client[mongo_db_name].note_stats.count_documents({}) == 3
