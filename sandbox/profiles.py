@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from sandbox.dataset import (
     DAY,
-    IP_LOCATIONS,
     NoteUserSpec,
     _rng,
     _user,
     generate_note,
     user_note_indices,
 )
+from sandbox.vocabulary import IP_LOCATIONS
 
 if TYPE_CHECKING:
     from sandbox.dataset import Dataset

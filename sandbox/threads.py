@@ -38,7 +38,6 @@ from functools import lru_cache
 
 from sandbox.dataset import (
     DAY,
-    IP_LOCATIONS,
     REFERENCE_INDEX,
     REPOST_DAYS,
     NoteUserSpec,
@@ -50,6 +49,7 @@ from sandbox.dataset import (
     note_id_of,
     published_at,
 )
+from sandbox.vocabulary import IP_LOCATIONS
 
 MAX_THREAD = 2500  # visible comments of the largest threads (viral notes)
 MAX_TOP = 600  # top-level comments at most
