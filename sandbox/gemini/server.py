@@ -4,9 +4,14 @@ Order of checks for ``generateContent``, as the real service appears to apply th
 key present → key valid/usable → model served → payload size/JSON → forced scenario
 error → request content (images decode, thinking settings, input limit) → quota →
 answer. Only the quota step spends quota; it also looks (without counting) before the
-images are decoded, so a full quota is refused at once. Refusals come back at once (a 429 does not
-wait for a model); the configured latency, plus ``per_output_token`` seconds per output
-token, is spent on admitted answers and on forced 500/503s only.
+images are decoded, so a full quota is refused at once. Refusals come back at once (a
+429 does not wait for a model); the configured latency, plus ``per_output_token``
+seconds per output token, is spent on admitted answers and on forced 500/503s only.
+
+Why one module of ~600 lines: the handlers of every endpoint share one state, one
+authorization step and one way of recording and refusing a call, and that order of
+checks reads as one method (``generate``); what each step does lives elsewhere
+(content, quota, scenario, answer, generate, pack, errors).
 """
 
 from __future__ import annotations
