@@ -36,6 +36,7 @@ from bench.common import (
     tail,
 )
 from crawler import settings as project_settings
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from sandbox.gemini import GeminiEmulator
 from sandbox.harness import MongoServer, sandbox_env
 from sandbox.site import SiteServer
@@ -129,9 +130,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if first.returncode != 0 or len(first.items) != len(live):
             print(tail(first.log))
         ours = generate_calls(emulator)
-        done = [n for n in first.items if (n.get("enrichment") or {}).get("status") == "done"]
+        states = [EnrichmentState.from_document(n.get("enrichment")) for n in first.items]
+        kept = [
+            (n, state)
+            for n, state in zip(first.items, states, strict=True)
+            if state is not None and state.status is EnrichmentStatus.DONE
+        ]
+        done = [n for n, _ in kept]
         images = [usable_images(n) for n in done]
-        per_note = [int((n["enrichment"].get("usage") or {}).get("requests", 0)) for n in done]
+        per_note = [state.usage.requests for _, state in kept]
         small = [r for r, k in zip(per_note, images, strict=True) if k <= MAX_IMAGES_PER_REQUEST]
         split_expected = sum(max(1, math.ceil(k / MAX_IMAGES_PER_REQUEST)) for k in images)
 

@@ -30,12 +30,16 @@ from pymongo import MongoClient
 
 from bench.capacity import MODEL, build_backlog, emulator_toml, generate_log, reset_backlog
 from bench.common import Check, EmulatorProcess, finish, parse_args, tail
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from sandbox.harness import Crawl, MongoServer, sandbox_env, start_crawl
 from sandbox.site import SiteServer
 
 NAME = "workers"
 RPD = 20
 CLAIM_TTL_S = 6.0
+
+# What a note may end as in this benchmark (with a reason, unless done).
+SETTLED = {EnrichmentStatus.DONE, EnrichmentStatus.DEFERRED, EnrichmentStatus.FAILED}
 
 
 def worker_settings(project: str) -> dict[str, str]:
@@ -70,11 +74,13 @@ def wait_for_claims(db: Any, worker: str, timeout: float = 120) -> set[str]:
 
 def enriched_by(items: list[dict[str, Any]]) -> set[str]:
     """Notes this worker enriched itself (done, requests spent by it)."""
+    states = {
+        item["note_id"]: EnrichmentState.from_document(item.get("enrichment")) for item in items
+    }
     return {
-        item["note_id"]
-        for item in items
-        if (item.get("enrichment") or {}).get("status") == "done"
-        and int(((item["enrichment"].get("usage") or {}).get("requests")) or 0) > 0
+        note_id
+        for note_id, state in states.items()
+        if state is not None and state.status is EnrichmentStatus.DONE and state.usage.requests > 0
     }
 
 
@@ -83,7 +89,8 @@ def outcome(db: Any) -> dict[str, int]:
     for doc in db.notes.find({}, {"enrichment": 1}):
         state = doc.get("enrichment") or {}
         status = state.get("status") or "none"
-        counts[status if status == "done" or state.get("reason") else f"{status} (no reason)"] += 1
+        settled = status == EnrichmentStatus.DONE or state.get("reason")
+        counts[status if settled else f"{status} (no reason)"] += 1
     return dict(counts)
 
 
@@ -156,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     together, killed = figures["together"], figures["killed"]
 
     def all_settled(outcome_counts: Mapping[str, int]) -> bool:
-        return all(k in ("done", "deferred", "failed") for k in outcome_counts)
+        return all(k in SETTLED for k in outcome_counts)
 
     checks = [
         Check(
