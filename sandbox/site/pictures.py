@@ -26,7 +26,6 @@ _SC_INDEX = 2  # Noto Sans CJK SC inside the collection
 _MONO_SC_INDEX = 7  # Noto Sans Mono CJK SC
 
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
-_PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 _CARD_BACKGROUNDS = (
     (255, 255, 255),
     (255, 250, 240),
