@@ -10,7 +10,9 @@ The Gemini emulator runs in its own process with a fixed latency of 1 s per requ
    unknown limit. The same 16-note batch with the RPM unknown (the default) is reported
    beside it: while a limit is unknown the client spaces requests
    ``GEMINI_UNKNOWN_RPM_SPACING`` apart, so 16 answers arriving at once go out over
-   ~0.75 s, which a 1 s latency makes visible.
+   ~0.75 s, which a 1 s latency makes visible. Each batch also reports the database
+   calls of the note claims per note and the shared day ledger's reservations per
+   request (``claim_queries_per_note``, ``ledger_reserves_per_request``).
 2. Under a per-minute limit (the emulator's project has ``rpm = 60``; the client is not
    told, it learns the limit from the 429s): 16 notes kept in flight for whole minutes;
    the ideal is ``RPM / 60`` requests/s. Counted: answers admitted by the emulator within
@@ -183,6 +185,8 @@ async def timed_batch(
         await pipeline.close_spider()
         await close_mongo(crawler)
     done = sum(1 for item in items if _status(item) == EnrichmentStatus.DONE)
+    stats = crawler.stats
+    notes = len(items) + 1  # with the warm-up note
     rate = done / elapsed
     ideal = concurrency / LATENCY_S
     return {
@@ -194,6 +198,15 @@ async def timed_batch(
         "notes_per_s": round(rate, 3),
         "ideal_notes_per_s": ideal,
         "fraction_of_ideal": round(rate / ideal, 3),
+        # Database calls of the note claims and of the shared day ledger (warm-up included).
+        "claim_queries_per_note": round(
+            (stats.get_value("enrich/claims/queries") or 0) / notes, 3
+        ),
+        "ledger_reserves_per_request": round(
+            (stats.get_value("gemini/shared_day/reserves") or 0)
+            / max(stats.get_value("gemini/requests") or 0, 1),
+            3,
+        ),
     }
 
 
