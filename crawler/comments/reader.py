@@ -23,7 +23,6 @@ Stats: ``comments/threads_read``, ``comments/threads_incomplete``,
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -43,7 +42,7 @@ from crawler.comments.thread import COMMENT_PAGE_PATH, REPLY_PAGE_PATH, ThreadSt
 from crawler.core.items import CommentsCrawled, NoteItem
 from crawler.core.names import NOTES
 from crawler.middlewares import stop_crawl
-from crawler.spiders.pages import browser_page_meta
+from crawler.spiders.pages import PageAnswers, browser_page_meta
 from pipelines.incremental import BatchedLookup
 from pipelines.mongo import error_reason, get_mongo
 
@@ -89,7 +88,7 @@ class ThreadReader:
         self.pseudonymizer = (
             Pseudonymizer(settings.privacy_key) if settings and settings.pseudonymize else None
         )
-        self._captures: dict[Any, asyncio.Queue[tuple[str, int, bytes]]] = {}
+        self._captures = PageAnswers(lambda url: COMMENT_PAGE_PATH in url or REPLY_PAGE_PATH in url)
         self._lookups = BatchedLookup(self._fetch)
         self._pacer = Pacer()  # one cool-down for all the pages of this crawl
 
@@ -139,19 +138,11 @@ class ThreadReader:
 
     async def capture(self, response: Any) -> None:
         """Playwright 'response' handler: keep the comment API answers the page receives."""
-        url = response.url
-        if COMMENT_PAGE_PATH not in url and REPLY_PAGE_PATH not in url:
-            return
-        try:
-            body = await response.body()
-        except Exception:  # the page navigated away (a reload): that answer is moot
-            return
-        queue = self._captures.setdefault(response.frame.page, asyncio.Queue())
-        queue.put_nowait((url, response.status, body))
+        await self._captures.capture(response)
 
     async def parse(self, response: Response, item: NoteItem) -> NoteItem:
         page = response.meta["playwright_page"]
-        queue = self._captures.setdefault(page, asyncio.Queue())
+        queue = self._captures.of(page)
         state = ThreadState(item.note_id, self.limits, fetched_at=item.fetched_at)
         assert self.settings is not None  # follow() asks for threads only when enabled
         try:
@@ -184,7 +175,7 @@ class ThreadReader:
 
     async def _close(self, page: Any) -> None:
         """Every thread's page is closed once read (memory stays flat over a crawl)."""
-        self._captures.pop(page, None)
+        self._captures.close(page)
         await page.close()
         self._count("comments/pages_closed")
 

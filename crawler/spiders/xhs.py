@@ -45,7 +45,7 @@ from crawler.spiders.inputs import (
     note_from_redirect,
     parse_inputs,
 )
-from crawler.spiders.pages import browser_page_meta
+from crawler.spiders.pages import Answer, PageAnswers, browser_page_meta
 from crawler.spiders.profiles import ProfileVisits, parse_authors_arg
 from crawler.urls import note_created_at, note_url, split_arg
 from pipelines.mongo import get_mongo
@@ -157,7 +157,7 @@ class XhsSpider(scrapy.Spider):
         except ValueError as exc:
             raise SpiderArgumentError(str(exc)) from exc
         self.scheduled: set[str] = set()  # note ids this process scheduled
-        self._captures: dict[Any, asyncio.Queue[tuple[int, bytes]]] = {}
+        self._captures = PageAnswers(lambda url: LISTING_API.search(url) is not None)
 
     @classmethod
     def check_arguments(cls, settings: Any, spargs: dict[str, str]) -> None:
@@ -376,19 +376,12 @@ class XhsSpider(scrapy.Spider):
 
     async def capture_api_response(self, response: Any) -> None:
         """Playwright 'response' handler: keep the listing API answers the page receives."""
-        if not LISTING_API.search(response.url):
-            return
-        try:
-            body = await response.body()
-        except Exception:  # the page navigated away (a reload): that answer is moot
-            return
-        queue = self._captures.setdefault(response.frame.page, asyncio.Queue())
-        queue.put_nowait((response.status, body))
+        await self._captures.capture(response)
 
     async def parse_listing(self, response: Response) -> AsyncIterator[Any]:
         page = response.meta["playwright_page"]
         found_via = response.meta["found_via"]
-        queue = self._captures.setdefault(page, asyncio.Queue())
+        queue = self._captures.of(page)
         try:
             if urlsplit(response.url).path.startswith("/login"):
                 # The site sends a listing without a valid session to its login page.
@@ -405,7 +398,7 @@ class XhsSpider(scrapy.Spider):
                 if profile is not None:
                     yield profile
         finally:
-            self._captures.pop(page, None)
+            self._captures.close(page)
             await page.close()
 
     def _requests_from_profile(self, response: Response, found_via: str) -> list[scrapy.Request]:
@@ -434,7 +427,7 @@ class XhsSpider(scrapy.Spider):
         return requests
 
     async def _scroll_listing(
-        self, page: Any, queue: asyncio.Queue[tuple[int, bytes]], found_via: str
+        self, page: Any, queue: asyncio.Queue[Answer], found_via: str
     ) -> AsyncIterator[scrapy.Request]:
         """Read the page's API answers and scroll for more until the end or max_notes.
 
@@ -461,7 +454,7 @@ class XhsSpider(scrapy.Spider):
 
         while self.budget_left():
             try:
-                status, body = await asyncio.wait_for(queue.get(), self.config.discovery_wait)
+                _url, status, body = await asyncio.wait_for(queue.get(), self.config.discovery_wait)
             except TimeoutError:
                 idle_rounds += 1
                 if idle_rounds < self.config.discovery_idle_rounds:
@@ -505,7 +498,7 @@ class XhsSpider(scrapy.Spider):
         request = failure.request
         page = request.meta.get("playwright_page")
         if page is not None:
-            self._captures.pop(page, None)
+            self._captures.close(page)
             await page.close()
         self.record_failure("listing_failed", request.url, repr(failure.value)[:300])
         return self.profiles.from_failed_listing(failure)  # a profile's typed reason
