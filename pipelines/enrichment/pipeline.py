@@ -1,4 +1,5 @@
-"""EnrichmentPipeline: one Gemini request per note, a content cache, deferral, local fallback.
+"""EnrichmentPipeline: one Gemini request per note (packs of notes when the day's quota
+binds), a content cache, deferral, local fallback.
 
 Per note (after the media pipeline filled ``images[i].model_path``):
 
