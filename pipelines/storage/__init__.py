@@ -7,12 +7,15 @@ per module:
 
 - :mod:`.sanitize`: a BSON-safe copy of scraped data (keys escaped by
   :mod:`pipelines.mongo.keys`, text repaired, strings capped);
-- :mod:`.unit`: item → note unit (:func:`prepare_unit`, :class:`RejectedNote`);
+- :mod:`.unit`: item → note unit (:func:`prepare_unit`, :class:`RejectedNote`, the
+  BSON size check every unit kind uses);
 - :mod:`.merge`: the note merge rules, pure (insert document, order-free updates);
+- :mod:`.comments`, :mod:`.users`: the comment and creator units with their merge rules;
 - :mod:`.kinds`: unit kind → its merge rules, collection and observation rows;
 - :mod:`.schema`: collections and indexes;
 - :mod:`.writer`: :class:`UnitWriter` (batches, retries, spool fallback, probe, replay);
-- :mod:`.spool`: the fsync'd JSON-lines spool;
+- :mod:`.spool`: the fsync'd JSON-lines spool; :mod:`.records`: the structural check of
+  a record read back from it;
 - :mod:`.pipeline`: :class:`MongoStoragePipeline`, the Scrapy face;
 - ``__main__``: ``python -m pipelines.storage replay``.
 
@@ -28,6 +31,11 @@ Adding a collection (e.g. ``comments``):
    ``CommentItem`` there) and add its indexes to :mod:`.schema`;
 3. document the collection in ``docs/schema.md`` and test the merge on the embedded
    server. The writer, spool and replay need no change.
+
+Adding a stored field to notes: the item field (``crawler/core/items.py``), the parser
+that fills it (``crawler/parsing/``), ``docs/schema.md`` and a test. :func:`prepare_unit`
+stores every item field (sanitized) and :mod:`.merge` writes the unit's fields as they
+are, so storage needs no change unless the field has a merge rule of its own.
 """
 
 from crawler.core.names import NOTE_STATS, NOTES
