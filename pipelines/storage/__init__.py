@@ -35,7 +35,9 @@ Adding a collection (e.g. ``comments``):
 Adding a stored field to notes: the item field (``crawler/core/items.py``), the parser
 that fills it (``crawler/parsing/``), ``docs/schema.md`` and a test. :func:`prepare_unit`
 stores every item field (sanitized) and :mod:`.merge` writes the unit's fields as they
-are, so storage needs no change unless the field has a merge rule of its own.
+are, so storage needs no change unless the field has a merge rule of its own (and
+``pipelines.incremental.content_hash`` only if the field is note content whose change
+should count as a changed note).
 """
 
 from crawler.core.names import NOTE_STATS, NOTES
