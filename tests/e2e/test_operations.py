@@ -65,7 +65,9 @@ def test_overlapping_runs_one_exits_with_overlap_status(
     args = {"note_ids": _note_ids(site, 20)}
     settings = {"DOWNLOAD_DELAY": "0.25",
                 "ITEM_PIPELINES": json.dumps({"pipelines.storage.MongoStoragePipeline": 400})}  # fmt: skip
-    with start_crawl("xhs", args, env, workdir=tmp_path, label="first", settings=settings) as first:
+    # The first run must outlive the second's start-up (seconds on a loaded machine).
+    slow = {**settings, "DOWNLOAD_DELAY": "1.5"}
+    with start_crawl("xhs", args, env, workdir=tmp_path, label="first", settings=slow) as first:
         client: MongoClient = MongoClient(mongo_uri)
         deadline = time.monotonic() + 60
         while not client[mongo_db_name].leases.count_documents({}) and time.monotonic() < deadline:
