@@ -191,3 +191,17 @@ def test_settings_defaults_and_validation() -> None:
         GeminiSettings.from_env_like({"GEMINI_MAX_IN_FLIGHT": "0"})
     with pytest.raises(ValueError):
         GeminiSettings.from_env_like({"GEMINI_TIMEOUT": "-1"})
+
+
+def test_scrapy_free_defaults_are_the_declared_knobs() -> None:
+    """GeminiSettings keeps its own defaults for use without Scrapy (from os.environ);
+    they must be the defaults crawler/settings.py declares, or a crawl and a script
+    would run the client differently."""
+    from dataclasses import asdict
+
+    from crawler.settings import knob_defaults
+
+    declared = {k: v for k, v in knob_defaults.items() if k.startswith("GEMINI_")}
+    assert asdict(GeminiSettings.from_env_like({})) == asdict(
+        GeminiSettings.from_env_like(declared)
+    )
