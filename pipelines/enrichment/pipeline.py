@@ -144,7 +144,9 @@ class EnrichmentPipeline:
                 self._db,
                 clock=self.clock,
                 stats=self.stats,
-                retry_after_s=self.crawler.settings.getfloat("MONGO_PROBE_INTERVAL"),
+                retries=self.crawler.settings.getint("MONGO_RETRY_TIMES"),
+                backoff_s=self.crawler.settings.getfloat("MONGO_RETRY_BACKOFF"),
+                backoff_max_s=self.crawler.settings.getfloat("MONGO_RETRY_BACKOFF_MAX"),
             )
             # Gemini notes are claimed before a request is spent on them (issue 18,
             # defect 6): two runs meeting on a note never both pay for it.
@@ -155,6 +157,7 @@ class EnrichmentPipeline:
 
     async def close_spider(self) -> None:
         await self.claims.close()  # the last batched releases
+        await self.cache.close()  # the writes an outage held back
         if self._client is not None:
             self._copy_client_stats()
             await self._client.close()

@@ -32,7 +32,8 @@ Settings: ``IMAGES_STORE`` (``FILES_STORE``), :class:`MediaSettings`' knobs,
 
 Stats: ``media/images_ok``, ``media/images_failed/<reason>``, ``media/images_skipped``
 (no URL, or over the cap: also ``media/images_skipped/image_cap``), ``media/bytes``, ``media/candidate_fallbacks``, ``media/skipped_existing``,
-``media/url_refused/<reason>``, ``media/videos_ok``, ``media/videos_failed/<reason>``.
+``media/url_refused/<reason>``, ``media/videos_ok``, ``media/videos_failed/<reason>``
+(a full image store: reason ``no_space``, one ERROR line per run).
 
 Why this module is over 400 lines: it is one class, and its two halves (the candidate
 and redirect loop above, Scrapy's media-pipeline hooks below) both work through the
@@ -43,6 +44,7 @@ and store live in their own modules.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -130,6 +132,7 @@ class NoteMediaPipeline(FilesPipeline):
         self._decode_slots = asyncio.Semaphore(self.config.decode_concurrency)
         self._log_filter = DropOwnFailureTracebacks()
         self.media_store = MediaStore(self.store)
+        self._no_space_logged = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -461,7 +464,24 @@ class NoteMediaPipeline(FilesPipeline):
         return Stored(request.url, path, sha, mime, len(body))
 
     async def _persist(self, path: str, data: bytes, info: MediaPipeline.SpiderInfo) -> None:
-        await ensure_awaitable(self.store.persist_file(path, BytesIO(data), info))
+        """Write one file; a full disk (or quota) is the image's named failure
+        ``no_space``, logged once per run without a traceback, and the crawl goes on."""
+        try:
+            await ensure_awaitable(self.store.persist_file(path, BytesIO(data), info))
+        except OSError as exc:
+            if exc.errno not in _NO_SPACE_ERRNOS:
+                raise
+            if not self._no_space_logged:
+                self._no_space_logged = True
+                logger.error(
+                    "image store full (%s): files not written are recorded as no_space; "
+                    "the crawl goes on",
+                    exc.strerror or errno.errorcode.get(exc.errno or 0, "ENOSPC"),
+                )
+            raise MediaDownloadError("no_space", exc.strerror or "no space left") from None
+
+
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 def _sha256_hex(data: bytes) -> str:

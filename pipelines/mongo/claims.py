@@ -5,17 +5,21 @@ Two runs that meet the same note (``crawl xhs`` re-crawling a deferred note whil
 pay for it. Before a run spends a request on a note it claims the note; a note claimed
 by another live run is left alone. A claim expires (``ttl_s``), so a run that dies
 (``kill -9``) never holds a note for longer than that; a run that is still working
-renews its claims.
+renews its claims. A claim carries its owner's process (``host``, ``pidns``, ``pid``,
+as a run lease does): a claim whose owner is known dead on this host (pid gone or
+reused, :func:`pipelines.mongo.leases.holder_dead`) is granted to the next claimer at
+once instead of lasting ``ttl_s``.
 
 The claim lives in its own collection, one document per claimed note (the note need
 not be stored yet: a note first seen by this crawl is claimed too)::
 
-    {_id: <note id>, owner, claimed_at, renewed_at, expires_at}
+    {_id: <note id>, owner, claimed_at, renewed_at, expires_at, host, pidns, pid}
 
 API (every call atomic per note; ``now`` is the caller's clock, default UTC now):
 
 - ``await claim(db, note_ids, owner, ttl_s)`` → the ids granted to ``owner`` (free,
-  expired, or already ``owner``'s); the others are held by another live owner.
+  expired, already ``owner``'s, or held by a dead owner); the others are held by
+  another live owner.
 - ``await renew(db, note_ids, owner, ttl_s)`` → the ids still ``owner``'s, extended.
 - ``await release(db, note_ids, owner)`` → how many of ``owner``'s claims were removed.
 - ``await held_by_others(db, note_ids, owner)`` → the ids another owner holds now (to
@@ -37,7 +41,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,6 +51,7 @@ from pymongo.errors import BulkWriteError
 
 from crawler.core.names import ENRICH_CLAIMS as CLAIMS
 from crawler.core.timeutil import utcnow
+from pipelines.mongo.leases import holder_dead, this_process
 
 __all__ = ["CLAIMS", "NoteClaims", "claim", "held_by_others", "release", "renew"]
 
@@ -62,19 +67,31 @@ async def claim(
     ttl_s: float,
     *,
     now: datetime | None = None,
+    dead: Callable[[Mapping[str, Any]], bool] | None = None,
 ) -> set[str]:
     """Claim these notes for ``owner`` until now + ``ttl_s``; the ids granted.
 
     One unordered bulk of upserts whose filter matches only a claim that is expired or
     already ``owner``'s: a live claim of another owner makes the upsert collide on
-    ``_id`` (duplicate key), and that note is not granted.
+    ``_id`` (duplicate key), and that note is not granted, unless its owner is dead
+    (``dead(claim)``, by default :func:`holder_dead` since ``claimed_at``): then the
+    claim is taken over, atomically (only while the dead owner still has it).
     """
     ids = list(dict.fromkeys(note_ids))
     if not ids:
         return set()
     now = now or utcnow()
     expires = now + timedelta(seconds=ttl_s)
-    fields = {"owner": owner, "claimed_at": now, "renewed_at": now, "expires_at": expires}
+    holder = this_process()
+    fields = {
+        "owner": owner,
+        "claimed_at": now,
+        "renewed_at": now,
+        "expires_at": expires,
+        "host": holder["host"],
+        "pidns": holder["pidns"],
+        "pid": holder["pid"],
+    }
     operations = [
         UpdateOne(
             {"_id": note_id, "$or": [{"expires_at": {"$lte": now}}, {"owner": owner}]},
@@ -92,7 +109,34 @@ async def claim(
         if others:
             raise
         denied = {ids[e["index"]] for e in errors}
+    if denied:
+        denied -= await _take_over_dead(db, denied, fields, dead or _claim_owner_dead)
     return set(ids) - denied
+
+
+def _claim_owner_dead(doc: Mapping[str, Any]) -> bool:
+    return holder_dead(doc, since="claimed_at")
+
+
+async def _take_over_dead(
+    db: AsyncDatabase,
+    note_ids: set[str],
+    fields: dict[str, Any],
+    dead: Callable[[Mapping[str, Any]], bool],
+) -> set[str]:
+    """The ids among these whose claim belonged to a dead owner and is ``fields``' now."""
+    cursor = db[CLAIMS].find({"_id": {"$in": sorted(note_ids)}})
+    stale = [doc async for doc in cursor if doc.get("owner") != fields["owner"] and dead(doc)]
+    taken: set[str] = set()
+    for doc in stale:
+        result = await db[CLAIMS].update_one(
+            {"_id": doc["_id"], "owner": doc.get("owner")}, {"$set": fields}
+        )
+        if result.modified_count == 1:
+            taken.add(doc["_id"])
+    if taken:
+        logger.info("took over %d note claim(s) of dead run(s)", len(taken))
+    return taken
 
 
 async def renew(
