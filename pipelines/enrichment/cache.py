@@ -65,6 +65,8 @@ class EnrichCache:
         self._sleep = sleep
         self._pending: OrderedDict[str, dict[str, Any]] = OrderedDict()  # writes not landed
         self._flushing: asyncio.Task[None] | None = None
+        self._writing = False  # the background retry is writing now
+        self._closing = False
         self._failing = False
 
     @property
@@ -114,7 +116,9 @@ class EnrichCache:
         """Stop the background retries and try the pending writes once more (with the
         retry policy); what still fails is counted ``enrich/cache_lost``."""
         if self._flushing is not None:
-            self._flushing.cancel()
+            self._closing = True
+            if not self._writing:  # a write is never cancelled half-way: it ends first
+                self._flushing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flushing
             self._flushing = None
@@ -160,10 +164,14 @@ class EnrichCache:
     async def _flush_later(self) -> None:
         """Retry the pending writes with backoff until they all landed."""
         delay = self.backoff_s
-        while self._pending:
+        while self._pending and not self._closing:
             await self._sleep(delay)
-            if await self._flush_once():
-                return
+            self._writing = True
+            try:
+                if await self._flush_once():
+                    return
+            finally:
+                self._writing = False
             delay = min(delay * 2, self.backoff_max_s)
 
     async def _flush_once(self) -> bool:

@@ -253,3 +253,28 @@ def test_proxy_detection_follows_the_environment(tmp_path, monkeypatch):
     assert not make_pipeline(tmp_path, HTTPPROXY_ENABLED=False)._proxied(
         Request("https://sns-img-bd.xhscdn.com/t")
     )
+
+
+async def test_a_full_image_store_is_a_named_failure_logged_once(tmp_path, caplog):
+    """Issue 18 (chaos run): ENOSPC was "unexpected error for media" with a traceback
+    and stored as internal_error. The kernel's own ENOSPC here: the file the store
+    writes is a link to /dev/full."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    pipeline = make_pipeline(tmp_path)
+    body = samples.jpeg()
+    target = tmp_path / content_path("full", hashlib.sha256(body).hexdigest(), "jpg")
+    target.parent.mkdir(parents=True)
+    target.symlink_to("/dev/full")
+    caplog.set_level("INFO")
+    for name in ("a", "b"):
+        request = Request(f"https://sns-img-bd.xhscdn.com/{name}")
+        response = Response(request.url, body=body, request=request)
+        with pytest.raises(MediaDownloadError) as raised:
+            await pipeline.media_downloaded(response, request, None, item=_Attempt(request, "image"))
+        assert raised.value.reason == "no_space"
+        with pytest.raises(MediaDownloadError):  # Scrapy hands it to media_failed: kept as is
+            pipeline.media_failed(Failure(raised.value), request, None)
+    errors = [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "image store full" in errors[0].getMessage()

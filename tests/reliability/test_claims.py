@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import timedelta
 
 from pymongo import AsyncMongoClient
@@ -119,6 +120,43 @@ async def test_a_note_claimed_again_keeps_its_claim_past_its_release(
                 assert not other  # still ours
         await mine.close()
         assert await db[CLAIMS].count_documents({}) == 0
+    finally:
+        await client.drop_database(mongo_db_name)
+        await client.close()
+
+
+async def test_a_claim_of_a_dead_run_is_taken_over_at_once(mongo_uri, mongo_db_name) -> None:
+    """Issue 18 (chaos run): a run killed with -9 held its notes' claims for the whole
+    ENRICH_CLAIM_TTL, so the next crawl left them pending/claimed_elsewhere. A claim of
+    an owner whose pid is gone on this host is granted to the next claimer at once; a
+    claim of a live owner, or of another host, still holds."""
+    import socket
+    import subprocess
+    import sys
+
+    from pipelines.mongo.leases import pid_namespace
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    client, db = await _db(mongo_uri, mongo_db_name)
+    now = utcnow()
+    holder = {"host": socket.gethostname(), "pidns": pid_namespace(), "claimed_at": now}
+    until = now + timedelta(seconds=300)
+    try:
+        await db[CLAIMS].insert_many(
+            [
+                {"_id": "dead", "owner": "killed", "pid": gone.pid, "expires_at": until, **holder},
+                {"_id": "live", "owner": "alive", "pid": os.getpid(), "expires_at": until, **holder},
+                {**{"_id": "far", "owner": "elsewhere", "pid": gone.pid, "expires_at": until},
+                 **holder, "host": "another-host"},
+            ]
+        )  # fmt: skip
+        granted = await claim(db, ["dead", "live", "far"], "next-run", 300, now=now)
+        assert granted == {"dead"}
+        doc = await db[CLAIMS].find_one({"_id": "dead"})
+        assert doc["owner"] == "next-run" and doc["pid"] == os.getpid()
+        async with NoteClaims(db, "third-run", 300).holding("dead") as held:
+            assert not held  # the new owner is alive: its claim holds
     finally:
         await client.drop_database(mongo_db_name)
         await client.close()
