@@ -13,8 +13,6 @@ notes were paid for again):
 - a lookup that fails is retried with the storage's retry policy (``retries`` after
   ``backoff_s``, doubled each time, capped at ``backoff_max_s``: ``MONGO_RETRY_*``);
   only then is it a miss. An entry whose write is still pending answers it at once.
-  Once an outage has outlasted one lookup's retries, lookups try once until the
-  database answers again (a database down for good does not slow every note).
 - a write that fails is kept (at most ``max_pending`` entries, the oldest dropped and
   counted ``enrich/cache_dropped``) and retried in the background with the same
   backoff until the database answers; :meth:`close` tries the last ones (the end of a
@@ -29,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -57,7 +54,6 @@ class EnrichCache:
         backoff_max_s: float = 8.0,
         max_pending: int = 10_000,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -67,8 +63,6 @@ class EnrichCache:
         self.backoff_max_s = backoff_max_s
         self.max_pending = max(max_pending, 1)
         self._sleep = sleep
-        self._monotonic = monotonic
-        self._failing_since: float | None = None
         self._pending: OrderedDict[str, dict[str, Any]] = OrderedDict()  # writes not landed
         self._flushing: asyncio.Task[None] | None = None
         self._writing = False  # the background retry is writing now
@@ -90,7 +84,7 @@ class EnrichCache:
             return None
         if key in self._pending:
             return dict(self._pending[key])
-        for delay in self._delays() if not self._outage_outlasted() else [None]:
+        for delay in self._delays():
             try:
                 entry = await self.db[ENRICH_CACHE].find_one({"_id": key})
             except PyMongoError as exc:
@@ -151,12 +145,6 @@ class EnrichCache:
         ]
         return [*delays, None]
 
-    def _outage_outlasted(self) -> bool:
-        """Whether the outage has lasted longer than one lookup's retries: then a
-        lookup tries once (no note waits again on a database down for good)."""
-        budget = sum(delay for delay in self._delays() if delay is not None)
-        return self._failing_since is not None and self._monotonic() - self._failing_since > budget
-
     async def _write(self, key: str, document: dict[str, Any]) -> None:
         await (
             self.db[ENRICH_CACHE]
@@ -208,7 +196,6 @@ class EnrichCache:
         self._inc("enrich/cache_errors")
         if not self._failing:
             self._failing = True
-            self._failing_since = self._monotonic()
             logger.warning(
                 "enrichment cache unavailable (MongoDB error %s): lookups retried, "
                 "writes kept and retried",
@@ -218,5 +205,4 @@ class EnrichCache:
     def _ok(self) -> None:
         if self._failing:
             self._failing = False
-            self._failing_since = None
             logger.info("enrichment cache available again")

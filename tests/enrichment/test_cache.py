@@ -102,24 +102,3 @@ async def test_writes_still_failing_at_close_are_counted_lost(unused_tcp_port) -
 async def test_no_database_means_no_cache() -> None:
     cache = EnrichCache(None, clock=lambda: NOW, stats=stats())
     assert cache.enabled is False and await cache.get("k") is None
-
-
-async def test_an_outage_longer_than_the_retries_makes_lookups_try_once(unused_tcp_port) -> None:
-    """A database down for good must not make every note wait out the retries."""
-    dead, now, delays = dead_client(unused_tcp_port), [0.0], []
-    counters = stats()
-
-    async def sleep(delay: float) -> None:
-        delays.append(delay)
-        now[0] += delay
-
-    cache = EnrichCache(dead["x"], clock=lambda: NOW, stats=counters, retries=2,
-                        backoff_s=0.5, sleep=sleep, monotonic=lambda: now[0])  # fmt: skip
-    try:
-        assert await cache.get("a") is None
-        assert delays == [0.5, 1.0] and counters.get_value("enrich/cache_errors") == 3
-        now[0] += 1.0  # the outage has lasted 2.5 s > 1.5 s of retries
-        assert await cache.get("b") is None
-    finally:
-        await dead.close()
-    assert delays == [0.5, 1.0] and counters.get_value("enrich/cache_errors") == 4
