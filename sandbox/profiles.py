@@ -4,7 +4,8 @@ Ground truth: ``Dataset.profile(user_id, day)`` -> ``ProfileSpec``. On day ``d``
 - ``fans = base + rate * (d - joined)`` and ``follows = base_follows + (d - joined) // 30``
   (``joined`` is the user's creation day), so fans rise every day;
 - ``interaction`` ("获赞与收藏") is the sum of ``liked + collected`` of the user's live notes
-  on that day (exact counts), so it rises with them;
+  on that day (exact counts), so it rises with them, except on a day one of their notes is
+  posted again (that note's counts start over, as in ``sandbox.dataset``);
 - ``shown`` holds the strings the page writes: plain below 10,000, then ``"1.2万"``, and
   ``"10万+"`` for some users above 100,000 (``profile_count``).
 The profile page's ``user.userPageData`` is built from it in ``sandbox.site.shapes``.
