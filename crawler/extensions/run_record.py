@@ -177,7 +177,12 @@ class RunRecord:
         self.stats.set_value("exit_status", status)
         if self.jobdir and reason != "overlap":
             mark_closed(self.jobdir)  # Scrapy has saved the job's state by now
-        if self._db is not None and reason != "overlap":
+        if self._db is not None and reason == "usage":
+            # Every input was refused once the store was asked (issue 13): like a run asked
+            # for nothing, it leaves no record (the one written at start goes).
+            with contextlib.suppress(Exception):
+                await self._db[CRAWL_RUNS].delete_one({"_id": self.run_id})
+        elif self._db is not None and reason != "overlap":
             with contextlib.suppress(Exception):
                 await self._db[CRAWL_RUNS].update_one(
                     {"_id": self.run_id},
