@@ -199,9 +199,7 @@ async def timed_batch(
         "ideal_notes_per_s": ideal,
         "fraction_of_ideal": round(rate / ideal, 3),
         # Database calls of the note claims and of the shared day ledger (warm-up included).
-        "claim_queries_per_note": round(
-            (stats.get_value("enrich/claims/queries") or 0) / notes, 3
-        ),
+        "claim_queries_per_note": round((stats.get_value("enrich/claims/queries") or 0) / notes, 3),
         "ledger_reserves_per_request": round(
             (stats.get_value("gemini/shared_day/reserves") or 0)
             / max(stats.get_value("gemini/requests") or 0, 1),

@@ -271,7 +271,9 @@ async def test_a_full_image_store_is_a_named_failure_logged_once(tmp_path, caplo
         request = Request(f"https://sns-img-bd.xhscdn.com/{name}")
         response = Response(request.url, body=body, request=request)
         with pytest.raises(MediaDownloadError) as raised:
-            await pipeline.media_downloaded(response, request, None, item=_Attempt(request, "image"))
+            await pipeline.media_downloaded(
+                response, request, None, item=_Attempt(request, "image")
+            )
         assert raised.value.reason == "no_space"
         with pytest.raises(MediaDownloadError):  # Scrapy hands it to media_failed: kept as is
             pipeline.media_failed(Failure(raised.value), request, None)
