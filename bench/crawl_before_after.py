@@ -239,9 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             probe(label, rev, *stack.enter_context(worktree(rev, work)), env)
             for label, rev in (("before", args.base), ("after", args.after))
         ]
-        refs = note_refs([site.dataset.note(i) for i in range(count)])
         live = sum(1 for i in range(count) if not site.dataset.is_deleted(i))
         for number in range(rounds):
+            # The ids of the day (the sandbox reposts a few notes under new ids at
+            # midnight UTC): a run that spans midnight asks each round for that day's ids.
+            refs = note_refs([site.dataset.note(i) for i in range(count)])
             order = sides if number % 2 == 0 else sides[::-1]
             runs: dict[str, dict[str, Any]] = {}
             for side in order:
