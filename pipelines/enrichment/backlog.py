@@ -6,8 +6,10 @@ batch (:func:`pipelines.mongo.claims.claim`: atomic per note, with an expiry), r
 the granted notes again (a note another worker finished meanwhile is no longer due)
 and hands them over. Claims are renewed every ``ttl / 3`` and released when the worker
 closes, after its storage flushed, so a note another worker is still writing is never
-taken again; a worker killed with ``kill -9`` stops renewing, its claims lapse after
-``ttl`` and the others take its notes.
+taken again. A worker killed with ``kill -9`` stops renewing: on its host its claims are
+taken over at once (its pid is gone: :func:`pipelines.mongo.leases.holder_dead`, as
+:func:`~pipelines.mongo.claims.claim` judges them), elsewhere they lapse after ``ttl``
+and the others take its notes then.
 
 A worker claims its next batch only when fewer than ``batch`` of its notes are still in
 the pipelines (:meth:`done` counts them out), so the backlog spreads over the workers
@@ -29,6 +31,7 @@ from crawler.core.enrichment_state import backlog_query
 from crawler.core.names import NOTES
 from crawler.core.timeutil import utcnow
 from pipelines.mongo.claims import CLAIMS, claim, release, renew
+from pipelines.mongo.leases import holder_dead
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +114,15 @@ class BacklogClaims:
             await self.sleep(self.poll)
 
     async def _candidates(self, want: int) -> tuple[list[str], int]:
-        """Up to ``want`` due notes nobody holds (in id order), and how many due notes
-        other workers hold now."""
+        """Up to ``want`` due notes nobody alive holds (in id order), and how many due
+        notes other live workers hold now. A claim of a dead owner counts as free:
+        :func:`claim` takes it over."""
         now = self.clock()
         others = self.db[CLAIMS].find(
-            {"owner": {"$ne": self.owner}, "expires_at": {"$gt": now}}, {"_id": 1}
+            {"owner": {"$ne": self.owner}, "expires_at": {"$gt": now}},
+            {"host": 1, "pidns": 1, "pid": 1, "claimed_at": 1},
         )
-        taken = {doc["_id"] async for doc in others}
+        taken = {doc["_id"] async for doc in others if not holder_dead(doc, since="claimed_at")}
         due = backlog_query(now, include_local=self.include_local)
         free_query = {"$and": [due, {"_id": {"$nin": sorted(taken | self.held)}}]}
         cursor = self.db[NOTES].find(free_query, {"_id": 1}).sort("_id", 1).limit(want)

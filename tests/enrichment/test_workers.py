@@ -229,6 +229,30 @@ async def test_a_dead_workers_claims_lapse_and_another_takes_its_notes(db) -> No
     assert time.monotonic() - started >= 1.0
 
 
+async def test_the_claims_of_a_worker_whose_process_died_are_taken_over_at_once(db) -> None:
+    """Issue 18: a worker killed with -9 on this host held its notes for the whole claim
+    ttl (the backlog left them out before claiming); its pid is gone, so the next worker
+    takes them at once."""
+    import subprocess
+    import sys
+
+    ids = await _store_backlog(db, 12)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = BacklogClaims(db, "dead", ttl=300, batch=5)
+    held = await anext(dead.batches())
+    assert dead._renewing is not None
+    dead._renewing.cancel()
+    await db[CLAIMS].update_many({"owner": "dead"}, {"$set": {"pid": gone.pid}})
+    alive = BacklogClaims(db, "alive", ttl=300, batch=5, wait_for_others=True, poll=0.2)
+    taken: list[str] = []
+    started = time.monotonic()
+    await asyncio.wait_for(_work(alive, db, taken), timeout=30)
+    assert sorted(taken) == ids  # the dead worker's 5 too, long before their ttl
+    assert {d["_id"] for d in held} <= set(taken)
+    assert time.monotonic() - started < 30
+
+
 # -- the per-minute window in Redis -------------------------------------------------------
 
 
