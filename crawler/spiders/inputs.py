@@ -1,6 +1,8 @@
 """What people paste into ``-a urls=`` and ``-a note_ids=``, turned into note references.
 
-Forms of a ``urls=`` entry (entries are separated by ASCII commas):
+Forms of a ``urls=`` entry (entries are separated by ASCII commas; a note title with an
+ASCII comma splits share text, so a fragment without a URL or id is joined to the
+fragments after it until one brings the URL: :func:`url_entries`):
 
 - a note URL (``/explore/<id>``, ``/discovery/item/<id>``, ``/user/profile/<u>/<id>``),
   with or without ``xsec_token``;
@@ -119,11 +121,38 @@ def _id_entry(inputs: Inputs, entry: str, argument: str, found_via: str) -> None
     inputs.refs.append(NoteRef(note_id, token, "pc_feed", found_via))
 
 
+def _starts_an_entry(fragment: str) -> bool:
+    """Whether a comma-separated fragment reads as an entry of its own: it starts with a
+    scheme (a URL, ``javascript:``…) or is a note id."""
+    return url_scheme(fragment) is not None or looks_like_note_id(fragment)
+
+
+def url_entries(value: str | None) -> list[str]:
+    """The entries of a ``urls=`` value. Share text whose title holds an ASCII comma
+    arrives in pieces ("…快来看吧！ 😆 Hello", " world 😆 http://xhslink.com/a/…，复制…"):
+    a fragment with no URL that is not a note id takes the following fragments, up to
+    the first that brings a URL, unless one of them starts an entry of its own. Text
+    that never reaches a URL stays one entry (refused once, not once per comma)."""
+    entries: list[str] = []
+    joining = False  # the last entry is text still waiting for its URL
+    for raw in (value or "").split(","):
+        fragment = raw.strip()
+        if joining and not _starts_an_entry(fragment):
+            entries[-1] = f"{entries[-1]},{raw}".strip()  # the title's own spacing kept
+        elif fragment:
+            entries.append(fragment)
+        else:
+            continue
+        last = entries[-1]
+        joining = find_url(last) is None and not _starts_an_entry(last)
+    return entries
+
+
 def parse_inputs(urls: str, note_ids: str, *, short_hosts: Iterable[str]) -> Inputs:
     """``urls=`` and ``note_ids=`` values → references, share links to follow, refusals."""
     hosts = tuple(host.strip().lower() for host in short_hosts if host.strip())
     inputs = Inputs()
-    for entry in split_arg(urls):
+    for entry in url_entries(urls):
         _url_entry(inputs, entry, hosts)
     for entry in split_arg(note_ids):
         _id_entry(inputs, entry, "note_ids=", "note_id")

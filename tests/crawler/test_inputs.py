@@ -39,6 +39,20 @@ def test_share_text_yields_its_short_link() -> None:
     assert inputs.refs == [] and inputs.refused == [] and inputs.usable
 
 
+def test_share_text_whose_title_holds_ascii_commas_stays_one_entry() -> None:
+    share = SHARE.replace("abc123", "Hello, world, again")
+    inputs = parse(f"{share},{NOTE}")
+    assert inputs.short_links == [ShortLink("http://xhslink.com/a/AbCdEf", share[:200])]
+    assert inputs.refs == [NoteRef(NOTE, None, "pc_feed", "note_id")]
+    assert inputs.refused == []
+
+
+def test_text_without_a_url_is_refused_once_and_the_entries_after_it_stand() -> None:
+    inputs = parse(f"not a url, nor this,https://www.xiaohongshu.com/explore/{NOTE},javascript:x")
+    assert [r.entry for r in inputs.refused] == ["not a url, nor this", "javascript:x"]
+    assert inputs.refs == [NoteRef(NOTE, None, None, "url")]
+
+
 def test_share_text_around_a_note_url() -> None:
     text = f"看看这个 https://www.xiaohongshu.com/explore/{NOTE}?xsec_token=AB12%3D&xsec_source=pc_search 好用"
     assert parse(text).refs == [NoteRef(NOTE, "AB12=", "pc_search", "url")]
