@@ -50,7 +50,7 @@ from crawler.core.enrichment_state import (
 )
 from crawler.core.items import NoteItem
 from crawler.core.timeutil import Clock
-from pipelines.enrichment.cache import EnrichCache
+from pipelines.enrichment.cache import EnrichCache, journal_beside
 from pipelines.enrichment.comments import for_pack
 from pipelines.enrichment.failures import EnrichFailure, clip_reason
 from pipelines.enrichment.gemini_runner import Conversation, GeminiRunner
@@ -147,7 +147,9 @@ class EnrichmentPipeline:
                 retries=self.crawler.settings.getint("MONGO_RETRY_TIMES"),
                 backoff_s=self.crawler.settings.getfloat("MONGO_RETRY_BACKOFF"),
                 backoff_max_s=self.crawler.settings.getfloat("MONGO_RETRY_BACKOFF_MAX"),
+                journal=journal_beside(self.crawler.settings.get("MONGO_SPOOL_PATH")),
             )
+            await self.cache.open()  # what an earlier run's outage journaled
             # Gemini notes are claimed before a request is spent on them (issue 18,
             # defect 6): two runs meeting on a note never both pay for it.
             owner = f"{crawl_run_id(self.crawler)}@{socket.gethostname()}:{os.getpid()}"

@@ -20,4 +20,6 @@ def settings(gemini_emulator, mongo_uri: str, mongo_db_name: str, tmp_path: Path
         "MONGO_URI": mongo_uri,
         "MONGO_DATABASE": mongo_db_name,
         "IMAGES_STORE": str(tmp_path),
+        # the cache journals failed writes beside the spool: never in the checkout's data/
+        "MONGO_SPOOL_PATH": str(tmp_path / "spool" / "notes.jsonl"),
     }

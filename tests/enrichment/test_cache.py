@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pymongo import AsyncMongoClient
 from scrapy.statscollectors import MemoryStatsCollector
 
 from crawler.core.names import ENRICH_CACHE
 from pipelines.enrichment import EnrichCache
+from pipelines.enrichment.cache import JOURNAL_NAME, journal_beside
+from sandbox.harness import ROOT
 from tests.factories import project_crawler
 
 NOW = datetime(2026, 11, 29, 12, tzinfo=UTC)
@@ -102,3 +109,114 @@ async def test_writes_still_failing_at_close_are_counted_lost(unused_tcp_port) -
 async def test_no_database_means_no_cache() -> None:
     cache = EnrichCache(None, clock=lambda: NOW, stats=stats())
     assert cache.enabled is False and await cache.get("k") is None
+
+
+# --- the journal of failed writes (issue 18, defect 6) -------------------------------------
+
+KILLED_AFTER_A_FAILED_WRITE = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from datetime import UTC, datetime
+    from pymongo import AsyncMongoClient
+    from pipelines.enrichment.cache import EnrichCache, journal_beside
+
+    async def main():
+        dead = AsyncMongoClient(sys.argv[1], serverSelectionTimeoutMS=200)
+        cache = EnrichCache(dead["x"], clock=lambda: datetime(2026, 11, 29, tzinfo=UTC),
+                            stats=None, retries=0, journal=journal_beside(sys.argv[2]))
+        await cache.put("v/gemini/paid", {"backend": "gemini", "result": {"summary": "s"}})
+        os.kill(os.getpid(), signal.SIGKILL)  # no close: the run dies with the write kept
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_the_journal_lies_beside_the_storage_spool(tmp_path: Path) -> None:
+    journal = journal_beside(tmp_path / "spool" / "notes.jsonl")
+    assert journal.path == tmp_path / "spool" / JOURNAL_NAME
+
+
+async def test_a_write_failed_before_a_kill_is_written_by_the_next_run(
+    unused_tcp_port, tmp_path, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    """A paid-for answer whose cache write failed in an outage used to live in memory
+    only: a kill -9 (or a forced stop) lost it and the next run paid again. It is
+    journaled now, and the next run's cache writes it at open and answers from it."""
+    spool = tmp_path / "spool" / "notes.jsonl"
+    died = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_A_FAILED_WRITE,
+         f"mongodb://127.0.0.1:{unused_tcp_port}/", str(spool)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    assert mongo_sync[ENRICH_CACHE].find_one({"_id": "v/gemini/paid"}) is None
+    live, counters = AsyncMongoClient(mongo_uri), stats()
+    cache = EnrichCache(
+        live[mongo_db_name], clock=lambda: NOW, stats=counters, journal=journal_beside(spool)
+    )
+    try:
+        await cache.open()
+        entry = await cache.get("v/gemini/paid")
+        await cache.close()
+    finally:
+        await live.close()
+    assert entry is not None and entry["result"] == {"summary": "s"}
+    stored = mongo_sync[ENRICH_CACHE].find_one({"_id": "v/gemini/paid"})
+    assert stored["created_at"].replace(tzinfo=UTC) == datetime(2026, 11, 29, tzinfo=UTC)
+    assert counters.get_value("enrich/cache_journal_loaded") == 1
+    assert counters.get_value("enrich/cache_replayed") == 1
+    assert not journal_beside(spool).pending()  # written: the journal is gone
+    assert sorted(p.name for p in spool.parent.iterdir()) == []
+
+
+async def test_a_journaled_entry_never_replaces_a_newer_one(
+    unused_tcp_port, tmp_path, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    journal = journal_beside(tmp_path / "notes.jsonl")
+    dead, live = dead_client(unused_tcp_port), AsyncMongoClient(mongo_uri)
+    older = EnrichCache(dead["x"], clock=lambda: NOW, stats=stats(), retries=0, journal=journal)
+    newer = EnrichCache(live[mongo_db_name], clock=lambda: NOW, stats=stats(), journal=journal)
+    try:
+        await older.put("k", {"result": {"summary": "older"}})  # journaled
+        await newer.put("k", {"result": {"summary": "newer"}})  # another run, later
+        await newer.open()  # writes the journal
+        await older.close()
+    finally:
+        await dead.close()
+        await live.close()
+    assert mongo_sync[ENRICH_CACHE].find_one({"_id": "k"})["result"] == {"summary": "newer"}
+    assert not journal.pending()
+
+
+async def test_a_journal_left_in_an_outage_answers_lookups_and_stays_for_the_next_run(
+    unused_tcp_port, tmp_path, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    """Written neither during the run nor at its close: the entry stays in the journal
+    (counted, not lost); a run that opens while the database is still down answers
+    lookups from it; the first run that reaches the database writes it."""
+    journal = journal_beside(tmp_path / "notes.jsonl")
+    dead = dead_client(unused_tcp_port)
+    first, second = stats(), stats()
+    try:
+        cache = EnrichCache(dead["x"], clock=lambda: NOW, stats=first, retries=0, journal=journal)
+        await cache.put("k", {"result": {"summary": "s"}})
+        await cache.close()
+        cache = EnrichCache(dead["x"], clock=lambda: NOW, stats=second, retries=0, journal=journal)
+        await cache.open()
+        found = await cache.get("k")
+        await cache.close()
+    finally:
+        await dead.close()
+    assert first.get_value("enrich/cache_journal_left") == 1
+    assert first.get_value("enrich/cache_lost") is None
+    assert found is not None and found["result"] == {"summary": "s"}
+    assert journal.pending() and mongo_sync[ENRICH_CACHE].find_one({"_id": "k"}) is None
+    live = AsyncMongoClient(mongo_uri)
+    try:
+        cache = EnrichCache(live[mongo_db_name], clock=lambda: NOW, stats=stats(), journal=journal)
+        await cache.open()
+    finally:
+        await live.close()
+    assert mongo_sync[ENRICH_CACHE].find_one({"_id": "k"})["result"] == {"summary": "s"}
+    assert not journal.pending()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from pipelines.enrichment import client_stats
+from pipelines.enrichment.cache import journal_beside
 from tests.enrichment.support import (
     DATASET,
     generate_calls,
@@ -187,6 +188,10 @@ async def test_enrichment_goes_on_without_its_cache_when_mongo_is_down(
     assert len(generate_calls(gemini_emulator)) == 2
     # each lookup is retried with the storage backoff, then the note goes on uncached
     assert stats.get_value("enrich/cache_errors") >= 1
+    # the two paid answers are journaled beside the spool for the next run to write
+    assert stats.get_value("enrich/cache_journaled") == 2
+    assert stats.get_value("enrich/cache_journal_left") == 2
+    assert journal_beside(settings["MONGO_SPOOL_PATH"]).pending()
 
 
 async def test_a_new_prompt_version_re_enriches_and_is_part_of_the_cache_key(
