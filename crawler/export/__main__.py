@@ -1,7 +1,8 @@
 """``python -m crawler.export notes|comments|users|note_stats --format FMT [--since DATE] [-o FILE]``.
 
-Reads the configured store (``MONGO_URI``, else the embedded server, started or joined
-as the crawler does) and writes one flat file. Bad arguments: a one-line error on
+Reads the configured store (``MONGO_URI``, else the embedded server: joined as the
+crawler joins it, or started as a child process for the export, see ``_store.py``) and
+writes one flat file. Bad arguments: a one-line error on
 stderr and exit status 2.
 """
 
@@ -16,6 +17,7 @@ from typing import NoReturn
 
 from crawler.export._columns import TABLES
 from crawler.export._run import export_table
+from crawler.export._store import StoreUnavailable, export_database
 from crawler.export._writers import FORMATS
 
 
@@ -47,11 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 async def _export(args: argparse.Namespace, out: Path) -> int:
     from scrapy.utils.project import get_project_settings
 
-    from pipelines.mongo import close_databases, open_database
-
     settings = get_project_settings()
-    _, db = await open_database(settings)
-    try:
+    async with export_database(settings) as db:
         return await export_table(
             db,
             TABLES[args.table],
@@ -60,8 +59,6 @@ async def _export(args: argparse.Namespace, out: Path) -> int:
             since=args.since,
             batch_size=max(1, settings.getint("EXPORT_BATCH_SIZE")),
         )
-    finally:
-        await close_databases()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.output or Path(f"{args.table}.{args.format}")
     if out.is_dir() or not out.resolve().parent.is_dir():
         parser.error(f"-o {str(out)!r}: not a file in an existing directory")
-    count = asyncio.run(_export(args, out))
+    try:
+        count = asyncio.run(_export(args, out))
+    except StoreUnavailable as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     print(f"{count} {args.table} rows → {out}", file=sys.stderr)
     return 0
 
