@@ -53,6 +53,8 @@ BENCHES = (
     Bench("retry_timing", "Retry timing after a 429"),
     Bench("capacity", "Enrichment capacity (packed requests)"),
     Bench("workers", "Enrich workers sharing one quota"),
+    Bench("export_memory", "Export memory"),
+    Bench("web_pages", "Web app pages on 20,000 notes"),
     Bench("chaos", "Chaos run", full_args=("--full",), quick_args=()),
     Bench(
         "storage_writes",

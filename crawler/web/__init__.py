@@ -5,7 +5,8 @@ gives the Starlette app. Pages: notes (search, filters, sort, paging), a note (i
 from IMAGES_STORE with OCR text and captions, enrichment, comments, interaction
 history), creators and their growth, crawl runs with their reports, Gemini quota.
 Private modules: ``config`` (settings, binding rule), ``auth`` (WEB_TOKEN), ``queries``
-(list filters → Mongo), ``reads`` (the pages' queries), ``files`` (serving inside one
+(list filters → a predicate over list rows), ``listing`` (the notes list from an
+in-memory listing of every note), ``reads`` (the other pages' queries), ``files`` (serving inside one
 directory), ``charts``, ``quota``, ``app`` (routes).
 """
 

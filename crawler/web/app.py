@@ -34,6 +34,7 @@ from crawler.web.auth import TokenMiddleware
 from crawler.web.charts import NOTE_SERIES, USER_SERIES, time_chart
 from crawler.web.config import WebConfig
 from crawler.web.files import resolve_inside
+from crawler.web.listing import NoteListing
 from crawler.web.queries import SORTS, BadQuery, NoteQuery
 from crawler.web.quota import quota_view
 
@@ -86,7 +87,7 @@ def _templates() -> Jinja2Templates:
 def create_app(config: WebConfig) -> Starlette:
     config.check()
     templates = _templates()
-    choices_cache = reads.ChoicesCache()
+    listing = NoteListing()
 
     def db(request: Request) -> Any:
         return request.app.state.db
@@ -98,9 +99,9 @@ def create_app(config: WebConfig) -> Starlette:
         return RedirectResponse("/notes", status_code=302)
 
     async def notes(request: Request) -> Response:
-        choices = await choices_cache.get(db(request))
+        await listing.refresh(db(request))
         common = {
-            "choices": choices,
+            "choices": listing.choices,
             "statuses": [s.value for s in EnrichmentStatus],
             "backends": [b.value for b in Backend],
             "sorts": SORTS,
@@ -109,7 +110,7 @@ def create_app(config: WebConfig) -> Starlette:
             query = NoteQuery.parse(request.query_params)
         except BadQuery as exc:
             return render(request, "notes.html", 400, error=str(exc), query=NoteQuery(), **common)
-        page = await reads.notes_page(db(request), query, config.page_size)
+        page = await listing.page(db(request), query, config.page_size)
         return render(request, "notes.html", query=query, error=None, **page, **common)
 
     async def note(request: Request) -> Response:
@@ -181,9 +182,11 @@ def create_app(config: WebConfig) -> Starlette:
         from pipelines.mongo import close_databases, open_database
 
         _, app.state.db = await open_database(config.mongo)
+        listing.start(app.state.db)
         try:
             yield
         finally:
+            await listing.close()
             await close_databases()
 
     middleware = [Middleware(SecurityHeaders)]

@@ -1,4 +1,5 @@
-"""Every read the pages make, one async function per page (find / aggregate only).
+"""Every read the pages make but the notes list (``listing.py``), one async function per
+page (find only).
 
 Functions take the async database and plain arguments and return plain dicts and
 lists for the templates; missing collections are simply empty. Nothing here writes.
@@ -6,13 +7,10 @@ lists for the templates; missing collections are simply empty. Nothing here writ
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from crawler.core import names
-from crawler.web.queries import NoteQuery
 
 LIST_PROJECTION = {
     "title": 1, "user": 1, "tags": 1, "published_at": 1, "last_crawled_at": 1,
@@ -25,61 +23,6 @@ MAX_RUNS = 200
 
 async def _list(cursor: Any) -> list[dict[str, Any]]:
     return [doc async for doc in cursor]
-
-
-async def notes_page(db: Any, query: NoteQuery, page_size: int) -> dict[str, Any]:
-    flt = query.mongo_filter()
-    # Unfiltered: the collection's count from its metadata (the embedded server counts
-    # by scanning every document, about 2 s per 20,000 notes).
-    coll = db[names.NOTES]
-    total = await (coll.count_documents(flt) if flt else coll.estimated_document_count())
-    notes = await _list(
-        db[names.NOTES]
-        .find(flt, LIST_PROJECTION)
-        .sort(query.mongo_sort())
-        .skip((query.page - 1) * page_size)
-        .limit(page_size)
-    )
-    return {"notes": notes, "total": total, "pages": max(1, -(-total // page_size))}
-
-
-class ChoicesCache:
-    """The drop-downs' values, recomputed at most every ``ttl_s`` seconds: they change
-    slowly and cost two aggregations over every note (seconds on the embedded server)."""
-
-    def __init__(self, ttl_s: float = 300.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.ttl_s = ttl_s
-        self._clock = clock
-        self._value: dict[str, list[str]] | None = None
-        self._at = 0.0
-
-    async def get(self, db: Any) -> dict[str, list[str]]:
-        if self._value is None or self._clock() - self._at > self.ttl_s:
-            self._value, self._at = await filter_choices(db), self._clock()
-        return self._value
-
-
-async def filter_choices(db: Any) -> dict[str, list[str]]:
-    """Values offered by the list's drop-downs: the most used tags, found_via values."""
-    tags = await _list(
-        await db[names.NOTES].aggregate(
-            [
-                {"$unwind": "$tags"},
-                {"$group": {"_id": "$tags", "n": {"$sum": 1}}},
-                {"$sort": {"n": -1, "_id": 1}},
-                {"$limit": 60},
-            ]
-        )
-    )
-    via = await _list(
-        await db[names.NOTES].aggregate(
-            [{"$group": {"_id": "$found_via"}}, {"$sort": {"_id": 1}}, {"$limit": 200}]
-        )
-    )
-    return {
-        "tags": [t["_id"] for t in tags if isinstance(t["_id"], str)],
-        "found_via": [v["_id"] for v in via if isinstance(v["_id"], str)],
-    }
 
 
 def thread(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
