@@ -198,6 +198,10 @@ def usable_answer(status: int, payload: bytes) -> bool:
 # --- the recording proxy ---------------------------------------------------------------------
 
 
+# How late the tap may stamp a request the crawler had sent (see TapRecord.in_flight_at).
+TAP_LAG_S = 0.05
+
+
 @dataclass
 class TapRecord:
     """One ``generateContent`` call through the tap (times: this process's monotonic)."""
@@ -228,9 +232,21 @@ class TapRecord:
         """Whether this request was still in flight when ``fault`` killed its process:
         sent before, and its answer not yet durable (none of its summaries in the cache
         or in a stored note right after the kill). An answer without summaries (pictures
-        only) counts as in flight when it came less than ``grace_s`` before the kill."""
+        only) counts as in flight when it came less than ``grace_s`` before the kill.
+
+        "Sent before": a SIGKILLed process sends nothing after the kill, so every
+        request of a killed crawl was sent before it, even one the tap stamps a few ms
+        after the moment (the crawler's bytes wait in the socket while the tap's loop,
+        which shares a process with the site, gets to them: in a short run of
+        2026-12-02 run2 was killed at 11790.244-11790.248 s, as its lost answers' ages
+        tell, and its last request, stamped 11790.247 s, answered and lost with it, was
+        called a double spend when run3 paid for it). A forced stop is asked, not done: the process lives on between the two
+        signals and must start no request then, so a request stamped more than
+        :data:`TAP_LAG_S` after the first signal is not in flight at it."""
         moment = fault.moment
-        if moment is None or self.started > moment:
+        if moment is None:
+            return False
+        if fault.kind != "kill" and self.started > moment + TAP_LAG_S:
             return False
         if self.usable and self.summaries and fault.durable is not None:
             return not set(self.summaries) <= fault.durable
@@ -256,10 +272,11 @@ class GeminiTap:
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         label = request.app["label"]
+        arrived = time.monotonic()  # the headers are in; the body (the pictures) follows
         body = await request.read()
         record = None
         if request.method == "POST" and request.path.endswith(":generateContent"):
-            record = TapRecord(label, time.monotonic())
+            record = TapRecord(label, arrived)
             try:
                 decoded = json.loads(body)
                 record.carried = self.index.carried(decoded)

@@ -79,6 +79,25 @@ def test_an_answer_stored_before_the_kill_was_not_in_flight() -> None:
     assert spend.summaries_found_at_end == 1.0
 
 
+def test_a_request_stamped_after_a_kill_was_sent_before_it() -> None:
+    """A killed process sends nothing after SIGKILL: a request the tap stamps a few ms
+    after the kill was written before it and died with it. A forced stop leaves the
+    process alive between its signals: a request sent then is new spending."""
+    after = _record("run1", 100.003, 100.2, note="a")
+    after.summaries = ["lost"]
+    again = _record("run2", 110.0, 110.1, note="a")
+    kill = ProcessFault("kill", 10, moment=100.0, durable=frozenset())
+    spend = gemini_spend([after, again], {"run1": kill}, grace_s=0.5, budget_per_run=3)
+    assert spend.in_flight_at_kills == [1] and not spend.unexplained
+    stop = ProcessFault("forced_stop", 10, moment=100.0, durable=frozenset())
+    spend = gemini_spend([after, again], {"run1": stop}, grace_s=0.5, budget_per_run=3)
+    assert not spend.unexplained  # within the tap's lag of the first signal
+    late = _record("run1", 100.2, 100.4, note="a")
+    late.summaries = ["lost"]
+    spend = gemini_spend([late, again], {"run1": stop}, grace_s=0.5, budget_per_run=3)
+    assert spend.in_flight_at_kills == [0] and spend.unexplained == ["a"]
+
+
 def test_spend_flags_a_note_over_its_budget_in_one_run() -> None:
     records = [_record("run4", float(i), i + 0.1, usable=False) for i in range(4)]
     spend = gemini_spend(records, {}, grace_s=0.5, budget_per_run=3)
