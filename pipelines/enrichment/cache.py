@@ -12,7 +12,10 @@ notes were paid for again):
 
 - a lookup that fails is retried with the storage's retry policy (``retries`` after
   ``backoff_s``, doubled each time, capped at ``backoff_max_s``: ``MONGO_RETRY_*``);
-  only then is it a miss. An entry whose write is still pending answers it at once.
+  then it raises :class:`CacheUnavailable`, never a miss: nobody can tell whether the
+  answer is there, and the caller must not pay for it again on a guess (the chaos run
+  paid again for notes enriched runs before when a MongoDB restart outlasted the
+  retries). An entry whose write is still pending answers it at once.
 - a write that fails is journaled (issue 18, defect 6): appended, fsync'd, to the
   ``journal`` (a :class:`~pipelines.storage.spool.Spool`, ``enrich_cache.jsonl`` in
   the storage spool's directory: :func:`journal_beside`) and kept in memory for
@@ -55,6 +58,11 @@ logger = logging.getLogger(__name__)
 
 JOURNALED = WriteConcern(w=1, j=True)
 JOURNAL_NAME = "enrich_cache.jsonl"
+
+
+class CacheUnavailable(Exception):
+    """A lookup the database did not answer, retries included (the message names the
+    error): the entry may well be there."""
 
 
 def journal_beside(spool_path: str | Path) -> Spool:
@@ -135,6 +143,8 @@ class EnrichCache:
             self._start_flushing()
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        """The entry of ``key``, None when the database has none (or there is no
+        database); :class:`CacheUnavailable` when it did not answer."""
         if not self.enabled:
             return None
         if key in self._pending:
@@ -145,7 +155,7 @@ class EnrichCache:
             except PyMongoError as exc:
                 self._error(exc)
                 if delay is None:
-                    return None
+                    raise CacheUnavailable(f"MongoDB error {type(exc).__name__}") from None
                 await self._sleep(delay)
                 if key in self._pending:  # written meanwhile by another note
                     return dict(self._pending[key])

@@ -18,7 +18,10 @@ Per note (after the media pipeline filled ``images[i].model_path``):
 3. Turn the verdict into an :class:`EnrichmentState`: ``done``; ``failed`` with a
    reason (retryable kinds get ``next_attempt_at`` until ``ENRICH_MAX_ATTEMPTS``);
    ``deferred`` until the quota resets (``QuotaDeferred``) or for the rest of the run
-   once Gemini is unavailable (``EnrichmentUnavailable``); ``skipped`` for an empty note
+   once Gemini is unavailable (``EnrichmentUnavailable``); deferred with no request
+   spent when the cache lookup got no answer from MongoDB (``cache_unavailable``: the
+   content may have been paid for already) or the run was asked to stop (SIGINT/SIGTERM:
+   no request is started then, ``_stopping``); ``skipped`` for an empty note
    or with ``ENRICH_BACKEND=off``.
 
 The item is always returned, with ``item.enrichment`` an :class:`EnrichmentState`.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -50,7 +54,7 @@ from crawler.core.enrichment_state import (
 )
 from crawler.core.items import NoteItem
 from crawler.core.timeutil import Clock
-from pipelines.enrichment.cache import EnrichCache, journal_beside
+from pipelines.enrichment.cache import CacheUnavailable, EnrichCache, journal_beside
 from pipelines.enrichment.comments import for_pack
 from pipelines.enrichment.failures import EnrichFailure, clip_reason
 from pipelines.enrichment.gemini_runner import Conversation, GeminiRunner
@@ -81,6 +85,11 @@ from pipelines.mongo import (
 from pipelines.prompts import load_prompt
 
 logger = logging.getLogger(__name__)
+
+# A note reached its request after the run was asked to stop (see ``_stopping``).
+STOPPING_REASON = "run_stopping: the run was asked to stop before this note's request"
+# The cache could not say whether the note's content was answered before (an outage).
+CACHE_UNAVAILABLE = "cache_unavailable"
 
 
 def client_stats(counters: Mapping[str, float]) -> dict[str, float]:
@@ -346,7 +355,13 @@ class EnrichmentPipeline:
         attempt = _Attempt(version, make_cache_key(version, family, digest), attempts)
         if note.empty:
             return self._state(attempt, EnrichmentStatus.SKIPPED, reason="empty")
-        cached = await self.cache.get(attempt.cache_key)
+        try:
+            cached = await self.cache.get(attempt.cache_key)
+        except CacheUnavailable as exc:
+            if gemini:  # maybe paid for already: not paid again on a guess (see the cache)
+                self.stats.inc_value("enrich/deferred_cache_unavailable")
+                return self._unspent(attempt, clip_reason(f"{CACHE_UNAVAILABLE}: {exc}"))
+            cached = None  # the local backend costs nothing: it runs
         if cached is not None:
             self.stats.inc_value("enrich/cache_hits")
             return self._state(
@@ -359,6 +374,9 @@ class EnrichmentPipeline:
             )
         if not gemini:
             return await self._run_local(note, attempt)
+        if self._stopping():
+            self.stats.inc_value("enrich/deferred_stopping")
+            return self._unspent(attempt, STOPPING_REASON)
         client = await self._gemini() if self._unavailable is None else None
         if client is None:
             return self._state(
@@ -366,6 +384,20 @@ class EnrichmentPipeline:
             )
         key = str(adapter.get("note_id") or "")
         return await self._run_gemini(client, note, attempt, key if packing else None)
+
+    def _stopping(self) -> bool:
+        """Whether the run was asked to stop (SIGINT/SIGTERM: Scrapy's graceful shutdown
+        stopped the engine) while notes are still in the pipeline. The process may end
+        at any moment now (a second signal, a supervisor's SIGKILL after its grace
+        period), and an answer that arrives after it is paid for and lost: the next run
+        pays again (issue 18, the chaos run's forced stop). So no new request is
+        started; the note is deferred and the next run or ``scrapy crawl enrich`` takes
+        it. Requests already sent finish (their answers are stored as usual)."""
+        try:
+            engine = self.crawler.engine
+        except RuntimeError:  # no crawl started: the pipeline is driven by hand
+            return False
+        return engine is not None and not engine.running
 
     def _keep_previous(self, previous: EnrichmentState, digest: str, family: str) -> bool:
         """Whether the item already carries a good enough result for this exact content.
@@ -460,6 +492,14 @@ class EnrichmentPipeline:
             updated_at=updated_at,
             usage=usage,
             **fields,
+        )
+
+    def _unspent(self, attempt: _Attempt, reason: str) -> EnrichmentState:
+        """A Gemini note deferred before any request was sent: due again at once, no
+        attempt spent."""
+        unspent = dataclasses.replace(attempt, attempts=attempt.attempts - 1)
+        return self._state(
+            unspent, EnrichmentStatus.DEFERRED, backend=Backend.GEMINI, reason=reason
         )
 
     def _failed(self, failure: EnrichFailure, attempt: _Attempt, **fields: Any) -> EnrichmentState:

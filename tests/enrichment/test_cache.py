@@ -9,12 +9,13 @@ import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from pymongo import AsyncMongoClient
 from scrapy.statscollectors import MemoryStatsCollector
 
 from crawler.core.names import ENRICH_CACHE
 from pipelines.enrichment import EnrichCache
-from pipelines.enrichment.cache import JOURNAL_NAME, journal_beside
+from pipelines.enrichment.cache import JOURNAL_NAME, CacheUnavailable, journal_beside
 from sandbox.harness import ROOT
 from tests.factories import project_crawler
 
@@ -99,7 +100,8 @@ async def test_writes_still_failing_at_close_are_counted_lost(unused_tcp_port) -
     cache = EnrichCache(dead["x"], clock=lambda: NOW, stats=counters, retries=1, backoff_s=0.01)
     try:
         await cache.put("k", {"result": {}})
-        assert await cache.get("other") is None  # retried, then a miss
+        with pytest.raises(CacheUnavailable):  # retried, then no answer (not a miss)
+            await cache.get("other")
         await cache.close()
     finally:
         await dead.close()

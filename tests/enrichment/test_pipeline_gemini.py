@@ -172,9 +172,13 @@ async def test_unavailable_gemini_defers_every_note_and_says_so_once(
     assert len([r for r in caplog.records if "Gemini is unavailable" in r.getMessage()]) == 1
 
 
-async def test_enrichment_goes_on_without_its_cache_when_mongo_is_down(
+async def test_a_note_whose_cache_lookup_gets_no_answer_is_deferred_unpaid(
     settings, gemini_emulator, tmp_path, unused_tcp_port
 ) -> None:
+    """Issue 18, chaos run: a MongoDB restart outlasted the lookups' retries, the
+    lookups counted as misses, and notes enriched runs before were paid for again.
+    A lookup that gets no answer is no miss: the Gemini note is deferred (due again at
+    once, no attempt spent) and no request is sent."""
     settings = {
         **settings,
         "MONGO_URI": f"mongodb://127.0.0.1:{unused_tcp_port}/",
@@ -184,14 +188,31 @@ async def test_enrichment_goes_on_without_its_cache_when_mongo_is_down(
     async with pipeline_run(settings) as (pipeline, stats):
         for item in items:
             await pipeline.process_item(item)
-    assert [item.enrichment.status for item in items] == ["done", "done"]
-    assert len(generate_calls(gemini_emulator)) == 2
-    # each lookup is retried with the storage backoff, then the note goes on uncached
-    assert stats.get_value("enrich/cache_errors") >= 1
-    # the two paid answers are journaled beside the spool for the next run to write
-    assert stats.get_value("enrich/cache_journaled") == 2
-    assert stats.get_value("enrich/cache_journal_left") == 2
-    assert journal_beside(settings["MONGO_SPOOL_PATH"]).pending()
+    assert generate_calls(gemini_emulator) == []
+    assert [item.enrichment.status for item in items] == ["deferred", "deferred"]
+    assert all(i.enrichment.reason.startswith("cache_unavailable: MongoDB error") for i in items)
+    assert all(i.enrichment.next_attempt_at is None for i in items)
+    assert [item.enrichment.attempts for item in items] == [0, 0]
+    # each lookup is retried with the storage backoff first
+    assert stats.get_value("enrich/cache_errors") >= 2
+    assert stats.get_value("enrich/deferred_cache_unavailable") == 2
+
+
+async def test_the_pipeline_writes_what_an_earlier_run_journaled(
+    settings, mongo_sync, tmp_path
+) -> None:
+    """The journal of failed cache writes lies beside the storage spool
+    (``MONGO_SPOOL_PATH``): the next run's pipeline writes it to ``enrich_cache`` when
+    it opens (pipelines/enrichment/cache.py)."""
+    journal = journal_beside(settings["MONGO_SPOOL_PATH"])
+    entry = {"backend": "gemini", "model": "m", "result": {"summary": "paid before"}}
+    journal.append([{"key": "note_zh.v2/gemini/journaled", "entry": entry}])
+    async with pipeline_run(settings) as (_, stats):
+        pass
+    stored = mongo_sync["enrich_cache"].find_one({"_id": "note_zh.v2/gemini/journaled"})
+    assert stored is not None and stored["result"] == {"summary": "paid before"}
+    assert stats.get_value("enrich/cache_journal_loaded") == 1
+    assert not journal.pending()
 
 
 async def test_a_new_prompt_version_re_enriches_and_is_part_of_the_cache_key(
