@@ -3,7 +3,9 @@
 ``python -m crawler.export notes|comments|users|note_stats --format csv|parquet|jsonl|xlsx
 [--since DATE] [-o FILE]``; in code, :func:`export_table`. The columns of each table are
 in :data:`TABLES` (``crawler/export/_columns.py``); :class:`FlatCsvItemExporter` gives
-Scrapy's ``-O notes.csv`` the same flat note columns.
+Scrapy's ``-O notes.csv`` the same flat note columns. With ``MONGO_URI`` empty the CLI
+joins the embedded server, or serves the directory from a child process for the length
+of the export (``_store.py`` says why not from its own).
 """
 
 from crawler.export._columns import TABLES, Column, Kind, Table
