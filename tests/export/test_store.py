@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from pipelines.mongo import EMBEDDED_JSON, EMBEDDED_LOCK, pid_alive, read_embedded_info
+from crawler.export._store import export_database
+from pipelines.mongo import (
+    EMBEDDED_JSON,
+    EMBEDDED_LOCK,
+    MongoSettings,
+    pid_alive,
+    read_embedded_info,
+)
 from sandbox.harness import MongoServer
 from tests.export.factory import note_doc
 
@@ -69,6 +76,20 @@ def test_unserved_directory_is_served_by_a_child_and_released(data_dir, tmp_path
     assert sorted(r["note_id"] for r in rows) == sorted(note_doc(i)["_id"] for i in range(N))
     assert not (data_dir / EMBEDDED_JSON).exists()  # the child withdrew it when stopped
     assert _lock_free(data_dir)  # and nobody serves the directory any more
+
+
+async def test_the_server_is_another_process_for_the_export_only(data_dir) -> None:
+    from dataclasses import replace
+
+    from scrapy.utils.project import get_project_settings
+
+    base = MongoSettings.from_settings(get_project_settings())
+    settings = replace(base, uri="", data_dir=str(data_dir), database="xhs")
+    async with export_database(settings) as db:
+        info = read_embedded_info(data_dir)
+        assert info is not None and info["pid"] != os.getpid() and pid_alive(info["pid"])
+        assert await db.notes.count_documents({}) == N
+    assert not pid_alive(info["pid"]) and _lock_free(data_dir)
 
 
 def test_live_server_is_joined_and_left_running(data_dir, tmp_path) -> None:
