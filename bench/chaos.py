@@ -60,7 +60,8 @@ violation is reported, nothing is retried):
    records the rest as skipped with a reason; the megabyte desc reaches Gemini cut to
    ``ENRICH_MAX_TEXT_CHARS``; the surrogate note is stored with U+FFFD.
 9. The spool: the invalid and torn records go aside to ``.bad`` once (exactly those four
-   lines), the valid ones are replayed, nothing is left pending.
+   lines), the valid ones are replayed, nothing is left pending; no enrichment cache
+   write is left in its journal beside the spool (``enrich_cache.jsonl``).
 
 Each fault must also have happened (visible in the site's, the emulator's, the tap's or
 the crawl's counters), otherwise the run proves nothing and that is reported too.

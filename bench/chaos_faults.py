@@ -253,6 +253,9 @@ class TapRecord:
         return self.ended is None or self.ended >= moment - grace_s
 
 
+_LABEL = web.AppKey("label", str)  # the crawl process a tap port belongs to
+
+
 class GeminiTap:
     """A proxy to ``upstream`` with one port per label: ``tap.url(label)``."""
 
@@ -271,7 +274,7 @@ class GeminiTap:
         return f"http://127.0.0.1:{self.ports[label]}"
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
-        label = request.app["label"]
+        label = request.app[_LABEL]
         arrived = time.monotonic()  # the headers are in; the body (the pictures) follows
         body = await request.read()
         record = None
@@ -307,7 +310,7 @@ class GeminiTap:
             self._session = ClientSession(timeout=ClientTimeout(total=600))
             for label in self.labels:
                 sub = web.Application(client_max_size=64 * 1024 * 1024)
-                sub["label"] = label
+                sub[_LABEL] = label
                 sub.router.add_route("*", "/{path:.*}", self._forward)
                 runner = web.AppRunner(sub, access_log=None)
                 await runner.setup()

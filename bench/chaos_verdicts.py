@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bench.chaos_checks import check_image_paths, gave_up_note_ids
 from bench.chaos_faults import GeminiTap, SeededSpool, StoreVolume
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
+from pipelines.enrichment.cache import journal_beside
 from sandbox.gemini import GeminiEmulator
 from sandbox.harness import CrawlResult
 from sandbox.site import SiteServer
@@ -104,7 +105,12 @@ def check_spool(report: ChaosReport, spool: Path, seeded: SeededSpool, db: Any) 
         p.name for p in spool.parent.glob(spool.name + "*") if p != bad and p.stat().st_size > 0
     ]
     stored = {d["_id"]: _state(d) for d in db.notes.find({"_id": {"$in": list(seeded.good_ids)}})}
+    # Cache writes an outage kept from MongoDB are journaled beside the spool: written
+    # by the end (by the run itself or the next one's open), none left waiting.
+    journal_left = journal_beside(spool).pending()
+    report.require(not journal_left, "enrichment cache writes left in the journal at the end")
     report.figures["spool"] = {
+        "cache_journal_left": journal_left,
         "seeded_valid": len(seeded.good_ids),
         "seeded_invalid_or_torn": seeded.bad_lines,
         "set_aside": bad_lines,
@@ -237,7 +243,16 @@ def check_crawl(
         mongo_outage_seen_by={
             k: v
             for k, v in stats.items()
-            if k.startswith(("incremental/errors/", "enrich/cache_errors", "storage/errors/"))
+            if k.startswith(
+                (
+                    "incremental/errors/",
+                    "enrich/cache_errors",
+                    "enrich/cache_journal",
+                    "enrich/cache_replayed",
+                    "enrich/deferred_cache_unavailable",
+                    "storage/errors/",
+                )
+            )
         },
         media_failed={k: v for k, v in stats.items() if k.startswith("media/images_failed/")},
         note_stats_duplicates=sum(
