@@ -32,7 +32,7 @@ from bench.common import ROOT, Check, finish, parse_args
 from bench.export_memory import fill
 from crawler.core.names import NOTES
 from pipelines.storage.schema import NOTE_INDEXES
-from sandbox.harness import MongoServer, free_port, wait_for_port
+from sandbox.harness import MongoServer, free_port, stop_process, wait_for_port
 from tests.export.factory import note_id
 
 FIRST_PAGE_MS = 300
@@ -113,12 +113,7 @@ def measure(tmp: Path, notes: int, rounds: int) -> tuple[dict[str, Any], list[Ch
                     )
                 )
     finally:
-        app.terminate()
-        try:
-            app.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            app.kill()
-            app.wait()
+        stop_process(app)
     return figures, checks
 
 

@@ -80,6 +80,16 @@ def wait_for_port(
 # --- MongoDB-wire server ------------------------------------------------------------------------
 
 
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 30) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds; reaped."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class MongoServer:
     """A secantus server on one port and data directory; ``.uri`` for ``MONGO_URI``.
 
@@ -143,12 +153,7 @@ class MongoServer:
         if server is None:
             return
         if self.process:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+            stop_process(server)
         else:
             from pipelines.mongo import stop_server
 
