@@ -291,8 +291,8 @@ class EnrichmentPipeline:
                 if held:
                     async with self._pack_slots if packing else self._semaphore:
                         state = await self._enrich(adapter, previous, packing)
-                else:  # another run enriches it now: keep what the item has
-                    state = None if previous is not None else self._held_elsewhere()
+                else:  # another run enriches it now (its result arrives through it)
+                    state = self._held_elsewhere()
         finally:
             self._active -= 1
             self._finished += 1
@@ -322,6 +322,11 @@ class EnrichmentPipeline:
         return self.claims.holding(str(adapter.get("note_id") or ""))
 
     def _held_elsewhere(self) -> EnrichmentState:
+        """``pending`` (claimed_elsewhere), whatever the item carried: the lowest rank,
+        so storage never puts it over the claim holder's result. Kept, the stored state
+        the item was read with went over the holder's newer one of the same rank (the
+        chaos run: an enrich run's ``failed`` replaced by the day-old ``deferred`` a
+        crawl of the same note had read, the note left deferred)."""
         return EnrichmentState(
             status=EnrichmentStatus.PENDING, reason="claimed_elsewhere", updated_at=self.clock()
         )

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from pymongo import AsyncMongoClient
+
+from crawler.core.enrichment_state import rank_of
 from pipelines.enrichment import client_stats
 from pipelines.enrichment.cache import journal_beside
+from pipelines.mongo.claims import CLAIMS, claim
 from tests.enrichment.support import (
     DATASET,
     generate_calls,
@@ -13,6 +17,7 @@ from tests.enrichment.support import (
     pipeline_run,
     text_pictures,
 )
+from tests.factories import enrichment
 
 
 async def test_one_request_per_note_and_none_on_a_rerun(
@@ -272,3 +277,28 @@ def test_client_stats_are_prefixed() -> None:
         "gemini/429/per_day": 1,
         "gemini/tokens_in": 10,
     }
+
+
+async def test_a_note_claimed_by_another_run_is_left_pending_whatever_it_carried(
+    settings, gemini_emulator, mongo_uri, mongo_db_name, tmp_path
+) -> None:
+    """Issue 18, chaos run: ``crawl xhs`` met a deferred note that ``crawl enrich`` held
+    the claim of, kept the day-old ``deferred`` it had read, and storage put it over the
+    enrich run's newer ``failed`` (same rank: the later write wins), leaving the note
+    deferred. The item now says ``pending`` (claimed_elsewhere), which ranks below
+    every result the holder can store, and no request is sent."""
+    item = note_item(DATASET.note(2), tmp_path)
+    item.enrichment = enrichment("deferred", reason="daily_quota_exhausted", attempts=1)
+    client = AsyncMongoClient(mongo_uri)
+    try:
+        granted = await claim(client[mongo_db_name], [item.note_id], "another-run", 60)
+        async with pipeline_run(settings) as (pipeline, stats):
+            await pipeline.process_item(item)
+    finally:
+        await client[mongo_db_name][CLAIMS].delete_many({})
+        await client.close()
+    assert granted == {item.note_id}
+    assert generate_calls(gemini_emulator) == []
+    assert item.enrichment.status == "pending" and item.enrichment.reason == "claimed_elsewhere"
+    assert rank_of(item.enrichment) < rank_of(enrichment("failed", reason="truncated: x"))
+    assert stats.get_value("enrich/claims/held_elsewhere") == 1
