@@ -318,7 +318,11 @@ class IncrementalPipeline:
             adapter["change"] = "changed"
             return item
         interact = adapter.get("interact")
-        digest = adapter["content_hash"] = content_hash(adapter)
+        # A backlog note (the enrich spider's) is the stored document itself, its text
+        # maybe cut by storage (a megabyte desc): its hash is the stored one. Hashed
+        # again, it no longer matched and storage dropped its result as for other content.
+        stored_hash = adapter.get("content_hash") if adapter.get("from_backlog") else None
+        digest = adapter["content_hash"] = stored_hash or content_hash(adapter)
         decision = classify_change(
             stored,
             content_hash=digest,
