@@ -17,11 +17,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.xfail(
-    reason="issue 18: one window left at the forced stop: a Gemini request waiting inside "
-    "the client (likely slow start or its limiter) when the first signal comes is still "
-    "sent, its answer dies at the second and the next run pays again (full run of "
-    "2026-12-02 02:00, run3); the fix is a stop check before each send in "
-    "pipelines/gemini/client.py; the checks stay strict",
+    reason="issue 18: one window left at the forced stop: a Gemini request sent at about "
+    "the first signal (past the pipeline's stop check, or waiting inside the client) has "
+    "its answer die at the second and the next run pays again (full run of 2026-12-02 "
+    "02:00, run3); a stop check before each send in pipelines/gemini/client.py is left",
     strict=False,
 )
 def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
