@@ -72,7 +72,13 @@ from pipelines.enrichment.minute_window import RedisMinuteWindow
 from pipelines.enrichment.pack_queue import PackQueue, PackSettings
 from pipelines.enrichment.packing import PackMode, should_pack
 from pipelines.enrichment.settings import EnrichBackend, EnrichSettings
-from pipelines.gemini import EnrichmentUnavailable, GeminiClient, GeminiSettings, QuotaDeferred
+from pipelines.gemini import (
+    EnrichmentUnavailable,
+    GeminiClient,
+    GeminiSettings,
+    QuotaDeferred,
+    SendingStopped,
+)
 from pipelines.guard import guard_item
 from pipelines.media import MediaStore
 from pipelines.mongo import (
@@ -199,6 +205,7 @@ class EnrichmentPipeline:
                     ledger=MongoQuotaLedger(self._db) if self._db is not None else None,
                     window=self._minute_window(),
                     clock=lambda: self.clock().timestamp(),
+                    stopping=self._stopping,
                 )
                 try:
                     await client.start()
@@ -448,6 +455,11 @@ class EnrichmentPipeline:
                 result = await self._packer.enrich(pack_key, note, conv)
             else:
                 result = await self._runner().enrich(note, conv)
+        except SendingStopped:  # the run was asked to stop while the note waited to be sent
+            self.stats.inc_value("enrich/deferred_stopping")
+            if not conv.usage.requests:
+                return self._unspent(attempt, STOPPING_REASON)
+            return self._state(attempt, EnrichmentStatus.DEFERRED, reason=STOPPING_REASON, **common)
         except QuotaDeferred as exc:
             self._log_deferral(exc)
             return self._state(

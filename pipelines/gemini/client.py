@@ -20,6 +20,12 @@ it. A timeout is retried once, on the same model, with ``timeout_retry_factor`` 
 timeout; a second one raises ``RequestTimedOut`` (no fan-out over the other models). An
 answer without candidates is retried once, then raises ``EmptyAnswer``.
 
+Stopping: ``stopping()`` (the caller's predicate, e.g. "the crawl was asked to stop") is
+asked right before each request goes out; once it is true, a call raises
+``SendingStopped`` instead of sending, whether it was waiting for a slot, a limiter
+admission or a retry. An answer that would arrive after the process ended is paid for
+and lost, and the next run would pay for it again.
+
 (About 450 lines: the life cycle and the route/send loop share the SDK clients, the
 in-flight bound and the quota book; the parts that need none of them live beside it.)
 """
@@ -45,6 +51,7 @@ from .errors import (
     Failure,
     FailureKind,
     GeminiError,
+    SendingStopped,
     classify_exception,
 )
 from .keys import ApiKey, redact
@@ -80,8 +87,10 @@ class GeminiClient:
         clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
+        self._stopping = stopping
         self.stats: Counter[str] = Counter()
         self.state = QuotaState(settings.limits, settings.unknown_rpm_spacing)
         self._store: QuotaStateStore = (
@@ -310,6 +319,9 @@ class GeminiClient:
                 route = self._route(now, tokens, call)
                 if isinstance(route, Pick):
                     pick = route
+                    if self._stopping():
+                        self.stats["stopped_before_send"] += 1
+                        raise SendingStopped("run_stopping", "no new request: the run is stopping")
                     try:
                         failure_or_result = await self._send(
                             pick, contents, schema, thinking, tokens, call

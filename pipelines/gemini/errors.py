@@ -329,5 +329,12 @@ class EmptyAnswer(GeminiError):
     ``no_candidates``). Not a content block: nothing says the note is at fault."""
 
 
+class SendingStopped(GeminiError):
+    """The caller asked for no more requests (its run is stopping: an answer arriving
+    after the process ends would be paid for and lost), so the call ended before its
+    next request. Reason ``run_stopping``; ``requests_spent`` counts the tries of the
+    call that went out before."""
+
+
 class EnrichmentUnavailable(GeminiError):
     """Gemini cannot be used at all this run (FAILED_PRECONDITION, no usable key or model)."""

@@ -19,6 +19,7 @@ from pipelines.gemini import (
     GeminiSettings,
     QuotaDeferred,
     RequestTimedOut,
+    SendingStopped,
 )
 from tests.emulator.helpers import client as sdk_client
 from tests.gemini_client.helpers import (
@@ -207,3 +208,37 @@ async def test_requests_spent_on_a_deferral_after_server_errors(
         await client.generate([PROMPT], NoteSummary)
     assert info.value.reason == "server_errors"
     assert info.value.requests_spent == len(generate_calls(emu)) == 4
+
+
+async def test_calls_waiting_inside_the_client_send_nothing_once_stopping(
+    make_gemini_emulator,
+) -> None:
+    """Issue 18 (the chaos run's forced stop): a call waiting inside the client for its
+    turn (here: one request in flight at a time) when the run is asked to stop sends no
+    request; it raises ``SendingStopped`` with nothing spent. The one already sent
+    finishes."""
+    emu = make_gemini_emulator(frozen_config({"projA": project("projA", [KEY_A1])}))
+    emu.control(latency=0.5)
+    settings = GeminiSettings.from_env_like(
+        {
+            "GEMINI_API_KEYS": f"projA:{KEY_A1}",
+            "GEMINI_MODELS": LITE,
+            "GEMINI_BASE_URL": emu.base_url,
+            "GEMINI_MAX_IN_FLIGHT": "1",
+            "GEMINI_LIMITS": f"{LITE}:rpm=4000,rpd=100000",
+        }
+    )
+    stop = asyncio.Event()
+    client = GeminiClient(settings, clock=emu.clock.time, stopping=stop.is_set)
+    try:
+        calls = [asyncio.ensure_future(client.generate([PROMPT], NoteSummary)) for _ in range(5)]
+        while client.stats["requests"] < 1:  # the first request is out, the others wait
+            await asyncio.sleep(0.01)
+        stop.set()
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        await client.close()
+    assert len(generate_calls(emu)) == 1
+    stopped = [o for o in outcomes if isinstance(o, SendingStopped)]
+    assert len(stopped) == 4 and {o.requests_spent for o in stopped} == {0}, outcomes
+    assert client.stats["stopped_before_send"] == 4
