@@ -16,13 +16,6 @@ from bench.chaos import SHORT, run_chaos
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.xfail(
-    reason="issue 18: one window left at the forced stop: a Gemini request sent at about "
-    "the first signal (past the pipeline's stop check, or waiting inside the client) has "
-    "its answer die at the second and the next run pays again (full run of 2026-12-02 "
-    "02:00, run3); a stop check before each send in pipelines/gemini/client.py is left",
-    strict=False,
-)
 def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     """Day one: ``scrapy crawl xhs`` of 80 sandbox notes (three of them hostile: 300
     pictures, a lone surrogate, a megabyte of desc) over a spool holding an earlier
