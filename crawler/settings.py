@@ -152,6 +152,9 @@ DISCOVERY_MAX_RELOADS = 8  # per listing: captchas, rotated signatures, 5xx
 COMMENTS_MAX_SECONDS = 300.0  # per note: reading its thread in the browser stops after this
 COMMENTS_MAX_PAGES = 500  # per note: comment API answers read (comment pages + reply pages)
 COMMENTS_WAIT = 5.0  # seconds to wait for the page's next comment answer after an action
+# seconds: a thread whose note shows the same bucketed count ("1.2万", "100+": it may hide
+# new comments) is not read again within this long after a complete read (0: always read)
+COMMENTS_REFRESH = 86400.0
 COMMENTS_MAX_RELOADS = 8  # per note: page loads again after captchas, rotations, stalls
 PRIVACY = "off"  # off | pseudonymize: commenters' ids as keyed hashes, no nicknames/avatars
 PRIVACY_KEY = ""  # secret key of those hashes (required with PRIVACY=pseudonymize)

@@ -3,9 +3,10 @@
 :meth:`ThreadReader.follow` is called with each parsed note. With comments off it
 gives the note back. Otherwise it looks up the stored note (one batched ``$in`` query
 for concurrent notes): when the stored thread was read in full, with the same limits,
-while the note showed the same exact comment count as now (a bucketed "100+" or
-"1.2万" may hide new comments: such a thread is always read), the note goes on without its
-thread (``comments/threads_unchanged``: no browser is opened); a note that shows no
+while the note showed the same exact comment count as now, the note goes on without its
+thread (``comments/threads_unchanged``: no browser is opened). A bucketed count ("100+",
+"1.2万") may hide new comments: the same bucket holds for ``COMMENTS_REFRESH`` after the
+read (a day by default), then the thread is read again; a note that shows no
 comment at all is stored with an empty, complete thread (``comments/threads_empty``,
 no browser either). Else it gives a
 Chromium request for the note page, whose callback (:meth:`ThreadReader.parse`, via
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
@@ -41,6 +42,7 @@ from crawler.comments.settings import CommentLimits, CommentSettings
 from crawler.comments.thread import COMMENT_PAGE_PATH, REPLY_PAGE_PATH, ThreadState
 from crawler.core.items import CommentsCrawled, NoteItem
 from crawler.core.names import NOTES
+from crawler.core.timeutil import as_utc
 from crawler.middlewares import stop_crawl
 from crawler.spiders.pages import PageAnswers, browser_page_meta
 from pipelines.incremental import BatchedLookup
@@ -54,26 +56,45 @@ LOOKUP_PROJECTION = {"comments_crawled": 1, "comments_complete": 1}
 def exact_count(item: NoteItem) -> int | None:
     """The note's shown comment count when it is exact ("342"); None for a bucketed
     lower bound ("100+", "1.2万"), which can hide new comments, or no count."""
+    return item.interact.comments if (shown_count(item) or "").isdigit() else None
+
+
+def shown_count(item: NoteItem) -> str | None:
+    """The note's comment count as the page shows it ("342", "1.2万", "100+"), or None."""
     raw = (item.interact.raw or {}).get("comments")
     text = str(raw).strip() if raw is not None else ""
-    return item.interact.comments if text.isdigit() else None
+    return text or None
 
 
 def thread_unchanged(
-    stored: Mapping[str, Any] | None, note_count: int | None, limits: CommentLimits
+    stored: Mapping[str, Any] | None,
+    note_count: int | None,
+    limits: CommentLimits,
+    *,
+    shown: str | None = None,
+    now: datetime | None = None,
+    refresh: timedelta = timedelta(0),
 ) -> bool:
-    """Whether the stored thread read still holds: read in full, with the same limits,
-    at the same shown comment count (pure)."""
-    if not stored or stored.get("comments_complete") is not True or note_count is None:
+    """Whether the stored thread read still holds (pure): read in full, with the same
+    limits, and the note shows the same exact count (``note_count``) as then; or, for a
+    bucketed count (``note_count`` None), the same ``shown`` text as then, read less than
+    ``refresh`` before ``now``."""
+    if not stored or stored.get("comments_complete") is not True:
         return False
     crawled = stored.get("comments_crawled")
     if not isinstance(crawled, Mapping):
         return False
-    return (
-        crawled.get("note_count") == note_count
-        and crawled.get("wanted_comments") == limits.comments
-        and crawled.get("wanted_replies") == limits.replies
-    )
+    if (
+        crawled.get("wanted_comments") != limits.comments
+        or crawled.get("wanted_replies") != limits.replies
+    ):
+        return False
+    if note_count is not None:
+        return crawled.get("note_count") == note_count
+    read_at = crawled.get("at")
+    if shown is None or crawled.get("shown") != shown or not isinstance(read_at, datetime):
+        return False
+    return (now or datetime.now(UTC)) - as_utc(read_at) < refresh
 
 
 class ThreadReader:
@@ -122,7 +143,15 @@ class ThreadReader:
         except PyMongoError as exc:  # unknown: read the thread (work redone, never lost)
             self._count(f"comments/lookup_errors/{error_reason(exc)}")
             stored = None
-        if thread_unchanged(stored, exact_count(item), self.limits):
+        assert self.settings is not None  # limits.enabled: checked in __init__
+        if thread_unchanged(
+            stored,
+            exact_count(item),
+            self.limits,
+            shown=shown_count(item),
+            now=item.fetched_at,
+            refresh=self.settings.refresh,
+        ):
             self._count("comments/threads_unchanged")
             return item
         return scrapy.Request(
@@ -197,6 +226,7 @@ class ThreadReader:
             reloads=reloads,
             skipped=dict(state.skipped),
             at=item.fetched_at or datetime.now(UTC),
+            shown=shown_count(item),
         )
         self._count("comments/threads_read")
         self._count("comments/read", len(comments))

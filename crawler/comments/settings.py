@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from scrapy.settings import BaseSettings
 
@@ -69,6 +70,7 @@ class CommentSettings:
     wait: float  # seconds for the page's next answer after an action
     max_reloads: int  # per note
     cooldown: float  # ANTIBOT_COOLDOWN: seconds before reloading after a captcha
+    refresh: timedelta  # COMMENTS_REFRESH: a bucketed count's thread read again after this
     pseudonymize: bool
     privacy_key: bytes = field(repr=False)  # never logged, never stored
 
@@ -81,6 +83,10 @@ class CommentSettings:
             floor = 1 if name == "COMMENTS_MAX_PAGES" else 0
             if settings.getint(name) < floor:
                 raise ConfigError(f"{name} must be at least {floor}, got {settings.get(name)!r}")
+        if settings.getfloat("COMMENTS_REFRESH") < 0:
+            raise ConfigError(
+                f"COMMENTS_REFRESH must be 0 or more, got {settings.get('COMMENTS_REFRESH')!r}"
+            )
         mode = str(settings.get("PRIVACY") or "off").strip().lower()
         if mode not in PRIVACY_MODES:
             raise ConfigError(
@@ -98,6 +104,7 @@ class CommentSettings:
             wait=settings.getfloat("COMMENTS_WAIT"),
             max_reloads=settings.getint("COMMENTS_MAX_RELOADS"),
             cooldown=settings.getfloat("ANTIBOT_COOLDOWN"),
+            refresh=timedelta(seconds=settings.getfloat("COMMENTS_REFRESH")),
             pseudonymize=mode == "pseudonymize",
             privacy_key=key.encode(),
         )

@@ -186,6 +186,7 @@ class CommentsCrawled:
     """How a note's thread was read: what the next crawl compares to skip an unchanged one."""
 
     note_count: int | None  # the note's shown comment count when its thread was read
+    # (exact counts only: None for a bucketed "100+" / "1.2万", see ``shown``)
     wanted_comments: int | None  # top-level comments asked for (None: all)
     wanted_replies: int | None  # replies per top-level comment asked for (None: all)
     read: int  # comments and replies kept
@@ -193,6 +194,7 @@ class CommentsCrawled:
     reloads: int  # page loads after the first (captchas, rotated signatures, stalls)
     skipped: dict[str, int] = field(default_factory=dict)  # left-out entries by reason
     at: datetime | None = None
+    shown: str | None = None  # the count as the note showed it then ("342", "1.2万")
 
 
 UserGender = Literal["male", "female"]

@@ -4,6 +4,7 @@ real answer shapes, the unchanged-thread rule and the shared pacing."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from scrapy.settings import Settings
@@ -11,7 +12,7 @@ from scrapy.settings import Settings
 from crawler import settings as project_settings
 from crawler.comments import Answer, CommentLimits, CommentSettings, ThreadState, thread_unchanged
 from crawler.comments.pacing import MIN_SPACING, Pacer
-from crawler.comments.reader import exact_count
+from crawler.comments.reader import exact_count, shown_count
 from crawler.config import ConfigError
 from crawler.core.items import NoteInteract
 from sandbox.dataset import Dataset
@@ -164,6 +165,36 @@ def test_thread_unchanged_rule() -> None:
     assert not thread_unchanged(stored, 12, CommentLimits(5, None))  # asked for otherwise
     assert not thread_unchanged({**stored, "comments_complete": False}, 12, limits)
     assert not thread_unchanged(None, 12, limits) and not thread_unchanged(stored, None, limits)
+
+
+def test_a_bucketed_count_holds_its_thread_for_comments_refresh() -> None:
+    """Issue 14: "1.2万" may hide new comments, so it never proved a thread unchanged and
+    every re-crawl read 12,000 comments again. The same bucket now holds for
+    COMMENTS_REFRESH after a complete read; a moved bucket, or an older read, is read."""
+    limits = CommentLimits(None, None)
+    read_at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    stored = {"comments_complete": True, "comments_crawled": {
+        "note_count": None, "shown": "1.2万", "at": read_at.replace(tzinfo=None),
+        "wanted_comments": None, "wanted_replies": None}}  # fmt: skip
+    day = timedelta(days=1)
+    soon, later = read_at + timedelta(hours=3), read_at + timedelta(hours=25)
+    assert thread_unchanged(stored, None, limits, shown="1.2万", now=soon, refresh=day)
+    assert not thread_unchanged(stored, None, limits, shown="1.3万", now=soon, refresh=day)
+    assert not thread_unchanged(stored, None, limits, shown="1.2万", now=later, refresh=day)
+    assert not thread_unchanged(stored, None, limits, shown="1.2万", now=soon)  # refresh 0
+    assert not thread_unchanged(
+        stored, None, CommentLimits(5, None), shown="1.2万", now=soon, refresh=day
+    )
+    old = {**stored, "comments_crawled": {**stored["comments_crawled"], "shown": None}}
+    assert not thread_unchanged(old, None, limits, shown="1.2万", now=soon, refresh=day)
+
+
+def test_the_read_records_the_count_as_shown() -> None:
+    note = make_note(1)
+    note.interact = NoteInteract(comments=12000, raw={"comments": "1.2万"})
+    assert shown_count(note) == "1.2万" and exact_count(note) is None
+    note.interact = NoteInteract(comments=0, raw={})
+    assert shown_count(note) is None
 
 
 async def test_pacer_spaces_after_a_captcha_and_relaxes() -> None:

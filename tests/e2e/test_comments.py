@@ -14,6 +14,7 @@ import contextlib
 import json
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -44,13 +45,17 @@ def _notes_whose_threads_grow(dataset, count: int, most: int = 250) -> list:
     """The ``count`` largest threads (at most ``most`` comments) of notes that keep their id
     tomorrow and whose thread gains comments and moves like counts by then. Which notes
     do depends on today's date (threads are dated relative to it), so they are chosen
-    here rather than fixed: with fixed notes the test proved nothing on some days."""
+    here rather than fixed: with fixed notes the test proved nothing on some days. Their
+    counts are exact both days (a bucketed one holds its thread for COMMENTS_REFRESH)."""
     day = dataset.today()
     found = []
     for index in range(1, dataset.size):
         if dataset.is_deleted(index) or dataset.reposted(index, day, day + 1):
             continue
         note_id = dataset.note(index, day).note_id
+        shown = (dataset.note(index, d).interact["comments"] for d in (day, day + 1))
+        if not all(text.isdigit() for text in shown):
+            continue
         before = {c.comment_id: c.like_count for c in _flat(dataset.comments(note_id, day))}
         after = {c.comment_id: c.like_count for c in _flat(dataset.comments(note_id, day + 1))}
         grows = set(after) > set(before) and len(after) <= most
@@ -140,17 +145,28 @@ def test_threads_read_in_full_through_rotation_and_captcha_then_skipped_when_unc
 
     # Second run: nothing changed. A note showing an exact comment count opens no
     # browser; one showing a bucketed "100+" (a lower bound that can hide new comments)
-    # is read again, and adds nothing twice.
+    # neither, within COMMENTS_REFRESH of its complete read.
     bucketed = [n for n in notes if not n.interact["comments"].isdigit()]
     assert 0 < len(bucketed) < len(notes)  # the seed gives both kinds
     before = site.stats()
     second = run_crawl("xhs", args, env, workdir=tmp_path, label="second", settings=settings)
     assert second.returncode == 0, second.log[-4000:]
     after = site.stats()
-    browser_loads = after["note_total"] - before["note_total"] - len(notes)  # minus HTTP pages
+    assert after["note_total"] - before["note_total"] == len(notes)  # HTTP pages, no browser
+    assert second.stats.get("comments/threads_unchanged") == len(notes)
+    assert "comments/threads_read" not in second.stats
+
+    # Third run, the refresh passed (COMMENTS_REFRESH=0 here): the bucketed threads are
+    # read again, the exact ones still not, and nothing is added twice.
+    third = run_crawl(
+        "xhs", args, env, workdir=tmp_path, label="third",
+        settings={**settings, "COMMENTS_REFRESH": "0"},
+    )  # fmt: skip
+    assert third.returncode == 0, third.log[-4000:]
+    browser_loads = site.stats()["note_total"] - after["note_total"] - len(notes)
     assert browser_loads == len(bucketed)
-    assert second.stats.get("comments/threads_unchanged") == len(notes) - len(bucketed)
-    assert second.stats.get("comments/threads_read") == len(bucketed)
+    assert third.stats.get("comments/threads_unchanged") == len(notes) - len(bucketed)
+    assert third.stats.get("comments/threads_read") == len(bucketed)
     assert mongo_sync.comments.count_documents({}) == sum(map(len, truth.values()))
 
 
@@ -183,7 +199,7 @@ def test_bad_arguments_exit_2_with_one_line(sandbox_site, tmp_path: Path) -> Non
 
 def _settings(**overrides) -> CommentSettings:
     values = dict(max_seconds=60.0, max_pages=200, wait=2.0, max_reloads=3, cooldown=0.1,
-                  pseudonymize=False, privacy_key=b"")  # fmt: skip
+                  refresh=timedelta(days=1), pseudonymize=False, privacy_key=b"")  # fmt: skip
     values.update(overrides)
     return CommentSettings(**values)
 

@@ -42,6 +42,7 @@ def with_thread(i: int, comments: list, **overrides) -> object:
         pages=3,
         reloads=0,
         at=T0,
+        shown=str(len(comments)),
     )
     values = {
         "comments": comments,
@@ -88,6 +89,7 @@ async def test_thread_stored_then_recrawled_adds_new_and_moves_counts(
     note = mongo_sync.notes.find_one({"_id": make_note(1).note_id})
     assert "comments" not in note
     assert note["comments_complete"] is True and note["comments_reason"] is None
+    assert note["comments_crawled"]["shown"] == "20"  # the count as shown: the next crawl compares it
     assert note["comments_crawled"]["read"] == 20 and note["comments_crawled"]["note_count"] == 20
 
 
