@@ -386,9 +386,6 @@ class EnrichmentPipeline:
             )
         if not gemini:
             return await self._run_local(note, attempt)
-        if self._stopping():
-            self.stats.inc_value("enrich/deferred_stopping")
-            return self._unspent(attempt, STOPPING_REASON)
         client = await self._gemini() if self._unavailable is None else None
         if client is None:
             return self._state(
@@ -403,8 +400,9 @@ class EnrichmentPipeline:
         at any moment now (a second signal, a supervisor's SIGKILL after its grace
         period), and an answer that arrives after it is paid for and lost: the next run
         pays again (issue 18, the chaos run's forced stop). So no new request is
-        started; the note is deferred and the next run or ``scrapy crawl enrich`` takes
-        it. Requests already sent finish (their answers are stored as usual)."""
+        started: the Gemini client asks this right before each send and raises
+        ``SendingStopped``; the note is deferred and the next run or ``scrapy crawl
+        enrich`` takes it. Requests already sent finish (their answers are stored)."""
         try:
             engine = self.crawler.engine
         except RuntimeError:  # no crawl started: the pipeline is driven by hand
