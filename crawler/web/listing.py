@@ -36,7 +36,7 @@ from datetime import datetime
 from typing import Any
 
 from crawler.core import names
-from crawler.web.queries import ROW_PROJECTION, SORTS, ListRow, NoteQuery
+from crawler.web.queries import DATE_RANK, ROW_PROJECTION, SORTS, ListRow, NoteQuery
 from crawler.web.reads import LIST_PROJECTION
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class NoteListing:
         newest: datetime | None = None
         for r in rows.values():
             rank, value = r.keys[crawled]
-            if rank == 3 and (newest is None or value > newest):
+            if rank == DATE_RANK and (newest is None or value > newest):
                 newest = value
         self._rows, self._orders, self._choices = rows, _ordered(rows), _choices(rows)
         self._newest = newest

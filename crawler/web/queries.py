@@ -58,6 +58,9 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+DATE_RANK = 3  # the rank of a date in _sortable's order
+
+
 def _sortable(value: Any) -> tuple[int, Any]:
     """MongoDB's order of the types a sorted field holds: absent/null < numbers <
     strings < dates (anything else counts as absent)."""
@@ -68,7 +71,7 @@ def _sortable(value: Any) -> tuple[int, Any]:
     if isinstance(value, str):
         return (2, value)
     if isinstance(value, datetime):
-        return (3, as_utc(value))
+        return (DATE_RANK, as_utc(value))
     return (0, 0)
 
 
