@@ -36,30 +36,16 @@ USER_INDEXES: list[tuple[str, list[tuple[str, int]]]] = [
 USER_STATS_INDEX = ("user_id_crawled_at", [("user_id", 1), ("crawled_at", 1)])
 
 
+# Time-series options of the observation collections: one row per thing per crawl.
+NOTE_STATS_TIMESERIES = {"timeField": "crawled_at", "metaField": "note_id", "granularity": "hours"}
+USER_STATS_TIMESERIES = {"timeField": "crawled_at", "metaField": "user_id", "granularity": "hours"}
+
+
 async def ensure_schema(db: AsyncDatabase) -> str:
-    """Create ``note_stats`` and every index (idempotent). Returns the kind of
-    ``note_stats``: ``timeseries`` where the server supports it, else ``plain``."""
-    existing = await db.list_collection_names(filter={"name": NOTE_STATS})
-    if not existing:
-        try:
-            await db.create_collection(
-                NOTE_STATS,
-                timeseries={
-                    "timeField": "crawled_at",
-                    "metaField": "note_id",
-                    "granularity": "hours",
-                },
-            )
-        except CollectionInvalid:
-            pass  # created concurrently
-        except OperationFailure as exc:
-            logger.info("time-series collections unsupported (%s): plain note_stats", exc)
-            with contextlib.suppress(CollectionInvalid):
-                await db.create_collection(NOTE_STATS)
-    kind = "plain"
-    async for info in await db.list_collections(filter={"name": NOTE_STATS}):
-        is_ts = info.get("type") == "timeseries" or (info.get("options") or {}).get("timeseries")
-        kind = "timeseries" if is_ts else "plain"
+    """Create ``note_stats``, ``user_stats`` and every index (idempotent). Returns the
+    kind of ``note_stats``: ``timeseries`` where the server supports it, else ``plain``."""
+    kind = await ensure_timeseries(db, NOTE_STATS, NOTE_STATS_TIMESERIES)
+    await ensure_timeseries(db, USER_STATS, USER_STATS_TIMESERIES)
     for name, keys in NOTE_INDEXES:
         await db[NOTES].create_index(keys, name=name)
     for name, keys in (NOTE_STATS_INDEX, NOTE_STATS_RUN_INDEX):
@@ -70,3 +56,28 @@ async def ensure_schema(db: AsyncDatabase) -> str:
         await db[USERS].create_index(keys, name=name)
     await db[USER_STATS].create_index(USER_STATS_INDEX[1], name=USER_STATS_INDEX[0])
     return kind
+
+
+async def ensure_timeseries(db: AsyncDatabase, name: str, options: dict[str, str]) -> str:
+    """Create ``name`` as a time-series collection with ``options`` unless it exists;
+    a plain collection where the server has no time series. An existing collection is
+    kept as it is (a plain one stays plain: MongoDB cannot convert it). Returns its kind:
+    ``timeseries`` or ``plain``."""
+    if not await db.list_collection_names(filter={"name": name}):
+        try:
+            await db.create_collection(name, timeseries=options)
+        except CollectionInvalid:
+            pass  # created concurrently
+        except OperationFailure as exc:
+            logger.info("time-series collections unsupported (%s): plain %s", exc, name)
+            with contextlib.suppress(CollectionInvalid):
+                await db.create_collection(name)
+    return await collection_kind(db, name)
+
+
+async def collection_kind(db: AsyncDatabase, name: str) -> str:
+    """``timeseries`` or ``plain`` (also for a collection that does not exist)."""
+    async for info in await db.list_collections(filter={"name": name}):
+        if info.get("type") == "timeseries" or (info.get("options") or {}).get("timeseries"):
+            return "timeseries"
+    return "plain"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from pymongo import AsyncMongoClient
+
 from crawler.core.items import CountText
 from pipelines.enrichment import EnrichmentPipeline
 from pipelines.incremental import IncrementalPipeline
@@ -13,6 +15,7 @@ from pipelines.media import NoteMediaPipeline
 from pipelines.mongo import MongoSettings
 from pipelines.storage import Spool, prepare_unit
 from pipelines.storage.kinds import kind_for_item, kind_of
+from pipelines.storage.schema import collection_kind
 from pipelines.storage.users import prepare_user_unit
 from tests.factories import T0, Clock, build_storage, make_note, make_profile, project_crawler
 
@@ -122,3 +125,46 @@ async def test_note_pipelines_pass_a_profile_through(mongo_uri, mongo_db_name, t
     assert repr(profile) == before
     # A note next to it still becomes a note unit.
     assert prepare_unit(make_note(1), now=T0, run_id="r", max_chars=100)["type"] == "note"
+
+
+async def test_user_stats_is_a_time_series_like_note_stats(
+    mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path
+):
+    storage = build_storage(mongo_uri, mongo_db_name, tmp_path / "spool.jsonl")
+    await run_pipeline(storage, [make_profile(1), make_profile(1, fetched_at=T0 + timedelta(1))])
+    options = {
+        info["name"]: info["options"].get("timeseries")
+        for info in mongo_sync.list_collections(
+            filter={"name": {"$in": ["user_stats", "note_stats"]}}
+        )
+    }
+    assert options["user_stats"] == {**options["note_stats"], "metaField": "user_id"}
+    assert (options["user_stats"]["timeField"], options["user_stats"]["granularity"]) == (
+        "crawled_at",
+        "hours",
+    )
+    rows = list(mongo_sync.user_stats.find({"user_id": "u1"}).sort("crawled_at", 1))
+    assert [r["crawled_at"] for r in rows] == [
+        T0.replace(tzinfo=None),
+        (T0 + timedelta(1)).replace(tzinfo=None),
+    ]
+    assert "user_id_crawled_at" in mongo_sync.user_stats.index_information()
+
+
+async def test_an_existing_plain_user_stats_stays_plain(
+    mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path
+):
+    mongo_sync.create_collection("user_stats")  # a store from before user_stats was a series
+    mongo_sync.user_stats.insert_one({"user_id": "u1", "crawled_at": T0, "fans": 1})
+    storage = build_storage(mongo_uri, mongo_db_name, tmp_path / "spool.jsonl")
+    await run_pipeline(storage, [make_profile(1, fetched_at=T0 + timedelta(1))])
+    info = next(mongo_sync.list_collections(filter={"name": "user_stats"}))
+    assert not (info.get("options") or {}).get("timeseries") and info.get("type") != "timeseries"
+    assert [r["fans"] for r in mongo_sync.user_stats.find({}).sort("crawled_at", 1)] == [1, 1001]
+    client = AsyncMongoClient(mongo_uri)
+    try:
+        assert await collection_kind(client[mongo_db_name], "user_stats") == "plain"
+        assert await collection_kind(client[mongo_db_name], "note_stats") == "timeseries"
+        assert await collection_kind(client[mongo_db_name], "nothing_here") == "plain"
+    finally:
+        await client.close()
