@@ -87,7 +87,7 @@ class CommentSettings:
             raise ConfigError(
                 f"COMMENTS_REFRESH must be 0 or more, got {settings.get('COMMENTS_REFRESH')!r}"
             )
-        mode = str(settings.get("PRIVACY") or "off").strip().lower()
+        mode = str(settings.get("PRIVACY")).strip().lower()
         if mode not in PRIVACY_MODES:
             raise ConfigError(
                 f"PRIVACY must be one of {'|'.join(PRIVACY_MODES)}, got {mode[:40]!r}"

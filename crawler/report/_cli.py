@@ -46,5 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is None:
         from scrapy.utils.project import get_project_settings
 
-        args.out = get_project_settings().get("RUN_REPORT_DIR") or "data/reports"
+        args.out = get_project_settings().get("RUN_REPORT_DIR")
+        if not args.out:
+            print(
+                "crawler.report: RUN_REPORT_DIR is empty (reports off); pass --out", file=sys.stderr
+            )
+            return 2
     return asyncio.run(_main(args))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .keys import ApiKey, KeySpecError, parse_keys
@@ -121,15 +121,21 @@ def parse_model_setting(spec: str) -> tuple[str, ...]:
     return models
 
 
-def _get(mapping: Mapping[str, Any], name: str, default: Any) -> Any:
+def _raw(mapping: Mapping[str, Any], name: str) -> Any:
+    """The value of ``name``, or ``None`` when it is absent or empty (then the default holds)."""
     value = mapping.get(name)
-    return default if value is None or value == "" else value
+    return None if value is None or value == "" else value
 
 
-def _float(mapping: Mapping[str, Any], name: str, default: float, minimum: float = 0.0) -> float:
-    raw = _get(mapping, name, default)
+def _text(mapping: Mapping[str, Any], name: str) -> str:
+    value = _raw(mapping, name)
+    return "" if value is None else str(value)
+
+
+def _float(mapping: Mapping[str, Any], name: str, default: float, minimum: float) -> float:
+    raw = _raw(mapping, name)
     try:
-        value = float(raw)
+        value = default if raw is None else float(raw)
     except (TypeError, ValueError):
         raise GeminiSettingsError(name, f"must be a number, got {str(raw)[:40]!r}") from None
     if not math.isfinite(value) or value < minimum:
@@ -137,24 +143,42 @@ def _float(mapping: Mapping[str, Any], name: str, default: float, minimum: float
     return value
 
 
-def _int(mapping: Mapping[str, Any], name: str, default: int, minimum: int = 0) -> int:
-    raw = _get(mapping, name, default)
+def _int(mapping: Mapping[str, Any], name: str, default: int, minimum: float) -> int:
+    raw = _raw(mapping, name)
     try:
-        value = int(raw)
+        value = default if raw is None else int(raw)
     except (TypeError, ValueError):
         raise GeminiSettingsError(name, f"must be a whole number, got {str(raw)[:40]!r}") from None
     if value < minimum:
-        raise GeminiSettingsError(name, f"must be >= {minimum}, got {value!r}")
+        raise GeminiSettingsError(name, f"must be >= {minimum:g}, got {value!r}")
     return value
 
 
 def _keys(mapping: Mapping[str, Any]) -> tuple[ApiKey, ...]:
     try:
-        return parse_keys(
-            str(_get(mapping, "GEMINI_API_KEYS", "")), str(_get(mapping, "GEMINI_API_KEY", ""))
-        )
+        return parse_keys(_text(mapping, "GEMINI_API_KEYS"), _text(mapping, "GEMINI_API_KEY"))
     except KeySpecError as exc:
         raise GeminiSettingsError(exc.setting, exc.detail) from None
+
+
+# The numeric settings: (name, field, lowest value). Their defaults are the dataclass's
+# field defaults below, the only ones in pipelines/ (crawler/settings.py declares the
+# same values for a crawl; tests/gemini_client/test_keys_settings.py checks they agree).
+NUMERIC_SETTINGS: tuple[tuple[str, str, float], ...] = (
+    ("GEMINI_MAX_IN_FLIGHT", "max_in_flight", 1),
+    ("GEMINI_TIMEOUT", "request_timeout", 0),
+    ("GEMINI_MAX_RETRY_DELAY", "max_retry_delay", 0),
+    ("GEMINI_MAX_WAIT", "max_wait", 0),
+    ("GEMINI_BACKOFF_BASE", "backoff_base", 0),
+    ("GEMINI_BACKOFF_MAX", "backoff_max", 0),
+    ("GEMINI_JITTER", "jitter", 0),
+    ("GEMINI_SERVER_RETRIES", "server_retries", 0),
+    ("GEMINI_TIMEOUT_RETRY_FACTOR", "timeout_retry_factor", 1),
+    ("GEMINI_UNKNOWN_RPM_SPACING", "unknown_rpm_spacing", 0),
+    ("GEMINI_MAX_ATTEMPTS", "max_attempts", 1),
+    ("GEMINI_MAX_OUTPUT_TOKENS", "max_output_tokens", 1),
+    ("GEMINI_SERVER_ERROR_DEFER", "server_error_defer", 0),
+)
 
 
 @dataclass(frozen=True)
@@ -200,25 +224,20 @@ class GeminiSettings:
 
     @classmethod
     def from_env_like(cls, mapping: Mapping[str, Any]) -> GeminiSettings:
-        """Read ``GEMINI_*`` names from ``os.environ``, a dict or Scrapy ``Settings``."""
-        models = parse_model_setting(str(_get(mapping, "GEMINI_MODELS", "")))
-        base_url = str(_get(mapping, "GEMINI_BASE_URL", "")).strip() or None
+        """Read ``GEMINI_*`` names from ``os.environ``, a dict or Scrapy ``Settings``.
+
+        An absent or empty name keeps the field's default (a Scrapy crawl's settings carry
+        crawler/settings.py's declared values, which are the same).
+        """
+        declared = {f.name: f for f in fields(cls)}
+        numbers: dict[str, Any] = {}
+        for name, attr, minimum in NUMERIC_SETTINGS:
+            read = _int if declared[attr].type == "int" else _float
+            numbers[attr] = read(mapping, name, declared[attr].default, minimum)
         return cls(
             keys=_keys(mapping),
-            models=models,
-            base_url=base_url,
-            max_in_flight=_int(mapping, "GEMINI_MAX_IN_FLIGHT", 4, minimum=1),
-            request_timeout=_float(mapping, "GEMINI_TIMEOUT", 120.0),
-            limits=parse_limits(str(_get(mapping, "GEMINI_LIMITS", ""))),
-            max_retry_delay=_float(mapping, "GEMINI_MAX_RETRY_DELAY", 60.0),
-            max_wait=_float(mapping, "GEMINI_MAX_WAIT", 90.0),
-            backoff_base=_float(mapping, "GEMINI_BACKOFF_BASE", 1.0),
-            backoff_max=_float(mapping, "GEMINI_BACKOFF_MAX", 30.0),
-            jitter=_float(mapping, "GEMINI_JITTER", 0.1),
-            server_retries=_int(mapping, "GEMINI_SERVER_RETRIES", 2),
-            timeout_retry_factor=_float(mapping, "GEMINI_TIMEOUT_RETRY_FACTOR", 2.0, minimum=1.0),
-            unknown_rpm_spacing=_float(mapping, "GEMINI_UNKNOWN_RPM_SPACING", 0.05),
-            max_attempts=_int(mapping, "GEMINI_MAX_ATTEMPTS", 12, minimum=1),
-            max_output_tokens=_int(mapping, "GEMINI_MAX_OUTPUT_TOKENS", 8192, minimum=1),
-            server_error_defer=_float(mapping, "GEMINI_SERVER_ERROR_DEFER", 600.0),
+            models=parse_model_setting(_text(mapping, "GEMINI_MODELS")),
+            base_url=_text(mapping, "GEMINI_BASE_URL").strip() or None,
+            limits=parse_limits(_text(mapping, "GEMINI_LIMITS")),
+            **numbers,
         )

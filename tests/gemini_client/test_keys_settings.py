@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import asdict
 
 import pytest
 
@@ -18,7 +19,7 @@ from pipelines.gemini import (
     redact,
 )
 from pipelines.gemini.keys import solo_project_name
-from pipelines.gemini.settings import GeminiSettingsError, is_known_model
+from pipelines.gemini.settings import NUMERIC_SETTINGS, GeminiSettingsError, is_known_model
 
 SECRET_A1 = "AIzaSyA1-fake-key-aaaaaaaaaaaaaaaaaaaaaa"
 SECRET_A2 = "AIzaSyA2-fake-key-bbbbbbbbbbbbbbbbbbbbbb"
@@ -194,14 +195,23 @@ def test_settings_defaults_and_validation() -> None:
 
 
 def test_scrapy_free_defaults_are_the_declared_knobs() -> None:
-    """GeminiSettings keeps its own defaults for use without Scrapy (from os.environ);
-    they must be the defaults crawler/settings.py declares, or a crawl and a script
-    would run the client differently."""
-    from dataclasses import asdict
-
+    """GeminiSettings' field defaults are the only defaults in pipelines/ (used without
+    Scrapy, from os.environ); each must be the value crawler/settings.py declares, or a
+    crawl and a script would run the client differently. Every declared GEMINI_* knob is
+    read by from_env_like."""
     from crawler.settings import knob_defaults
 
     declared = {k: v for k, v in knob_defaults.items() if k.startswith("GEMINI_")}
+    defaults = GeminiSettings()
+    for name, attr, _minimum in NUMERIC_SETTINGS:
+        assert getattr(defaults, attr) == declared[name], name
+    assert defaults.models == parse_models(declared["GEMINI_MODELS"])
+    assert (defaults.keys, defaults.base_url, dict(defaults.limits)) == ((), None, {})
+    assert (declared["GEMINI_API_KEYS"], declared["GEMINI_API_KEY"]) == ("", "")
+    assert (declared["GEMINI_BASE_URL"], declared["GEMINI_LIMITS"]) == ("", "")
+    text_knobs = {"GEMINI_API_KEYS", "GEMINI_API_KEY", "GEMINI_MODELS", "GEMINI_BASE_URL"}
+    read = {name for name, _attr, _minimum in NUMERIC_SETTINGS} | text_knobs | {"GEMINI_LIMITS"}
+    assert read == set(declared)
     assert asdict(GeminiSettings.from_env_like({})) == asdict(
         GeminiSettings.from_env_like(declared)
     )
