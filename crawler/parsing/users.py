@@ -19,14 +19,18 @@ female (the real page shows 0 with the male icon).
 Typed errors: ``ProfileMissing`` (no ``userPageData``, ``undefined`` or empty where the
 profile should be, another user's profile), ``ProfileMalformed`` (wrong types),
 ``ProfileUnavailable`` (the site's ``result`` failed, a banned account), plus the page
-checks' and the signal table's errors. Tags are capped at ``MAX_TAGS``; a cut field is
-named in ``UserItem.truncated``.
+checks' and the signal table's errors. Tags are capped at ``MAX_TAGS`` and the bio at
+``MAX_DESC_CHARS``: such a profile is kept (nothing fetched is lost), the cut field is
+named in ``UserItem.truncated``, and :func:`profile_warnings` gives each cut as a typed
+:class:`ProfileTruncated` (``.reason``: ``tags_truncated``, ``desc_truncated``) for the
+crawl to count.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -78,7 +82,9 @@ from crawler.parsing.values import (
 
 __all__ = [
     "MAX_TAGS",
+    "ProfileTruncated",
     "parse_profile_page",
+    "profile_warnings",
     "user_from_otherinfo",
     "user_from_state",
     "user_id_from_url",
@@ -94,6 +100,26 @@ INTERACTION_FIELDS: Mapping[str, str] = {
     "fans": "fans",
     "interaction": "likes_and_collects",
 }
+
+TRUNCATABLE = ("desc", "tags")  # the fields the parser may cut to their cap
+
+
+@dataclass(frozen=True)
+class ProfileTruncated:
+    """A profile read in full but with one field cut to its cap: a warning, not an error
+    (the profile is kept). ``reason`` is the stats key's last part."""
+
+    field: str  # one of TRUNCATABLE
+
+    @property
+    def reason(self) -> str:
+        return f"{self.field}_truncated"
+
+
+def profile_warnings(user: UserItem) -> list[ProfileTruncated]:
+    """The typed warnings of a parsed profile: one per field the parser cut."""
+    return [ProfileTruncated(name) for name in TRUNCATABLE if name in user.truncated]
+
 
 _PROFILE_PATH = re.compile(r"/user/profile/([0-9A-Za-z]{16,32})(?:/|$)")
 

@@ -9,11 +9,21 @@
   batches). That visit is a plain HTTP request: the server state is enough, Chromium is
   only needed to page through notes.
 - Errors are data: a profile that cannot be read is counted under
-  ``xhs/parse_error/profile/<reason>`` (the parser's typed reason) and logged once; the
-  crawl goes on. A failed freshness lookup means "visit" (``profiles/refresh_check_failed``).
+  ``xhs/parse_error/profile/<reason>`` (the parser's typed reason) and logged once; a
+  profile request that fails to download (no answer, an HTTP error after retries) under
+  ``xhs/parse_error/profile/download_failed``; the crawl goes on. A failed freshness
+  lookup means "visit" (``profiles/refresh_check_failed``).
+- A profile read with a field cut to its cap (10,000 tags: 50 kept) is kept and stored
+  with the field named in ``truncated``; its typed warning
+  (:class:`crawler.parsing.users.ProfileTruncated`) is counted under
+  ``xhs/parse_warning/profile/<reason>`` (``tags_truncated``, ``desc_truncated``).
+- Distributed (``REDIS_URL``): the profiles of ``-a users=`` are marked seen in the
+  shared duplicate filter at start (:meth:`ProfileVisits.claim_listed`), so another
+  worker does not visit them again as a note's author.
 
-Stats: ``profiles/parsed``, ``profiles/visits`` (plain requests),
-``profiles/skipped_fresh``, plus the errors above.
+Stats: ``profiles/requested`` (profile pages queued: ``-a users=`` listings and author
+visits), ``profiles/visits`` (profile pages answered), ``profiles/parsed``,
+``profiles/skipped_fresh``, plus the errors and warnings above.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ from crawler.core.timeutil import Clock, as_utc, utcnow
 from crawler.parsing.errors import ParseError
 from crawler.parsing.listing import ListingRef, refs_from_profile_state
 from crawler.parsing.state import extract_initial_state
-from crawler.parsing.users import parse_profile_page
+from crawler.parsing.users import parse_profile_page, profile_warnings
 from pipelines.incremental import BatchedLookup
 from pipelines.mongo import error_reason, get_mongo
 
@@ -111,7 +121,30 @@ class ProfileVisits:
         self.seen.add(user_id)
         return True
 
+    def profile_request(
+        self, user_id: str, callback: Any = None, errback: Any = None
+    ) -> scrapy.Request:
+        """The plain request of a profile page (its URL is its duplicate-filter identity)."""
+        return scrapy.Request(
+            f"{self.base_url}/user/profile/{user_id}",
+            callback=callback,
+            errback=errback,
+            cb_kwargs={"user_id": user_id},
+            meta={"handle_httpstatus_list": [404, 461, 471]},
+        )
+
     # --- profiles of `-a users=` listings ---------------------------------------------
+
+    def claim_listed(self, user_id: str) -> None:
+        """A ``-a users=`` profile, queued with its listing: claimed in this run, and its
+        profile request marked seen in the scheduler's duplicate filter (shared in Redis
+        with the other workers), so nobody visits it again as a note's author."""
+        self.claim(user_id)
+        self.stats.inc_value("profiles/requested")
+        scheduler = getattr(self.crawler.engine, "scheduler", None)
+        dupefilter = getattr(scheduler, "df", None)
+        if dupefilter is not None:
+            dupefilter.request_seen(self.profile_request(user_id))
 
     def count_listed(self, found_via: str, refs: list[ListingRef]) -> None:
         """Note the refs a profile listing gave (for the profile's ``notes_seen``)."""
@@ -121,6 +154,7 @@ class ProfileVisits:
     def from_listing(self, response: Response, found_via: str) -> UserItem | None:
         """The profile of a listing's page, once the listing is done (None: unreadable)."""
         listed = self._listed.pop(found_via, set())
+        self.stats.inc_value("profiles/visits")
         item = self._read(response.body, response.url, found_via.removeprefix(USER_PREFIX))
         if item is not None:
             item.notes_seen = len(listed)
@@ -138,25 +172,24 @@ class ProfileVisits:
 
     # --- authors' profiles: plain requests ----------------------------------------------
 
-    async def author_request(self, note: NoteItem, callback: Any) -> scrapy.Request | None:
+    async def author_request(
+        self, note: NoteItem, callback: Any, errback: Any = None
+    ) -> scrapy.Request | None:
         """The profile request for a note's author (``-a authors=1``), or None: off, no
-        author, already seen in this run, or stored within ``USER_REFRESH``."""
+        author, already seen in this run, or stored within ``USER_REFRESH``. (Another
+        worker's visit is the shared duplicate filter's to drop.)"""
         user = note.user
         if not self.authors or user is None or not user.user_id or not self.claim(user.user_id):
             return None
         if await self._fresh(user.user_id):
             self.stats.inc_value("profiles/skipped_fresh")
             return None
-        self.stats.inc_value("profiles/visits")
-        return scrapy.Request(
-            f"{self.base_url}/user/profile/{user.user_id}",
-            callback=callback,
-            cb_kwargs={"user_id": user.user_id},
-            meta={"handle_httpstatus_list": [404, 461, 471]},
-        )
+        self.stats.inc_value("profiles/requested")
+        return self.profile_request(user.user_id, callback, errback)
 
     def parse(self, response: Response, user_id: str) -> UserItem | None:
         """The profile of a plain profile response (None: counted as a failure)."""
+        self.stats.inc_value("profiles/visits")
         if response.status in (461, 471):
             self._failed("captcha", response.url, f"HTTP {response.status} after retries")
             return None
@@ -164,6 +197,18 @@ class ProfileVisits:
         if item is not None:
             item.notes_seen = self._first_notes(response.body)
         return item
+
+    def failed(self, failure: Any) -> list[UserItem]:
+        """The errback of a profile request: no answer, or an HTTP error after retries."""
+        request = failure.request
+        response = getattr(failure.value, "response", None)
+        if isinstance(response, Response):
+            self.stats.inc_value("profiles/visits")
+            detail = f"HTTP {response.status}"
+        else:
+            detail = f"{type(failure.value).__name__}: {failure.getErrorMessage()}"
+        self._failed("download_failed", request.url, detail)
+        return []
 
     async def _fresh(self, user_id: str) -> bool:
         """Whether ``users`` holds this profile crawled less than USER_REFRESH ago."""
@@ -203,6 +248,12 @@ class ProfileVisits:
             self._failed("internal_error", url, type(exc).__name__)
             return None
         self.stats.inc_value("profiles/parsed")
+        warnings = profile_warnings(item)
+        for warning in warnings:
+            self.stats.inc_value(f"xhs/parse_warning/profile/{warning.reason}")
+        if warnings:
+            logger.warning("xhs: profile of %s kept with %s at %s", user_id,
+                           ", ".join(w.reason for w in warnings), url[:300])  # fmt: skip
         return item
 
     def _first_notes(self, body: bytes) -> int | None:

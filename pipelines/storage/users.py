@@ -1,9 +1,12 @@
 """Creator profiles: ``UserItem`` → a user unit → ``users`` (upsert) + a ``user_stats`` row.
 
-A user unit holds the sanitized profile fields, its counts flattened (``fans``,
-``follows``, ``likes_and_collects`` as integers, each with its shown text in
-``<count>_raw``: "1.2万", "10万+"), the crawl bookkeeping and its ``user_stats`` row
-(one per user per crawl: the counts, ``notes_seen``, ``crawl_run_id``, ``crawled_at``).
+A user unit holds the sanitized profile fields (the parser's cuts in ``truncated``),
+its counts flattened (``fans``, ``follows``, ``likes_and_collects`` as integers, each
+with its shown text in ``<count>_raw``: "1.2万", "10万+"), the crawl bookkeeping and
+its ``user_stats`` row (one per user per crawl: the counts, ``notes_seen``,
+``crawl_run_id``, ``crawled_at``).
+The unit's ``truncated`` (the document's ``truncated_fields``) names every field cut,
+by the parser or by storage.
 
 Merge rules (pure, order-free, like the notes'; no read):
 
@@ -48,9 +51,12 @@ def prepare_user_unit(item: Any, *, now: datetime, run_id: str, max_chars: int) 
     crawled_at = as_utc(data.pop("fetched_at", None) or now)
     notes_seen = data.pop("notes_seen", None)
     interactions = data.pop("interactions", None)
-    truncated: list[str] = []  # cut by storage; the parser's cuts stay in ``truncated``
+    truncated: list[str] = []  # cut by storage (dotted paths)
     fields = sanitize(data, max_chars, "", truncated)
     counts = sanitize(_flat_counts(interactions), max_chars, "", truncated)
+    # Every cut field, the parser's (``tags`` of a profile with 10,000: its typed
+    # ProfileTruncated warning, also kept in ``truncated``) and storage's.
+    truncated = sorted({*(fields.get("truncated") or []), *truncated})
     fields.update(counts)
     fields["notes_seen"] = notes_seen
     stats_row = {

@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 from scrapy.http import HtmlResponse, Request
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
 
 from crawler.core.timeutil import utcnow
 from crawler.spiders.profiles import ProfileVisits, parse_authors_arg
@@ -80,13 +82,18 @@ def _hostile_pages() -> list[tuple[str, str, int]]:
 def test_hostile_profile_pages_are_counted_not_raised(body: str, reason: str, status: int) -> None:
     visits = _visits()
     item = visits.parse(_response(body, status=status), OWNER_09)
-    errors = {k: v for k, v in visits.stats.get_stats().items() if k.startswith("xhs/parse_error/")}
-    if not reason:  # 10,000 tags: the profile, its tags capped and named as cut
+    stats = visits.stats.get_stats()
+    errors = {k: v for k, v in stats.items() if k.startswith("xhs/parse_error/")}
+    warnings = {k: v for k, v in stats.items() if k.startswith("xhs/parse_warning/")}
+    assert stats["profiles/visits"] == 1  # an answer came, whatever it held
+    if not reason:  # 10,000 tags: the profile kept, its tags capped, named and counted
         assert item is not None and len(item.tags) == 50 and item.truncated == ["tags"]
         assert errors == {}
+        assert warnings == {"xhs/parse_warning/profile/tags_truncated": 1}
         return
     assert item is None
     assert errors == {f"xhs/parse_error/profile/{reason}": 1}
+    assert warnings == {}
 
 
 def test_login_page_is_a_reason_too() -> None:
@@ -122,7 +129,8 @@ async def test_author_visits_once_and_not_within_user_refresh(
         assert await ask("stale1") is None  # once per run
         stats = visits.stats
         assert stats.get_value("profiles/skipped_fresh") == 1
-        assert stats.get_value("profiles/visits") == 2
+        assert stats.get_value("profiles/requested") == 2
+        assert stats.get_value("profiles/visits") is None  # counted when an answer comes
     finally:
         await close_mongo(visits.crawler)
 
@@ -141,3 +149,27 @@ async def test_authors_off_or_refresh_zero_or_database_down() -> None:
         await close_mongo(down.crawler)
     always = _visits(USER_REFRESH=0)
     assert await always.author_request(make_note(2), callback=None) is not None
+
+
+def _failure(request: Request, exc: Exception) -> Failure:
+    try:
+        raise exc
+    except type(exc):
+        failure = Failure()
+    failure.request = request  # as Scrapy's errback receives it
+    return failure
+
+
+async def test_a_profile_that_fails_to_download_is_counted() -> None:
+    visits = _visits(USER_REFRESH=0)
+    request = await visits.author_request(
+        make_note(1, user=make_user(user_id="gone1")), callback=None, errback=visits.failed
+    )
+    assert request is not None and request.errback == visits.failed
+    assert request.errback(_failure(request, ConnectionRefusedError("refused"))) == []
+    answered = HtmlResponse(request.url, status=503, body=b"busy", request=request)
+    assert request.errback(_failure(request, HttpError(answered, "Ignoring non-200"))) == []
+    stats = visits.stats
+    assert stats.get_value("xhs/parse_error/profile/download_failed") == 2
+    assert stats.get_value("profiles/requested") == 1
+    assert stats.get_value("profiles/visits") == 1  # the 503 was an answer

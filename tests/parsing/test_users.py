@@ -25,7 +25,9 @@ from crawler.parsing.errors import (
 from crawler.parsing.state import extract_initial_state
 from crawler.parsing.users import (
     MAX_TAGS,
+    ProfileTruncated,
     parse_profile_page,
+    profile_warnings,
     user_from_otherinfo,
     user_from_state,
     user_id_from_url,
@@ -105,6 +107,36 @@ def test_profile_as_vue_ref_with_abbreviated_counts() -> None:
         ("college", None),
     ]
     assert (user.verified, user.verify_type) == (True, 1)
+
+
+@pytest.mark.parametrize(
+    ("flag", "verify_info", "expected"),
+    [
+        (True, None, (True, None)),  # the flag alone says verified
+        (False, {"redOfficialVerifyType": 1}, (False, 1)),  # the flag wins over the type
+        (True, {"redOfficialVerifyType": 0}, (True, 0)),
+        ("yes", {"redOfficialVerifyType": 2}, (True, 2)),  # no bool: the type decides
+        ("yes", None, (None, None)),  # neither: not said
+    ],
+)
+def test_basic_info_red_official_verified(flag: Any, verify_info: Any, expected: tuple) -> None:
+    state = state_09()
+    data = page_data(state)
+    data["basicInfo"]["redOfficialVerified"] = flag
+    if verify_info is not None:
+        data["verifyInfo"] = verify_info
+    user = parse_profile_page(as_page(state), PROFILE_09_URL)
+    assert (user.verified, user.verify_type) == expected
+    api = otherinfo_09()
+    api["data"]["basic_info"]["red_official_verified"] = flag
+    if verify_info is None:
+        del api["data"]["verify_info"]
+    else:
+        api["data"]["verify_info"] = {
+            "red_official_verify_type": verify_info["redOfficialVerifyType"]
+        }
+    twin = user_from_otherinfo(api, user_id=USER_09)  # the API's red_official_verified
+    assert (twin.verified, twin.verify_type) == expected
 
 
 def test_user_id_from_url() -> None:
@@ -273,6 +305,9 @@ def test_ten_thousand_tags_are_capped_with_a_reason() -> None:
     assert len(user.tags) == MAX_TAGS
     assert user.truncated == ["tags"]
     assert user.tags[-1].name == f"tag {MAX_TAGS - 1}"
+    # Kept, with a typed warning for the crawl to count (not an error: nothing is lost).
+    assert profile_warnings(user) == [ProfileTruncated("tags")]
+    assert profile_warnings(user)[0].reason == "tags_truncated"
 
 
 def test_long_desc_odd_values_and_hostile_keys() -> None:
@@ -288,6 +323,7 @@ def test_long_desc_odd_values_and_hostile_keys() -> None:
 
     user = user_from_state(_mutated(mutate), user_id=USER_09)
     assert len(user.desc) == 2_000 and user.truncated == ["desc"]
+    assert [w.reason for w in profile_warnings(user)] == ["desc_truncated"]
     assert (user.gender, user.avatar, user.ip_location) == (None, None, "\ufffd")
     assert user.interactions.fans.value == 5  # the first entry of a type counts
     assert len(user.tags) == 1

@@ -9,6 +9,8 @@ from pathlib import Path
 from pymongo import AsyncMongoClient
 
 from crawler.core.items import CountText
+from crawler.parsing.state import extract_initial_state
+from crawler.parsing.users import profile_warnings, user_from_state
 from pipelines.enrichment import EnrichmentPipeline
 from pipelines.incremental import IncrementalPipeline
 from pipelines.media import NoteMediaPipeline
@@ -18,6 +20,7 @@ from pipelines.storage.kinds import kind_for_item, kind_of
 from pipelines.storage.schema import collection_kind
 from pipelines.storage.users import prepare_user_unit
 from tests.factories import T0, Clock, build_storage, make_note, make_profile, project_crawler
+from tests.parsing.samples import PROFILE_09, real_bytes
 
 from .test_pipeline import run_pipeline
 
@@ -55,7 +58,8 @@ def test_user_unit_flattens_counts_and_keeps_the_raw_text():
 def test_user_unit_names_cut_fields():
     item = make_profile(1, desc="长" * 50, truncated=["tags"])
     unit = _unit(item, max_chars=10)
-    assert unit["truncated"] == ["desc"] and unit["fields"]["truncated"] == ["tags"]
+    # The document's truncated_fields name every cut, the parser's (tags) and storage's.
+    assert unit["truncated"] == ["desc", "tags"] and unit["fields"]["truncated"] == ["tags"]
 
 
 async def test_profiles_upserted_with_one_row_per_crawl(
@@ -75,6 +79,7 @@ async def test_profiles_upserted_with_one_row_per_crawl(
         "last_crawled_at"
     ] == later.replace(tzinfo=None)
     assert u0["user_id"] == "u0" and u0["crawl_run_id"] == "run-test"
+    assert u0["truncated"] == [] and u0["truncated_fields"] == []
     assert mongo_sync.users.find_one({"_id": "u2"})["fans"] == 1002
     rows = list(mongo_sync.user_stats.find({"user_id": "u0"}).sort("crawled_at", 1))
     assert [r["fans"] for r in rows] == [1000, 1100]
@@ -168,3 +173,21 @@ async def test_an_existing_plain_user_stats_stays_plain(
         assert await collection_kind(client[mongo_db_name], "nothing_here") == "plain"
     finally:
         await client.close()
+
+
+async def test_a_profile_with_ten_thousand_tags_is_stored_with_its_cut_named(
+    mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path
+):
+    """The parser keeps 50 of 10,000 tags (its ProfileTruncated warning): the document
+    holds the 50 and names the cut field, so a reader knows the list is incomplete."""
+    state = extract_initial_state(real_bytes(PROFILE_09))
+    state["user"]["userPageData"]["tags"] = [
+        {"name": f"t{i}", "tagType": "info"} for i in range(10_000)
+    ]
+    item = user_from_state(state, fetched_at=T0)
+    assert [w.reason for w in profile_warnings(item)] == ["tags_truncated"]
+    await run_pipeline(build_storage(mongo_uri, mongo_db_name, tmp_path / "s"), [item])
+    doc = mongo_sync.users.find_one({"_id": item.user_id})
+    assert len(doc["tags"]) == 50 and doc["tags"][-1]["name"] == "t49"
+    assert doc["truncated"] == ["tags"] and doc["truncated_fields"] == ["tags"]
+    assert mongo_sync.user_stats.count_documents({"user_id": item.user_id}) == 1
