@@ -1,7 +1,8 @@
 """Anti-bot reactions (the table in docs/architecture.md and the domain notes).
 
-- captcha (HTTP 461/471): stop sending for a cool-down (the engine is paused), then
-  retry the request a bounded number of times; every captcha is counted.
+- captcha (HTTP 461/471): stop sending for a cool-down (the engine is paused, and the
+  comment pages with it: crawler.core.antibot_pause), then retry the request a bounded
+  number of times; every captcha is counted.
 - cookie expired (-100), IP blocked (300012), account flagged (300011): the crawl
   stops with that reason; the `crawl` command turns it into an exit status.
 - anything else (406 rejected signature, 300017 token, deleted notes) is left to the
@@ -20,6 +21,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
 from crawler.config import CrawlConfig
+from crawler.core.antibot_pause import AntiBotPause
 from crawler.core.run_context import RunContext
 from crawler.parsing.signals import SiteSignal, classify_response
 
@@ -95,7 +97,6 @@ class AntiBotMiddleware:
     def __init__(self, crawler: Crawler, config: CrawlConfig) -> None:
         self.crawler = crawler
         self.config = config
-        self._resume_handle: asyncio.TimerHandle | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AntiBotMiddleware:
@@ -134,24 +135,9 @@ class AntiBotMiddleware:
         return retry
 
     def cool_down(self) -> None:
-        """Pause sending for ANTIBOT_COOLDOWN seconds (a new captcha extends the pause)."""
-        engine = self.crawler.engine
-        assert engine is not None
-        if self._resume_handle is not None:
-            self._resume_handle.cancel()
-        else:
-            logger.warning(
-                "Captcha answered: pausing requests for %.0f s", self.config.antibot_cooldown
-            )
-        engine.pause()
-        loop = asyncio.get_running_loop()
-        self._resume_handle = loop.call_later(self.config.antibot_cooldown, self._resume)
-
-    def _resume(self) -> None:
-        self._resume_handle = None
-        assert self.crawler.engine is not None
-        self.crawler.engine.unpause()
-        logger.info("Cool-down over, resuming requests")
+        """Pause the crawl for ANTIBOT_COOLDOWN seconds (a new captcha extends it): the
+        engine's requests and the browser's comment actions, one pause for both."""
+        AntiBotPause.of(self.crawler).hold("http")
 
 
 def stop_crawl(crawler: Crawler, kind: str) -> None:

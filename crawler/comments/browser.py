@@ -7,8 +7,10 @@ controls, found by their text, for the replies of the roots it still wants. Ever
 comment API answer the page receives (put on ``answers`` by the page's ``response``
 handler) goes to :class:`~crawler.comments.thread.ThreadState`.
 
-Anti-bot reactions are those of the listings: a captcha quiets every page of the
-crawl for ``cooldown`` seconds and spaces its actions wider
+Anti-bot reactions are those of the listings: a captcha pauses the whole crawl for
+``cooldown`` seconds, the engine's requests and every comment page (the pause a
+captcha answered to the engine's requests starts too; the pages wait it out before
+each action), and spaces the pages' actions wider
 (:class:`~crawler.comments.pacing.Pacer`), then loads the page again (a captcha
 on a reply page only clicks its control again: the list is still alive); a rejected
 signature (the site rotated it) loads the page again at once (its new script signs

@@ -18,6 +18,7 @@ has (nothing) and the reason: no note is dropped.
 Stats: ``comments/threads_read``, ``comments/threads_incomplete``,
 ``comments/threads_unchanged``, ``comments/threads_empty``, ``comments/read`` (comments and replies kept),
 ``comments/pages``, ``comments/duplicates``, ``comments/skipped/<reason>``,
+``comments/ignored/<reason>`` (hostile keys left unread: ``hostile_key``),
 ``comments/troubles/<reason>``, ``comments/reloads/<kind>``, ``comments/pages_closed``,
 ``comments/lookup_errors/<reason>``.
 """
@@ -40,6 +41,7 @@ from crawler.comments.pacing import Pacer
 from crawler.comments.privacy import Pseudonymizer
 from crawler.comments.settings import CommentLimits, CommentSettings
 from crawler.comments.thread import COMMENT_PAGE_PATH, REPLY_PAGE_PATH, ThreadState
+from crawler.core.antibot_pause import AntiBotPause
 from crawler.core.items import CommentsCrawled, NoteItem
 from crawler.core.names import NOTES
 from crawler.core.timeutil import as_utc
@@ -111,7 +113,9 @@ class ThreadReader:
         )
         self._captures = PageAnswers(lambda url: COMMENT_PAGE_PATH in url or REPLY_PAGE_PATH in url)
         self._lookups = BatchedLookup(self._fetch)
-        self._pacer = Pacer()  # one cool-down for all the pages of this crawl
+        # The crawl's one pause: a captcha here pauses the engine too, and a captcha
+        # answered to the engine's requests quiets these pages.
+        self._pacer = Pacer(AntiBotPause.of(crawler))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, limits: CommentLimits) -> ThreadReader:
@@ -234,6 +238,8 @@ class ThreadReader:
         self._count("comments/duplicates", state.duplicates)
         for key, n in state.skipped.items():
             self._count(f"comments/skipped/{key}", n)
+        for key, n in state.ignored.items():
+            self._count(f"comments/ignored/{key}", n)
         if reason is not None:
             self._count("comments/threads_incomplete")
             logger.warning(

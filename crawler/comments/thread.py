@@ -19,7 +19,9 @@ Rules:
   key): the site's anti-bot signals (``captcha``, ``signature_rejected`` and the fatal
   ones), ``http_<status>``, a ``code != 0`` answer (``api_error``) and a broken one
   (``response_malformed``). A bad entry inside a good answer is left out and counted in
-  ``skipped`` by its parser reason (``comment_malformed``, ``reply_orphan``, …).
+  ``skipped`` by its parser reason (``comment_malformed``, ``reply_orphan``, …); a
+  hostile key inside a kept entry (``$where``, ``a.b``) is never read and is counted in
+  ``ignored`` (``hostile_key``): the entry is whole without it.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class ThreadState:
         self.pages = 0
         self.duplicates = 0
         self.skipped: Counter[str] = Counter()
+        self.ignored: Counter[str] = Counter()  # keys left unread in kept answers, by reason
         self.troubles: Counter[str] = Counter()
         self.failed_roots: dict[str, str] = {}  # root → reason its replies stopped
         self.last_ids: list[str] = []  # ids the last good answer added (the DOM shows them)
@@ -177,6 +180,7 @@ class ThreadState:
             answer.body, note_id=self.note_id, fetched_at=self.fetched_at, http_status=answer.status
         )
         self._count_skipped(page.skipped)
+        self.ignored.update(page.ignored)
         threads = {t.root_comment_id: t for t in page.threads}
         for comment in page.comments:
             root_id = comment.root_comment_id
@@ -209,6 +213,7 @@ class ThreadState:
             http_status=answer.status,
         )
         self._count_skipped(page.skipped)
+        self.ignored.update(page.ignored)
         if root_id not in self.roots:
             return  # a root not kept (over comments=N)
         for reply in page.replies:

@@ -12,4 +12,6 @@ Nothing here imports Scrapy, pymongo or any other project module outside
 - :mod:`crawler.core.text`: the one text-cleaning rule (lone surrogates → U+FFFD).
 - :mod:`crawler.core.run_context`: the typed facts of one run (id, stop reason, exit
   status, store handle).
+- :mod:`crawler.core.antibot_pause`: the crawl's one anti-bot pause (engine requests
+  and browser comment pages alike).
 """

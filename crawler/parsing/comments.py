@@ -14,7 +14,9 @@ error of ``code != 0``). One bad entry does not spoil the page: it is left out a
 recorded in ``skipped`` as a typed error (``.reason``: ``comment_malformed``,
 ``comment_wrong_note``, ``reply_orphan``, ``comment_duplicate``), which the caller
 counts. Long text is cut to its cap and the item names the field in ``truncated``.
-Only known fields are read, so unknown (hostile) keys never reach an item.
+Only known fields are read, so unknown keys never reach an item; a hostile one (a
+Mongo operator ``$where``, a dotted path ``a.b``, a NUL) is counted in ``ignored``
+(``hostile_key``) so that an answer carrying them shows in the stats.
 
 (Just over 400 lines: the two parsers share one ``_Reader`` that keeps the answer's
 seen ids, roots and skips; the typed value readers already live in ``values``.)
@@ -22,6 +24,7 @@ seen ids, roots and skips; the typed value readers already live in ``values``.)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -76,6 +79,8 @@ MAX_PICTURES = 20
 MAX_SHOW_TAGS = 10
 MAX_SHORT_TEXT = 200  # nicknames, locations, tags, cursors
 AUTHOR_TAG = "is_author"
+HOSTILE_KEY = "hostile_key"  # the ``ignored`` reason of a key such as ``$where`` or ``a.b``
+_SCAN_DEPTH = 4  # nesting levels of an entry scanned for hostile keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,7 @@ class CommentPage:
     has_more: bool
     threads: list[ReplyThread]
     skipped: list[ParseError] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)  # keys left unread, by reason
 
     @property
     def roots(self) -> list[CommentItem]:
@@ -114,6 +120,7 @@ class ReplyPage:
     cursor: str | None
     has_more: bool
     skipped: list[ParseError] = field(default_factory=list)
+    ignored: Counter[str] = field(default_factory=Counter)  # keys left unread, by reason
 
 
 def parse_comment_page(
@@ -166,6 +173,7 @@ def parse_comment_page(
         has_more=data.get("has_more") is True,
         threads=threads,
         skipped=reader.skipped,
+        ignored=reader.ignored,
     )
 
 
@@ -199,6 +207,7 @@ def parse_reply_page(
         cursor=_cursor(data.get("cursor"), f"{label}: data.cursor", ResponseMalformed),
         has_more=data.get("has_more") is True,
         skipped=reader.skipped,
+        ignored=reader.ignored,
     )
 
 
@@ -222,6 +231,7 @@ class _Reader:
         self.max_chars = max_chars
         self.seen: set[str] = set()
         self.skipped: list[ParseError] = []
+        self.ignored: Counter[str] = Counter()
 
     def replies(
         self,
@@ -252,6 +262,8 @@ class _Reader:
         """One entry as an item, or the typed error that says why it is left out."""
         if not isinstance(entry, Mapping):
             raise CommentMalformed(f"{where} is a {type(entry).__name__}, not an object")
+        if hostile := _hostile_keys(entry, _SCAN_DEPTH):
+            self.ignored[HOSTILE_KEY] += hostile
         comment_id = id_value(entry.get("id"), f"{where}.id", CommentMalformed)
         if comment_id is None:
             raise CommentMalformed(f"{where} has no id (keys: {keys_of(entry)})")
@@ -399,6 +411,25 @@ def _user(value: Any, where: str) -> NoteUser | None:
         nickname=nickname,
         avatar=url_value(user.get("image") or user.get("avatar")),
     )
+
+
+def _hostile_keys(value: Any, depth: int) -> int:
+    """Keys of ``value`` (and of the objects inside it, ``depth`` levels down) that a
+    Mongo document or filter must never take: ``$…``, dotted, or with a NUL. Inline
+    replies (``sub_comments``) are entries of their own, scanned as such."""
+    if depth <= 0:
+        return 0
+    if isinstance(value, Mapping):
+        found = 0
+        for key, item in value.items():
+            name = str(key)
+            found += name.startswith("$") or "." in name or "\x00" in name
+            if name != "sub_comments":
+                found += _hostile_keys(item, depth - 1)
+        return found
+    if isinstance(value, list):
+        return sum(_hostile_keys(item, depth - 1) for item in value[: MAX_PICTURES + MAX_AT_USERS])
+    return 0
 
 
 def _cursor(value: Any, what: str, error: type[ParseError] = CommentMalformed) -> str | None:

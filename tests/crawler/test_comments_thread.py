@@ -1,12 +1,17 @@
 """The pure side of comment reading: arguments, the thread state fed with the sandbox's
-real answer shapes, the unchanged-thread rule and the shared pacing."""
+real answer shapes, the unchanged-thread rule, the shared pacing and the crawl's one
+anti-bot pause (a real, unstarted engine)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from scrapy import Request
+from scrapy.http import TextResponse
 from scrapy.settings import Settings
 
 from crawler import settings as project_settings
@@ -14,9 +19,12 @@ from crawler.comments import Answer, CommentLimits, CommentSettings, ThreadState
 from crawler.comments.pacing import MIN_SPACING, Pacer
 from crawler.comments.reader import exact_count, shown_count
 from crawler.config import ConfigError
+from crawler.core.antibot_pause import AntiBotPause
 from crawler.core.items import NoteInteract
+from crawler.middlewares import AntiBotMiddleware
 from sandbox.dataset import Dataset
 from sandbox.site import shapes
+from tests.crawler.test_middlewares import crawler_with
 from tests.factories import make_note
 
 URLS = shapes.Urls("http://site.test", "http://cdn.test")
@@ -216,3 +224,59 @@ async def test_pacer_spaces_after_a_captcha_and_relaxes() -> None:
     for _ in range(60):
         pacer.relax()
     assert pacer.spacing == 0.0
+
+
+def test_hostile_keys_in_kept_entries_are_counted_not_read() -> None:
+    answer = json.loads(page_answer(0).body)
+    entries = answer["data"]["comments"]
+    inline = 0
+    for entry in entries:
+        entry["$where"] = "sleep(1000)"
+        entry["user_info"]["a.b"] = {"$gt": ""}  # two: the dotted key and the operator
+        for reply in entry["sub_comments"]:
+            reply["x\x00y"] = 1
+            inline += 1
+    state = ThreadState(NOTE.note_id, CommentLimits(None, None))
+    assert state.take(Answer("page", 200, json.dumps(answer).encode())) is None
+    assert inline > 0  # else the inline replies prove nothing
+    assert state.ignored == {"hostile_key": 3 * len(entries) + inline}  # each counted once
+    clean = ThreadState(NOTE.note_id, CommentLimits(None, None))
+    clean.take(page_answer(0))
+    assert state.comments() == clean.comments() and not clean.ignored
+    assert not state.skipped  # nothing left out: the thread is not incomplete for them
+
+
+async def test_a_comment_captcha_pauses_the_engine_like_a_request_captcha() -> None:
+    crawler = crawler_with(XHS_BASE_URL="http://site.test", ANTIBOT_COOLDOWN=0.2)
+    pause = AntiBotPause.of(crawler)
+    assert AntiBotPause.of(crawler) is pause  # one per crawler
+    pacer = Pacer(pause)
+    pacer.captcha(0.2)
+    assert crawler.engine.paused and pacer.spacing == MIN_SPACING
+    assert crawler.stats.get_value("antibot/pauses") == 1
+    assert crawler.stats.get_value("antibot/pauses/comments") == 1
+    await asyncio.sleep(0.1)
+    pacer.captcha(0.2)  # a second captcha extends the same pause
+    assert crawler.stats.get_value("antibot/pauses") == 1
+    assert crawler.stats.get_value("antibot/pauses/comments") == 2
+    await asyncio.sleep(0.15)
+    assert crawler.engine.paused  # 0.25 s after the first captcha, 0.15 s after the second
+    await asyncio.sleep(0.15)
+    assert not crawler.engine.paused and not pacer.holding
+
+
+async def test_a_request_captcha_quiets_the_comment_pages() -> None:
+    crawler = crawler_with(XHS_BASE_URL="http://site.test", ANTIBOT_COOLDOWN=0.3)
+    middleware = AntiBotMiddleware.from_crawler(crawler)
+    pacer = Pacer(AntiBotPause.of(crawler))
+    request = Request("http://site.test/explore/685e9b3d00000000240089a5")
+    response = TextResponse(request.url, status=461, body=b"{}", request=request)
+    started = time.monotonic()
+    middleware.process_response(request, response)
+    assert crawler.engine.paused and pacer.holding
+    await pacer.turn()  # a comment page's next action waits for the pause's end
+    assert time.monotonic() - started >= 0.29
+    assert crawler.stats.get_value("antibot/pauses/http") == 1
+    assert pacer.spacing == 0.0  # the pages' own spacing is not widened by it
+    await asyncio.sleep(0.05)
+    assert not crawler.engine.paused
