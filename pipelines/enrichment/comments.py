@@ -13,13 +13,15 @@ the content hash, only a mark (``+c``) that the result was made with them. So a 
 whose content is unchanged keeps its result when its thread is read again (counts and
 replies move every day) or not read at all (an unchanged thread: ``item.comments`` is
 None); a note enriched before comments were asked for gets one new request, with them.
-A packed request (several notes at once, issue 16) carries no comments: :func:`for_pack`.
+A packed request (several notes at once, issue 16) carries each note's top comments the
+same way, under its ``Note <id>:`` block, and its entries answer ``comment_insights`` too
+(:mod:`pipelines.enrichment.packing`): the same mark applies.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,16 +105,6 @@ def with_comments(note: Any, adapter: Any, digest: str) -> Any:
         note,
         comments=top_comments(comments) if comments is not None else (),
         comments_mark=comments_mark(comments is not None, digest, previous),
-    )
-
-
-def for_pack(note: Any, previous_cache_key: str | None, digest_of: Callable[[Any], str]) -> Any:
-    """``note`` for a packed request, which carries no comments (its per-note schema has
-    no comment insights): without them, and marked only as if its thread had not been
-    read (so a result made with comments for this content is still kept)."""
-    bare = dataclasses.replace(note, comments=(), comments_mark="")
-    return dataclasses.replace(
-        bare, comments_mark=comments_mark(False, digest_of(bare), previous_cache_key)
     )
 
 

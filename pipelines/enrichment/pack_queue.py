@@ -5,11 +5,12 @@
 the requests it took part in, the tokens of its share, the model and the key; or the
 runner's exceptions (``QuotaDeferred``, ``EnrichmentUnavailable``, ``EnrichFailure``).
 
-- A pack goes as soon as it is full (:func:`packing.pack_size` over the notes waiting:
-  ``ENRICH_MAX_NOTES_PER_REQUEST``, the output cap, the output estimate), or
+- A pack goes as soon as it is full (:func:`packing.pick_pack` over the notes waiting:
+  ``ENRICH_MAX_NOTES_PER_REQUEST``, the output cap, the output estimate; a note that an
+  answer could not tell from one already in the pack waits for the next), or
   ``ENRICH_PACK_WAIT`` seconds after its first note arrived, whatever has come by then.
 - Every answer is checked (:func:`packing.check_pack`). A note whose entry is missing,
-  duplicated, carries another note's images or title is sent again in a later pack;
+  duplicated, carries another note's images, title or opening is sent again in a later pack;
   after ``retries`` such tries it goes alone (the one-note :class:`GeminiRunner`), as
   does a pack of one.
 - A pack failing as a whole (``TruncatedOutput``: MAX_TOKENS; ``ContentBlocked``; a
@@ -43,7 +44,7 @@ from pipelines.enrichment.packing import (
     build_pack,
     check_pack,
     input_tokens,
-    pack_size,
+    pick_pack,
 )
 from pipelines.enrichment.settings import EnrichSettingsError
 from pipelines.gemini import BadInput, ContentBlocked, TruncatedOutput
@@ -148,16 +149,15 @@ class PackQueue:
         else:
             self._waiting.append(waiter)
         while self._waiting:
-            size = self._next_size()
-            full = size < len(self._waiting) or len(self._waiting) >= self.settings.max_notes
+            positions, full = self._next_pack()
             if not full:
                 break
-            self._send_next(size)
+            self._send(positions)
         if self._waiting and self._timer is None:
             self._timer = asyncio.get_running_loop().create_task(self._flush_later())
 
-    def _next_size(self) -> int:
-        return pack_size(
+    def _next_pack(self) -> tuple[list[int], bool]:
+        return pick_pack(
             [w.note for w in self._waiting],
             max_notes=self.settings.max_notes,
             output_limit=self.output_limit(),
@@ -170,25 +170,26 @@ class PackQueue:
         finally:
             self._timer = None
         while self._waiting:
-            self._send_next(self._next_size())
+            self._send(self._next_pack()[0])
 
-    def _send_next(self, size: int) -> None:
-        batch, self._waiting = self._waiting[:size], self._waiting[size:]
-        task = asyncio.get_running_loop().create_task(self._run(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _send(self, positions: list[int]) -> None:
+        """Take the waiting notes at ``positions`` out of the queue as one pack."""
+        chosen = set(positions)
+        batch = [w for i, w in enumerate(self._waiting) if i in chosen]
+        self._waiting = [w for i, w in enumerate(self._waiting) if i not in chosen]
+        self._spawn(self._run(batch))
 
     # -- one pack --
 
     async def _run(self, batch: list[_Waiter]) -> None:
         try:
-            await self._send(batch)
+            await self._request(batch)
         except Exception as exc:  # reaches every note still waiting on this pack
             for waiter in batch:
                 if not waiter.future.done():
                     waiter.future.set_exception(exc)
 
-    async def _send(self, batch: list[_Waiter]) -> None:
+    async def _request(self, batch: list[_Waiter]) -> None:
         if len(batch) == 1:  # a pack of one is a plain one-note request
             await self._alone(batch[0])
             return

@@ -55,7 +55,6 @@ from crawler.core.enrichment_state import (
 from crawler.core.items import NoteItem
 from crawler.core.timeutil import Clock
 from pipelines.enrichment.cache import CacheUnavailable, EnrichCache, journal_beside
-from pipelines.enrichment.comments import for_pack
 from pipelines.enrichment.failures import EnrichFailure, clip_reason
 from pipelines.enrichment.gemini_runner import Conversation, GeminiRunner
 from pipelines.enrichment.inputs import (
@@ -347,8 +346,6 @@ class EnrichmentPipeline:
         )
         if note.text_cut:
             self.stats.inc_value("enrich/text_cut")
-        if packing:  # a packed request carries no comments (pipelines/enrichment/comments.py)
-            note = for_pack(note, previous.cache_key if previous else None, model_input_hash)
         for reason in unreadable:
             self.stats.inc_value("enrich/image_unreadable")
             self.stats.inc_value(f"enrich/image_unreadable/{reason}")

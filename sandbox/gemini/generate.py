@@ -3,6 +3,12 @@
 The emulator does not pretend to understand anything. Summaries are the first sentences
 of the note text, key points its list lines and questions, advice its lines with advice
 words, topics its tags; per-image entries carry the ground-truth text of each picture.
+Reader comments are the prompt's lines ``<n>. [评论·赞<likes>] <text>`` (or ``回复``, the
+client's comments block); the string lists of an object whose name says ``comment``
+(``comment_insights``) come from them alone: questions are the comments ending in ？/?,
+disagreements those with a word of dispute, agreements those with a word of assent, and
+all three are empty without comments. A string field named ``opening`` is the first 16
+characters of the body (else of the first comment), whitespace removed.
 Both schema dialects the SDK sends are walked: the OpenAPI subset (``responseSchema``:
 upper-case types, ``property_ordering``, ``nullable``, ``anyOf``) and JSON Schema
 (``responseJsonSchema``: lower-case types, ``$defs``/``$ref``, type lists).
@@ -12,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sandbox.gemini.content import ImageInfo, field, snake
@@ -45,6 +51,14 @@ _LABELS = {
 _LABEL_LINE = re.compile(r"^\s*([^\s:：]{1,12})\s*[:：]\s*(.*)$")
 _IMAGE_LABEL = re.compile(r"^\s*(?:image|图片|图)\s*\d+\s*[:：]?\s*$", re.IGNORECASE)
 _NONE_MARKERS = {"", "（无）", "(无)", "无", "none", "(none)"}
+_COMMENT_LINE = re.compile(r"^\s*\d{1,3}\.\s*\[(?:评论|回复)·赞\d+\]\s*(.+)$")
+_DISPUTE_WORDS = ("不同意", "不认同", "不赞同", "不对", "质疑", "反对", "错了", "未必", "不一定")
+_DISPUTE_WORDS += ("disagree", "wrong", "not true")
+_ASSENT_WORDS = ("同意", "认同", "赞同", "确实", "有用", "有帮助", "收藏", "谢谢", "感谢", "支持")
+_ASSENT_WORDS += ("说得对", "agree", "useful", "thanks", "helpful")
+_QUESTION_ENDS = ("？", "?")
+OPENING_CHARS = 16
+MAX_INSIGHTS = 10
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class NoteText:
     title: str
     body: str
     tags: tuple[str, ...]
+    comments: tuple[str, ...] = ()  # the reader comments' texts, in prompt order
 
 
 def split_note(texts: Sequence[str]) -> NoteText:
@@ -65,8 +80,12 @@ def split_note(texts: Sequence[str]) -> NoteText:
     sections: dict[str, list[str]] = {}
     current: str | None = None
     unlabelled: list[str] = []
+    comments: list[str] = []
     for line in "\n".join(texts).splitlines():
         if _IMAGE_LABEL.match(line):
+            continue
+        if comment := _COMMENT_LINE.match(line):
+            comments.append(comment.group(1).strip())
             continue
         match = _LABEL_LINE.match(line)
         label = match.group(1).lower() if match else None
@@ -88,7 +107,12 @@ def split_note(texts: Sequence[str]) -> NoteText:
     tag_text = " ".join(sections.get("tags", []))
     tags = [t.strip() for t in re.split(r"[、,，\s]+", tag_text) if t.strip() not in _NONE_MARKERS]
     tags += _HASHTAG.findall(body)
-    return NoteText(title=title, body=body, tags=tuple(dict.fromkeys(t for t in tags if t)))
+    return NoteText(
+        title=title,
+        body=body,
+        tags=tuple(dict.fromkeys(t for t in tags if t)),
+        comments=tuple(comments),
+    )
 
 
 def sentences(text: str) -> list[str]:
@@ -142,6 +166,35 @@ def language(text: str) -> str:
     return "zh" if cjk and cjk * 3 >= latin else "en"
 
 
+def comment_insight(note: NoteText, name: str) -> list[str]:
+    """The comments a ``comment_insights`` list named ``name`` gathers (see the module doc)."""
+    lowered = name.lower()
+    questions = [c for c in note.comments if c.rstrip().endswith(_QUESTION_ENDS)]
+    disputes = [
+        c
+        for c in note.comments
+        if c not in questions and any(w in c.lower() for w in _DISPUTE_WORDS)
+    ]
+    if "disagree" in lowered or "dispute" in lowered:
+        return disputes[:MAX_INSIGHTS]
+    if "agree" in lowered or "praise" in lowered:
+        assent = [
+            c
+            for c in note.comments
+            if c not in questions
+            and c not in disputes
+            and any(w in c.lower() for w in _ASSENT_WORDS)
+        ]
+        return assent[:MAX_INSIGHTS]
+    return questions[:MAX_INSIGHTS]
+
+
+def opening(note: NoteText) -> str:
+    """The first characters of the body, else of the first comment (whitespace removed)."""
+    source = note.body or (note.comments[0] if note.comments else "")
+    return re.sub(r"\s+", "", source)[:OPENING_CHARS]
+
+
 def caption(image: ImageInfo) -> str:
     first = next((line.strip() for line in image.text.splitlines() if line.strip()), "")
     if first.startswith("[emulator:"):
@@ -156,6 +209,7 @@ class FillContext:
     images: Sequence[ImageInfo]
     root: Mapping[str, Any]
     note_id: str | None = None  # the note an entry of a packed answer is about
+    in_comments: bool = False  # filling an object about the comments (comment_insights)
 
 
 def resolve(schema: Mapping[str, Any], ctx: FillContext) -> Mapping[str, Any]:
@@ -215,6 +269,8 @@ def _string(name: str, schema: Mapping[str, Any], ctx: FillContext, image: Image
         return enum[0]
     if ctx.note_id is not None and image is None and lowered in ("note_id", "noteid", "id"):
         return ctx.note_id
+    if lowered == "opening" and image is None:
+        return opening(ctx.note)
     if image is not None:
         if "ocr" in lowered or "text" in lowered:
             return image.text
@@ -232,6 +288,8 @@ def _string(name: str, schema: Mapping[str, Any], ctx: FillContext, image: Image
 
 
 def _string_list(name: str, ctx: FillContext) -> list[str]:
+    if ctx.in_comments:
+        return comment_insight(ctx.note, name)
     lowered = name.lower()
     if any(w in lowered for w in ("topic", "tag", "keyword", "hashtag")):
         return topics(ctx.note)
@@ -261,6 +319,8 @@ def fill(
     kind = type_of(schema)
     if kind == "object":
         props = schema.get("properties") or {}
+        if "comment" in name.lower() and not ctx.in_comments:
+            ctx = replace(ctx, in_comments=True)
         return {p: fill(props[p], ctx, p, image) for p in _ordered_properties(schema)}
     if kind == "array":
         item = resolve(schema.get("items") or {"type": "string"}, ctx)

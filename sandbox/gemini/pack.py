@@ -14,8 +14,10 @@ The convention (the client's packing builds requests this way; sandbox/gemini/RE
       {"notes": [{"note_id": "...", <per-note fields>, "images": [{"index", "ocr_text", ...}]}]}
 
 The answer has one entry per labelled note, in prompt order, each filled exactly like a
-one-note answer from that note's own text and images: OCR texts stay each picture's
-ground truth, so a result stored on the wrong note is detectable.
+one-note answer from that note's own text, comments and images: OCR texts stay each
+picture's ground truth, ``comment_insights`` come from the note's own comment lines and
+an ``opening`` field echoes the start of its own text (see :mod:`.generate`), so a result
+stored on the wrong note is detectable.
 
 Faults (outcomes ``pack_*``, forced by script or rate; a request that is not packed is
 answered normally): ``pack_drop`` leaves one entry out, ``pack_duplicate`` repeats one,

@@ -14,7 +14,6 @@ from pipelines.enrichment.comments import (
     COMMENTS_MARK,
     LINE_OVERHEAD,
     comments_mark,
-    for_pack,
     local_insights,
     render_comments,
     top_comments,
@@ -66,16 +65,6 @@ def test_the_mark_keeps_a_result_made_with_comments_while_the_content_is_the_sam
     # The comments themselves (their likes, new replies) are not part of the hash.
     other = dataclasses.replace(marked, comments=top_comments(thread(likes=50)))
     assert model_input_hash(other) == model_input_hash(marked)
-
-
-def test_a_packed_request_drops_the_comments_but_keeps_a_result_made_with_them() -> None:
-    note = NoteInput(title="t", desc="d", tags=(), images=())
-    base = model_input_hash(note)
-    read = dataclasses.replace(note, comments=top_comments(thread()), comments_mark="+c")
-    packed = for_pack(read, None, model_input_hash)
-    assert packed.comments == () and model_input_hash(packed) == base
-    kept = for_pack(read, f"note_zh.v2/gemini/{base}+c", model_input_hash)
-    assert kept.comments == () and model_input_hash(kept) == base + "+c"
 
 
 async def test_local_backend_fills_the_questions() -> None:

@@ -5,21 +5,27 @@ shows) with the embedded Mongo for the cache and the shared day counts."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from crawler.core.items import CountText
+from pipelines.enrichment.comments import COMMENTS_MARK, top_comments
 from pipelines.enrichment.inputs import ModelImage, NoteInput
 from pipelines.enrichment.packing import (
     OutputEstimate,
     PackMode,
     build_pack,
     check_pack,
+    input_tokens,
     pack_size,
+    pick_pack,
     should_pack,
 )
 from tests.enrichment.support import DATASET, generate_calls, note_item, pipeline_run
+from tests.factories import make_comment
 
 MODEL = "gemini-2.5-flash-lite"
 
@@ -29,10 +35,13 @@ def _note(title: str, images: int = 0) -> NoteInput:
     return NoteInput(title=title, desc=f"{title} body", tags=("t",), images=imgs)
 
 
-def _entry(note_id: str, title: str, indices: list[int]) -> dict[str, Any]:
+def _entry(
+    note_id: str, title: str, indices: list[int], opening: str | None = None
+) -> dict[str, Any]:
     return {
         "note_id": note_id,
         "title": title,
+        "opening": f"{title} body" if opening is None else opening,  # as _note's desc
         "summary": "s",
         "key_points": [],
         "advice": [],
@@ -106,6 +115,63 @@ def test_check_pack_stores_only_what_belongs_to_each_note() -> None:
     assert set(good.results) == {"a1", "d4"}
     assert check_pack(pack, {"notes": [_entry("d4", "E", [])]}).retry["d4"] == "title_mismatch"
     assert set(check_pack(pack, {"oops": 1}).retry.values()) == {"unparsable"}
+
+
+def _thread(i: int, *texts: str) -> list[Any]:
+    """Note ``i``'s comments, the first most liked."""
+    return [
+        make_comment(i, k, content=text, like_count=CountText(100 - k, str(100 - k)))
+        for k, text in enumerate(texts, 1)
+    ]
+
+
+def test_comments_go_under_their_note_and_count_in_both_estimates() -> None:
+    bare = NoteInput(title="A", desc="正文", tags=(), images=())
+    read = dataclasses.replace(bare, comments=top_comments(_thread(1, "用的什么书？", "很有用")))
+    pack = build_pack([("a1", read), ("b2", bare)])
+    texts = [p.text for p in pack.parts if p.text]
+    assert "1. [评论·赞99] 用的什么书？" in texts[1] and "2. [评论·赞98] 很有用" in texts[1]
+    assert "评论" not in texts[2]  # a note without comments gets no comments block
+    assert input_tokens(read) > input_tokens(bare)
+    assert OutputEstimate().tokens_for(read) > OutputEstimate().tokens_for(bare)
+
+
+def test_notes_nothing_could_tell_apart_do_not_share_a_pack() -> None:
+    """No images, same title (or none) and same opening: a swap would pass the check."""
+    estimate = OutputEstimate()
+    same = NoteInput(title="", desc="同一个开头的正文，然后不同 1", tags=(), images=())
+    twin = NoteInput(title="", desc="同一个开头的正文，然后不同 2", tags=(), images=())
+    other = NoteInput(title="", desc="另一篇笔记", tags=(), images=())
+    blank = NoteInput(title="", desc="", tags=("t",), images=())
+    pictured = dataclasses.replace(same, images=(ModelImage(index=0, data=b"x", sha256="s"),))
+    notes = [same, twin, other, blank, blank, pictured]
+    positions, full = pick_pack(notes, max_notes=12, output_limit=65_536, estimate=estimate)
+    assert positions == [0, 2, 3, 5] and not full  # images tell the last one apart
+    positions, full = pick_pack(notes, max_notes=2, output_limit=65_536, estimate=estimate)
+    assert positions == [0, 2] and full
+
+
+def test_a_swap_of_untitled_notes_without_images_is_caught_by_the_opening() -> None:
+    first = NoteInput(title="", desc="第一篇的正文内容比较长", tags=(), images=())
+    second = NoteInput(title="", desc="第二篇 的正文", tags=(), images=())
+    pack = build_pack([("a1", first), ("b2", second)])
+    answer = {
+        "notes": [
+            _entry("a1", "", [], opening="第二篇的正文"),
+            _entry("b2", "", [], opening="第一篇的正文内容比较长"),
+        ]
+    }
+    verdict = check_pack(pack, answer)
+    assert verdict.results == {}
+    assert verdict.retry == {"a1": "opening_mismatch", "b2": "opening_mismatch"}
+    # Whitespace and a model copying more than asked are not mismatches.
+    answer = {
+        "notes": [
+            _entry("a1", "", [], opening="第一篇的正文内容比较长，后面"),
+            _entry("b2", "", [], opening="第二篇的正文"),
+        ]
+    }
+    assert set(check_pack(pack, answer).results) == {"a1", "b2"}
 
 
 # -- against the emulator ---------------------------------------------------------------
@@ -240,3 +306,50 @@ async def test_pack_size_follows_the_models_output_token_limit(
     assert len(calls) >= 3
     assert all(c.finish_reason == "STOP" for c in calls)  # the estimate kept them under
     _assert_ground_truth(specs, items)
+
+
+async def test_packed_notes_get_the_insights_of_their_own_comments(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    specs = [DATASET.note(i) for i in range(170, 173)]
+    items = [note_item(spec, tmp_path) for spec in specs]
+    items[0].comments = _thread(170, "这本书在哪里买的？", "太有用了，收藏了", "我不同意第二点")
+    items[1].comments = _thread(171, "面试官问了几轮？", "确实是这样")
+    # items[2]: its thread was not read in this crawl
+    await _run({**settings, "ENRICH_PACK": "always"}, items)
+    calls = generate_calls(gemini_emulator)
+    assert len(calls) == 1 and calls[0].status == 200  # one packed request for the three
+    _assert_ground_truth(specs, items)
+    insights = [item.enrichment.result["comment_insights"] for item in items]
+    assert insights[0] == {
+        "questions": ["这本书在哪里买的？"],
+        "agreements": ["太有用了，收藏了"],
+        "disagreements": ["我不同意第二点"],
+    }
+    assert insights[1] == {
+        "questions": ["面试官问了几轮？"],
+        "agreements": ["确实是这样"],
+        "disagreements": [],
+    }
+    assert insights[2] == {"questions": [], "agreements": [], "disagreements": []}
+    marks = [item.enrichment.cache_key.endswith(COMMENTS_MARK) for item in items]
+    assert marks == [True, True, False]  # made with the comments: not asked for again
+
+
+async def test_swapped_untitled_notes_without_images_are_not_stored_on_each_other(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    gemini_emulator.control(script={"outcome": "pack_swap", "times": 1})
+    items = []
+    for k, spec in enumerate(DATASET.note(i) for i in range(180, 184)):
+        item = note_item(spec, tmp_path, images=[])
+        item.title = ""
+        item.desc = f"第{k}篇没有标题的笔记。内容各不相同，编号 {k}。"
+        items.append(item)
+    stats = await _run({**settings, "ENRICH_PACK": "always"}, items)
+    calls = generate_calls(gemini_emulator)
+    assert calls[0].error == "pack_swap" and len(calls) >= 2
+    assert stats.get_value("enrich/pack/retried/opening_mismatch") == 2
+    for k, item in enumerate(items):  # each summary is its own note's first sentence
+        assert item.enrichment.status == "done"
+        assert item.enrichment.result["summary"].startswith(f"第{k}篇没有标题的笔记。")
