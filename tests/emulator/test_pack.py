@@ -101,6 +101,54 @@ def test_packed_answer_is_per_note_and_keeps_ground_truth(gemini_emulator):
 
 
 @pytest.mark.parametrize("fault", ["pack_drop", "pack_duplicate", "pack_swap", "pack_unknown"])
+class Insights(BaseModel):
+    questions: list[str]
+    agreements: list[str]
+    disagreements: list[str]
+
+
+class CommentedResult(BaseModel):
+    note_id: str
+    opening: str
+    key_points: list[str]
+    comment_insights: Insights
+
+
+class CommentedPack(BaseModel):
+    notes: list[CommentedResult]
+
+
+def test_each_entry_answers_from_its_own_comments_and_echoes_its_opening(gemini_emulator):
+    """Comment lines (``<n>. [评论·赞<likes>] <text>``) under a note are its comments only."""
+    parts = [
+        "Summarise each note.",
+        "Note a1:\n标题：\n正文：第一篇 的正文，比较长的开头部分。\n- 要点一\n标签：测试\n读者评论：\n"
+        "1. [评论·赞9] 用的是哪本书？\n2. [回复·赞3] 太有用了，收藏了\n3. [评论·赞1] 我不同意第二点",
+        "Note b2:\n标题：第二篇\n正文：（无）\n标签：（无）\n读者评论：\n1. [评论·赞5] 确实是这样",
+        "Note c3:\n标题：第三篇\n正文：没有评论的一篇？\n标签：测试",
+    ]
+    sdk = client(gemini_emulator)
+    config = types.GenerateContentConfig(
+        response_mime_type="application/json", response_schema=CommentedPack
+    )
+    response = sdk.models.generate_content(model=LITE, contents=parts, config=config)
+    a, b, c = response.parsed.notes
+    assert a.comment_insights == Insights(
+        questions=["用的是哪本书？"],
+        agreements=["太有用了，收藏了"],
+        disagreements=["我不同意第二点"],
+    )
+    assert b.comment_insights == Insights(questions=[], agreements=["确实是这样"], disagreements=[])
+    assert c.comment_insights == Insights(questions=[], agreements=[], disagreements=[])
+    assert a.key_points == ["要点一"]  # the comments are not the note's own text
+    assert c.key_points == ["没有评论的一篇？"]  # nor is a question in the body a comment
+    assert [n.opening for n in response.parsed.notes] == [
+        "第一篇的正文，比较长的开头部分。",
+        "确实是这样",
+        "没有评论的一篇？",
+    ]
+
+
 def test_pack_faults_are_detectable(gemini_emulator, fault):
     parts, expected = packed_parts((2, 1, 1))
     gemini_emulator.control(script={"outcome": fault})
