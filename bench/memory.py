@@ -10,7 +10,7 @@
 RSS is sampled every 0.1 s with psutil over the crawl process and all its children
 (scrapy-playwright starts Chromium at start-up even when no page needs it); the crawl
 process alone is reported too. The 10,000 note ids do not fit in one command-line
-argument, so both sizes run through ``bench.crawl_runner`` (same spider, same project
+argument, so both sizes run through ``sandbox.crawl_runner`` (same spider, same project
 settings). ``python -m bench.memory [--quick]``.
 """
 

@@ -259,7 +259,7 @@ def _crawl_command(
         payload = {"spider": spider, "args": dict(args), "settings": dict(settings),
                    "feed": feed_uri}  # fmt: skip
         spec.write_text(json.dumps(payload))
-        return [sys.executable, "-m", "bench.crawl_runner", str(spec)]
+        return [sys.executable, "-m", "sandbox.crawl_runner", str(spec)]
     if spider_file is not None:
         command = [sys.executable, "-m", "scrapy", "runspider", str(spider_file)]
     else:
@@ -362,7 +362,7 @@ def start_crawl(
     ``settings``. Files: ``workdir/<label>.{log,stdout,items.jsonl,stats.json}``.
     ``spider_file``: ``scrapy runspider`` that file from ``workdir``, outside the project
     (Scrapy's defaults, the project's knobs (:func:`project_knobs`), then ``settings``). ``use_runner``: go through
-    :mod:`bench.crawl_runner` (a JSON spec file), as happens anyway when an argument is
+    :mod:`sandbox.crawl_runner` (a JSON spec file), as happens anyway when an argument is
     too long for a command line. ``measure_rss``: sample the process tree's memory.
     ``capture=False``: the crawl prints to this process's stdout/stderr (the demo),
     the result's ``stdout``/``stderr`` stay empty. ``sandbox_paths=False``: only no

@@ -1,4 +1,4 @@
-"""Run one crawl described by a JSON file: ``python -m bench.crawl_runner spec.json``.
+"""Run one crawl described by a JSON file: ``python -m sandbox.crawl_runner spec.json``.
 
 For crawls whose spider arguments are longer than one command-line argument may be
 (10,000 note ids are ~700 KB; Linux allows 128 KiB per argument). It runs the same
