@@ -6,43 +6,30 @@ The page is tests/data/xhs-real/01_… (origin: see tests/data/xhs-real/MANIFEST
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.media.server import MediaServer
+
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = (ROOT / "tests/data/xhs-real/01_note_page_ssr_image_685e9b3d_2025-07-16.html").read_bytes()
 NOTE_ID = "685e9b3d00000000240089a5"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path.startswith(f"/explore/{NOTE_ID}"):
-            body, status = PAGE, 200
-        elif self.path.startswith("/explore/"):
-            body, status = b"<html><head><title>x</title></head><body>nothing</body></html>", 200
-        else:
-            body, status = b"not found", 404
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+BAD_ID = "0" * 24
 
 
 @pytest.fixture
 def local_copy() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    """The captured page at its note's path, a page without a note at another note id's
+    (any other path: 404)."""
+    server = MediaServer()
+    html = {"content_type": "text/html", "charset": "utf-8"}
+    server.add(f"/explore/{NOTE_ID}", PAGE, **html)
+    nothing = b"<html><head><title>x</title></head><body>nothing</body></html>"
+    server.add(f"/explore/{BAD_ID}", nothing, **html)
+    with server.running():
+        yield server.base_url
 
 
 def test_crawl_real_page_by_url_to_jsonl(local_copy: str, scrapy_crawl, mongo_uri: str) -> None:
@@ -52,11 +39,10 @@ def test_crawl_real_page_by_url_to_jsonl(local_copy: str, scrapy_crawl, mongo_ur
         "MONGO_URI": mongo_uri,
         "ENRICH_BACKEND": "off",
     }
-    bad_id = "0" * 24
     result = scrapy_crawl(
         "xhs",
         {
-            "urls": f"{local_copy}/explore/{NOTE_ID}?xsec_token=T,{local_copy}/explore/{bad_id},notaurl"
+            "urls": f"{local_copy}/explore/{NOTE_ID}?xsec_token=T,{local_copy}/explore/{BAD_ID},notaurl"
         },
         env,
         # the page's image hosts are the real CDN: not reachable here, skip media

@@ -1,4 +1,5 @@
-"""A small real HTTP server (aiohttp, own thread and loop) serving test media.
+"""A small real HTTP server (aiohttp on sandbox.serving's LoopThread) serving test media
+and fixed pages.
 
 Routes are registered before a crawl: fixed bodies with any status and content type,
 redirects, and large bodies streamed with or without ``Content-Length``. Every
@@ -8,12 +9,13 @@ request path is logged, so a test can assert that a refused URL never arrived.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from aiohttp import web
+
+from sandbox.serving import LoopThread
 
 _CHUNK = b"\0" * (1024 * 1024)
 
@@ -23,6 +25,7 @@ class Route:
     status: int = 200
     body: bytes = b""
     content_type: str = "image/jpeg"
+    charset: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     stream_bytes: int = 0  # > 0: stream that many zero bytes instead of ``body``
     declare_length: bool = True  # with stream_bytes: send Content-Length or go chunked
@@ -33,9 +36,8 @@ class MediaServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []
         self.port = 0
-        self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread = LoopThread("media-server")
 
     @property
     def base_url(self) -> str:
@@ -61,6 +63,7 @@ class MediaServer:
                 status=route.status,
                 body=route.body,
                 content_type=route.content_type,
+                charset=route.charset,
                 headers=route.headers,
             )
         response = web.StreamResponse(status=route.status, headers=route.headers)
@@ -96,12 +99,8 @@ class MediaServer:
 
     @contextmanager
     def running(self) -> Iterator[MediaServer]:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._thread.start(self._start, self._stop)
         try:
             yield self
         finally:
-            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
+            self._thread.stop()

@@ -3,9 +3,9 @@ server, a store of notes with real image files, and real Chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +21,7 @@ from scrapy.utils.project import get_project_settings
 
 from crawler.web import WebConfig, create_app
 from pipelines.mongo import MongoSettings
+from sandbox.serving import LoopThread
 from tests.export.factory import (
     comment_docs,
     note_doc,
@@ -36,6 +37,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 class Served:
+    """The app under uvicorn on sandbox.serving's LoopThread (uvicorn's own ``serve``
+    loop, on a socket bound here so the port is known before it starts)."""
+
     def __init__(self, config: WebConfig) -> None:
         self.config = config
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -45,22 +49,31 @@ class Served:
         self._server = uvicorn.Server(
             uvicorn.Config(create_app(config), log_level="warning", lifespan="on")
         )
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
+        self._serving: asyncio.Task[None] | None = None
+        self._thread = LoopThread("web-app")
 
-    def __enter__(self) -> Served:
-        self._thread.start()
+    async def _start(self) -> None:
+        self._serving = asyncio.ensure_future(self._server.serve(sockets=[self._sock]))
         deadline = time.monotonic() + 20
         while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
+            if self._serving.done():
+                self._serving.result()  # uvicorn's own failure, if it raised one
                 raise RuntimeError("the web app did not start")
-            time.sleep(0.05)
+            if time.monotonic() > deadline:
+                raise RuntimeError("the web app did not start in 20 s")
+            await asyncio.sleep(0.05)
+
+    async def _stop(self) -> None:
+        self._server.should_exit = True
+        if self._serving is not None and not self._serving.done():
+            await self._serving
+
+    def __enter__(self) -> Served:
+        self._thread.start(self._start, self._stop)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
+        self._thread.stop()
         self._sock.close()
 
 
