@@ -38,13 +38,20 @@ LATENCY_S = 0.2
 FAULT_RATE = 0.25  # each of pack_drop and pack_swap, per packed answer
 
 
-def emulator_toml(projects: Mapping[str, int | None], rates: Mapping[str, float] | None) -> str:
-    """Projects (name → requests a day, None: no daily limit), key ``<name>-key`` each."""
+def emulator_toml(
+    projects: Mapping[str, int | None],
+    rates: Mapping[str, float] | None,
+    *,
+    extra_keys: Mapping[str, Sequence[str]] | None = None,
+) -> str:
+    """Projects (name → requests a day, None: no daily limit), key ``<name>-key`` each
+    (and ``extra_keys[name]``, keys of the same project: one quota)."""
     lines = ["seed = 5", "", "[latency]", f"fixed = {LATENCY_S}", ""]
     if rates:
         lines += ["[rates]", *(f'"{k}" = {v}' for k, v in rates.items()), ""]
     for name, rpd in projects.items():
-        lines += [f"[projects.{name}]", f'keys = ["{name}-key"]']
+        keys = [f"{name}-key", *(extra_keys or {}).get(name, ())]
+        lines += [f"[projects.{name}]", "keys = [" + ", ".join(f'"{k}"' for k in keys) + "]"]
         if rpd is not None:
             lines += [f'[projects.{name}.limits."{MODEL}"]', f"rpd = {rpd}"]
         lines.append("")

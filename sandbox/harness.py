@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -355,6 +355,7 @@ def start_crawl(
     capture: bool = True,
     sandbox_paths: bool = True,
     stats_dump: bool = True,
+    prefix: Sequence[str] = (),
 ) -> Crawl:
     """Start one crawl and return at once (:func:`run_crawl` waits for it).
 
@@ -368,6 +369,7 @@ def start_crawl(
     the result's ``stdout``/``stderr`` stay empty. ``sandbox_paths=False``: only no
     delays, the files (images, embedded Mongo, reports) where the project puts them.
     ``stats_dump=False``: the project's extensions untouched, no ``stats`` in the result.
+    ``prefix``: a command the crawl runs under (``unshare --uts …``: another host name).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     files: dict[str, Any] = {
@@ -389,6 +391,7 @@ def start_crawl(
         spider, args, merged, out=files["items"], workdir=workdir, label=label,
         use_runner=use_runner, spider_file=spider_file,
     )  # fmt: skip
+    command = [*prefix, *command]
     cwd = ROOT
     if spider_file is not None:
         # Outside the checkout: no scrapy.cfg, none of the project's settings; this
