@@ -47,6 +47,7 @@ from crawler.spiders.inputs import (
 )
 from crawler.spiders.pages import Answer, PageAnswers, browser_page_meta
 from crawler.spiders.profiles import ProfileVisits, parse_authors_arg
+from crawler.spiders.run_args import check_run_args, share_run_args
 from crawler.urls import note_created_at, note_url, split_arg
 from pipelines.mongo import get_mongo
 
@@ -147,22 +148,35 @@ class XhsSpider(scrapy.Spider):
             raise SpiderArgumentError(f"max_notes= must be a whole number: {max_notes!r}") from exc
         if self.max_notes is not None and self.max_notes < 1:
             raise SpiderArgumentError(f"max_notes= must be at least 1: {max_notes!r}")
-        self.published_since = parse_since(since, max_age, datetime.now(UTC))
+        self.take_content_args(self.xhs_args)
+        self.scheduled: set[str] = set()  # note ids this process scheduled
+        self._captures = PageAnswers(lambda url: LISTING_API.search(url) is not None)
+
+    def take_content_args(self, args: dict[str, Any]) -> None:
+        """How notes are read: its own arguments, or a distributed run's (run_args.py)."""
+        get = args.get
+        self.published_since = parse_since(get("since"), get("max_age"), datetime.now(UTC))
         try:  # -a comments=N|all -a replies=M|all (crawler/comments/)
-            self.comment_limits = CommentLimits.parse(comments, replies)
+            self.comment_limits = CommentLimits.parse(get("comments"), get("replies"))
         except ValueError as exc:
             raise SpiderArgumentError(str(exc)) from exc
         try:  # -a authors=1: each note's author's profile too (crawler/spiders/profiles.py)
-            self.visit_authors = parse_authors_arg(authors)
+            self.visit_authors = parse_authors_arg(get("authors"))
         except ValueError as exc:
             raise SpiderArgumentError(str(exc)) from exc
-        self.scheduled: set[str] = set()  # note ids this process scheduled
-        self._captures = PageAnswers(lambda url: LISTING_API.search(url) is not None)
+
+    @property
+    def seeding(self) -> bool:
+        """Given discovery inputs: with REDIS_URL, the worker whose options are the run's."""
+        return bool(self.inputs.usable or self.keywords or self.users)
 
     @classmethod
     def check_arguments(cls, settings: Any, spargs: dict[str, str]) -> None:
         """The crawl command's check before anything starts (SpiderArgumentError)."""
-        problem = cls(**spargs).read_inputs(settings)
+        spider = cls(**spargs)
+        problem = spider.read_inputs(settings) or check_run_args(
+            settings, cls.name, spider.xhs_args, seeding=spider.seeding
+        )
         if problem:
             raise SpiderArgumentError(problem)
 
@@ -218,6 +232,13 @@ class XhsSpider(scrapy.Spider):
             spider.config.base_url,
             spider.config.cookie_fingerprint,
         )
+        try:  # REDIS_URL: publish (a seeder) or adopt the run's options (run_args.py)
+            adopted = share_run_args(crawler, spider.name, spider.xhs_args, seeding=spider.seeding)
+        except ValueError as exc:
+            raise SpiderArgumentError(str(exc)) from exc
+        if adopted:
+            spider.xhs_args.update(adopted)
+            spider.take_content_args(spider.xhs_args)
         spider.threads = ThreadReader.from_crawler(crawler, spider.comment_limits)
         spider.profiles = ProfileVisits.from_crawler(
             crawler,
@@ -256,7 +277,7 @@ class XhsSpider(scrapy.Spider):
             url = f"{base}/search_result?keyword={quote(keyword)}&source=web_search_result_notes"
             yield self.listing_request(url, f"keyword:{keyword}")
         for user in self.users:
-            self.profiles.claim(user)  # its profile comes with the listing
+            self.profiles.claim_listed(user)  # its profile comes with the listing
             yield self.listing_request(f"{base}/user/profile/{user}", f"user:{user}")
 
     async def _store(self) -> Any:
@@ -335,7 +356,7 @@ class XhsSpider(scrapy.Spider):
         item.fetched_at = datetime.now(UTC)
         item.found_via = response.meta.get("found_via")
         self.crawler.stats.inc_value("xhs/notes_parsed")
-        profile = await self.profiles.author_request(item, self.parse_profile)
+        profile = await self.profiles.author_request(item, self.parse_profile, self.profile_failed)
         if profile is not None:  # -a authors=1 (crawler/spiders/profiles.py)
             yield profile
         yield await self.threads.follow(item)  # the item, or the request reading its thread
@@ -355,6 +376,10 @@ class XhsSpider(scrapy.Spider):
         """A profile-only visit (plain request): the author's profile from its state."""
         item = self.profiles.parse(response, user_id)
         return [item] if item is not None else []
+
+    def profile_failed(self, failure: Any) -> list[UserItem]:
+        """A profile request's errback (counted: xhs/parse_error/profile/download_failed)."""
+        return self.profiles.failed(failure)
 
     def record_failure(self, reason: str, where: str, message: str) -> None:
         """Count a failure under its reason and log it once, with the URL (kept for the
