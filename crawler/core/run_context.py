@@ -1,14 +1,17 @@
 """The typed facts of one run, shared by the components of one crawler.
 
 Components used to stick ad-hoc attributes on the Scrapy ``Crawler``
-(``xhs_stop_reason``, ``xhs_exit_status``, ``crawl_run_id``, a Mongo handle). They now
+(``xhs_stop_reason``, ``xhs_exit_status``, ``crawl_run_id``, a Mongo handle) and on the
+spider (``backlog_due``, ``upgrade_local``, ``claims``, read with ``getattr``). They now
 ask ``RunContext.of(crawler)``, which returns the one context of that crawler (kept in
-a weak registry, so it goes away with the crawler).
+a weak registry, so it goes away with the crawler). Each field names its writer and its
+readers.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -28,8 +31,22 @@ class RunContext:
     store: Any = None
     # The pending task that stops the crawl after a fatal signal, if any.
     stop_task: Any = None
-    # Anything a component must hand to another within the run, by a documented name.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # The run's failures with their URL, ``{url, reason, message}`` (written by
+    # crawler.extensions.report.remember_failure, read by its RunReport).
+    failures: list[dict[str, str]] = field(default_factory=list)
+    # ``scrapy crawl enrich`` (crawler/spiders/enrich.py) sets these; the enrichment
+    # pipeline and the progress line read them. ``backlog_due``: the stored notes due at
+    # the run's start (0 until counted), None in a crawl of the site.
+    backlog_due: int | None = None
+    # Local-backend results are upgraded with Gemini (``-a include_local=1``).
+    upgrade_local: bool = False
+    # The backlog notes this run hands out are claimed by the spider already, so the
+    # enrichment pipeline does not claim them again.
+    backlog_claimed: bool = False
+    # The notes the run is heading for as far as it is known now (``max_notes``, the
+    # notes scheduled or listed so far …): set by crawler.extensions.progress, read by
+    # the enrichment pipeline's packing decision. None: nobody knows.
+    notes_target: Callable[[], int] | None = None
 
     _registry: ClassVar[weakref.WeakKeyDictionary[Any, RunContext]] = weakref.WeakKeyDictionary()
 

@@ -9,8 +9,11 @@ Replaces Scrapy's ``LogStats`` (switched off in settings). The first line comes
 
 The target is ``max_notes`` (enrich: ``limit``) when given, else what is known so far:
 the notes scheduled or listed (a listing's size once its pages have answered), or
-the enrich spider's backlog due at start. Rate and ETA are over the whole run (steadier than per
-interval); no ETA before the first note is stored.
+the enrich spider's backlog due at start (``RunContext.backlog_due``). Rate and ETA are
+over the whole run (steadier than per interval); no ETA before the first note is stored.
+
+The same target is published as ``RunContext.notes_target`` (even with the line off):
+the enrichment pipeline's packing decision counts the notes still to come with it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+from crawler.core.run_context import RunContext
 from crawler.extensions.run_stats import sum_prefix
 
 logger = logging.getLogger(__name__)
@@ -63,14 +67,27 @@ class Counts:
         )
 
 
-def target_of(spider: Spider, counts: Counts) -> int:
-    """The number of notes the run is heading for, as far as it is known now."""
+def target_of(spider: Spider, counts: Counts, backlog_due: int | None = None) -> int:
+    """The number of notes the run is heading for, as far as it is known now
+    (``backlog_due``: the enrich spider's backlog at start, ``RunContext.backlog_due``)."""
     fixed = getattr(spider, "max_notes", None) or getattr(spider, "limit", None)
     if fixed:
         return int(fixed)
     scheduled = len(getattr(spider, "scheduled", ()) or ())
-    due = getattr(spider, "backlog_due", 0) or 0  # the enrich spider's backlog at start
-    return max(scheduled, due, counts.listed, counts.fetched, counts.stored)
+    return max(scheduled, backlog_due or 0, counts.listed, counts.fetched, counts.stored)
+
+
+def publish_target(crawler: Crawler) -> None:
+    """``RunContext.notes_target``: the run's target read from the stats when asked."""
+    context = RunContext.of(crawler)
+
+    def target() -> int:
+        if crawler.spider is None or crawler.stats is None:
+            return 0
+        counts = Counts.of(crawler.stats.get_stats())
+        return target_of(crawler.spider, counts, context.backlog_due)
+
+    context.notes_target = target
 
 
 def duration(seconds: float) -> str:
@@ -111,6 +128,7 @@ class Progress:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Progress:
+        publish_target(crawler)
         interval = crawler.settings.getfloat("PROGRESS_INTERVAL")
         if interval <= 0:
             raise NotConfigured("PROGRESS_INTERVAL is 0")
@@ -130,7 +148,8 @@ class Progress:
 
     def log(self, spider: Spider) -> None:
         counts = Counts.of(self.crawler.stats.get_stats())  # type: ignore[union-attr]
-        line = progress_line(counts, target_of(spider, counts), time.monotonic() - self.started)
+        target = target_of(spider, counts, RunContext.of(self.crawler).backlog_due)
+        line = progress_line(counts, target, time.monotonic() - self.started)
         logger.info(line, extra={"spider": spider})
 
     def spider_closed(self, spider: Spider, reason: str) -> None:

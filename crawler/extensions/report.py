@@ -7,7 +7,7 @@ want of usable inputs (``usage``) or without a database gets none. A report that
 cannot be written is a warning, never a failure.
 
 The run's failures with their URL (what :func:`remember_failure` kept during the run,
-under ``RunContext.extras["failures"]``, at most :data:`MAX_FAILURES`) are first added
+in ``RunContext.failures``, at most :data:`MAX_FAILURES`) are first added
 to the run's ``crawl_runs`` record as ``failures: [{url, reason, message}]``, so a
 report regenerated later (``python -m crawler.report RUN_ID``) shows them too.
 """
@@ -28,13 +28,13 @@ from crawler.report import write_run_report
 
 logger = logging.getLogger(__name__)
 
-FAILURES = "failures"  # RunContext.extras key
+FAILURES = "failures"  # the crawl_runs field
 MAX_FAILURES = 200
 
 
 def remember_failure(crawler: Crawler, reason: str, url: str, message: str) -> None:
     """Keep one failure of the run (URL or argument, reason key, one-line message)."""
-    failures = RunContext.of(crawler).extras.setdefault(FAILURES, [])
+    failures = RunContext.of(crawler).failures
     if len(failures) < MAX_FAILURES:
         failures.append({"url": url[:500], "reason": reason, "message": message[:500]})
 
@@ -56,7 +56,7 @@ class RunReport:
     async def write(self, run_id: str, db: Any, reason: str, **_: Any) -> None:
         if db is None or reason in ("overlap", "usage"):
             return
-        failures = RunContext.of(self.crawler).extras.get(FAILURES) or []
+        failures = RunContext.of(self.crawler).failures
         try:
             if failures:
                 await db[CRAWL_RUNS].update_one({"_id": run_id}, {"$set": {FAILURES: failures}})

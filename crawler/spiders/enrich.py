@@ -12,8 +12,10 @@ media pipeline leaves images already ``ok`` alone, the enrichment pipeline does 
 work, the storage pipeline upserts the result. No page of the site is requested.
 
 With ``-a include_local=1`` and Gemini configured, notes enriched by the local backend
-(rapidocr + extractive summary) are upgraded too: the spider sets ``upgrade_local``,
-which the enrichment pipeline reads.
+(rapidocr + extractive summary) are upgraded too: the spider sets
+``RunContext.upgrade_local``, which the enrichment pipeline reads. Each note's stored
+comments go with its request (the enrichment pipeline reads them:
+``pipelines/enrichment/stored_comments.py``).
 
 Every run claims the notes it works on (:class:`BacklogClaims`: batches of
 ``2 × ENRICH_MAX_NOTES_PER_REQUEST``, claims lapse after ``ENRICH_CLAIM_TTL`` unless
@@ -21,8 +23,9 @@ renewed), so runs on one store never spend requests on the same note. ``-a
 worker=NAME`` starts an extra worker beside the scheduled run: the worker is part of
 its lease key (the overlap lease still stops a second copy of the same command), and a
 worker stays while due notes are claimed by others, taking them over if their worker
-dies. ``spider.backlog_due`` (the notes due at start) lets the enrichment pipeline
-decide whether to pack several notes per request.
+dies. ``RunContext.backlog_due`` (the notes due at start) lets the enrichment pipeline
+decide whether to pack several notes per request, and ``RunContext.backlog_claimed``
+tells it that the notes handed out are claimed already.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from scrapy.crawler import Crawler
 
 from crawler.core.enrichment_state import EnrichmentState
 from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
+from crawler.core.run_context import RunContext
 from crawler.core.timeutil import aware
 from pipelines.enrichment import EnrichBackend, backend_of
 from pipelines.enrichment.backlog import BacklogClaims
@@ -111,8 +115,6 @@ class EnrichSpider(scrapy.Spider):
                 "-a worker= must be 1-64 letters, digits, '_', '-' or '.', "
                 f"not {self.worker[:80]!r}"
             )
-        self.upgrade_local = False
-        self.backlog_due = 0  # notes due at start (the enrichment pipeline's packing reads it)
         self.claims: BacklogClaims | None = None
         # The run's arguments, as the xhs spider keeps its own: its lease key and its
         # crawl_runs record's ``args`` (crawler/extensions) say which backlog run it is.
@@ -127,8 +129,10 @@ class EnrichSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> EnrichSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         backend = backend_of(crawler.settings)
-        spider.upgrade_local = spider.include_local and backend is EnrichBackend.GEMINI
-        if spider.include_local and not spider.upgrade_local:
+        context = RunContext.of(crawler)
+        context.upgrade_local = spider.include_local and backend is EnrichBackend.GEMINI
+        context.backlog_due = 0  # counted at start; not None: this run drains the backlog
+        if spider.include_local and not context.upgrade_local:
             logger.warning(
                 "include_local ignored: Gemini is not the enrichment backend of this run"
             )
@@ -149,16 +153,18 @@ class EnrichSpider(scrapy.Spider):
         db = (await get_mongo(self.crawler)).db
         settings = self.crawler.settings
         name = self.worker or "scheduled"
+        context = RunContext.of(self.crawler)
         self.claims = BacklogClaims(
             db,
             f"{name}@{socket.gethostname()}:{os.getpid()}",
             ttl=settings.getfloat("ENRICH_CLAIM_TTL"),
             batch=2 * settings.getint("ENRICH_MAX_NOTES_PER_REQUEST"),
-            include_local=self.upgrade_local,
+            include_local=context.upgrade_local,
             wait_for_others=self.worker is not None,
             limit=self.limit,
         )
-        self.backlog_due = await self.claims.due_count()
+        context.backlog_claimed = True
+        context.backlog_due = await self.claims.due_count()
         stats = self.crawler.stats
         async for docs in self.claims.batches():
             stats.inc_value("enrich_backlog/claimed", len(docs))
@@ -180,7 +186,7 @@ class EnrichSpider(scrapy.Spider):
             "enrich: %d stored note(s) handled of %d due (%d enriched, %d deferred, %d failed, "
             "%d unreadable); %s",
             stats.get_value("enrich_backlog/notes", 0),
-            self.backlog_due,
+            RunContext.of(self.crawler).backlog_due or 0,
             stats.get_value("enrich/done", 0),
             stats.get_value("enrich/deferred", 0),
             sum(v for k, v in stats.get_stats().items() if k.startswith("enrich/failed/")),

@@ -11,8 +11,10 @@ Per note (after the media pipeline filled ``images[i].model_path``):
    ``ENRICH_MAX_IMAGES_PER_REQUEST`` images, a bounded retry loop, see its module) or
    :class:`LocalRunner` (rapidocr + extractive summary) when Gemini is not configured
    or ``ENRICH_BACKEND=local``. When the day's requests cannot cover the notes due
-   (:func:`packing.should_pack`; ``ENRICH_PACK``), Gemini notes go through the
-   :class:`PackQueue` instead: several notes per request, each answer checked per note.
+   (:func:`packing.should_pack`; ``ENRICH_PACK``; the notes due: see ``_notes_due``),
+   Gemini notes go through the :class:`PackQueue` instead: several notes per request,
+   each answer checked per note. The request for a note whose thread was not read in
+   this crawl carries its stored comments (:mod:`.stored_comments`).
    Notes waiting for a pack are bounded by ``ENRICH_MAX_NOTES_PER_REQUEST`` ×
    ``GEMINI_MAX_IN_FLIGHT``, not by ``ENRICH_CONCURRENCY``.
 3. Turn the verdict into an :class:`EnrichmentState`: ``done``; ``failed`` with a
@@ -51,8 +53,11 @@ from crawler.core.enrichment_state import (
     EnrichmentState,
     EnrichmentStatus,
     EnrichmentUsage,
+    backlog_query,
 )
 from crawler.core.items import NoteItem
+from crawler.core.names import NOTES
+from crawler.core.run_context import RunContext
 from crawler.core.timeutil import Clock
 from pipelines.enrichment.cache import CacheUnavailable, EnrichCache, journal_beside
 from pipelines.enrichment.failures import EnrichFailure, clip_reason
@@ -71,6 +76,7 @@ from pipelines.enrichment.minute_window import RedisMinuteWindow
 from pipelines.enrichment.pack_queue import PackQueue, PackSettings
 from pipelines.enrichment.packing import PackMode, should_pack
 from pipelines.enrichment.settings import EnrichBackend, EnrichSettings
+from pipelines.enrichment.stored_comments import StoredComments, with_stored
 from pipelines.gemini import (
     EnrichmentUnavailable,
     GeminiClient,
@@ -121,6 +127,7 @@ class EnrichmentPipeline:
         media: MediaStore | None = None,
     ) -> None:
         self.crawler = crawler
+        self.run = RunContext.of(crawler)
         self.settings = settings
         self.stats = crawler.stats
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -143,6 +150,8 @@ class EnrichmentPipeline:
         self._deferred_until: set[datetime] = set()  # deferral times already logged
         self._db: Any = None
         self.claims = NoteClaims(None, "", 0.0)  # no database yet: nothing to coordinate
+        self.stored_comments = StoredComments(None)
+        self._stored_backlog = 0  # notes due in the store at open (a crawl of the site)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> EnrichmentPipeline:
@@ -170,6 +179,8 @@ class EnrichmentPipeline:
             gemini = self.settings.backend is EnrichBackend.GEMINI
             ttl = self.crawler.settings.getfloat("ENRICH_CLAIM_TTL")
             self.claims = NoteClaims(self._db if gemini else None, owner, ttl, stats=self.stats)
+            self.stored_comments = StoredComments(self._db if gemini else None, stats=self.stats)
+            self._stored_backlog = await self._count_stored_backlog()
 
     async def close_spider(self) -> None:
         await self.claims.close()  # the last batched releases
@@ -188,6 +199,25 @@ class EnrichmentPipeline:
         except Exception as exc:  # enrichment works without its cache; storage reports outages
             logger.warning("enrichment cache unavailable (MongoDB): %s", exc)
             return None
+
+    async def _count_stored_backlog(self) -> int:
+        """The stored notes due (the enrich spider's query, ``backlog_query``), counted
+        once at open by a crawl of the site whose packing decision needs it (``auto``):
+        the day's requests must cover them too. 0 in ``scrapy crawl enrich`` (its
+        backlog is ``RunContext.backlog_due``) or without a database."""
+        if (
+            self._db is None
+            or self.settings.backend is not EnrichBackend.GEMINI
+            or self.packing.mode is not PackMode.AUTO
+            or self.run.backlog_due is not None
+        ):
+            return 0
+        query = backlog_query(self.clock(), include_local=False)
+        try:
+            return int(await self._db[NOTES].count_documents(query))
+        except Exception as exc:  # storage reports outages; packing decides without it
+            logger.warning("stored enrichment backlog not counted: %s", exc)
+            return 0
 
     async def _gemini(self) -> Any:
         """The run's client, created and started on first use (None once unavailable)."""
@@ -240,16 +270,29 @@ class EnrichmentPipeline:
         )
 
     async def _packs_now(self) -> bool:
-        """Whether the next Gemini note goes through the pack queue (see ``should_pack``):
-        the notes due are the spider's backlog still to do (``spider.backlog_due``, set by
-        ``scrapy crawl enrich``) or the notes in the pipeline now, whichever is more."""
+        """Whether the next Gemini note goes through the pack queue (see ``should_pack``
+        and ``_notes_due``)."""
         if self.settings.backend is not EnrichBackend.GEMINI or self.packing.mode is PackMode.NEVER:
             return False
         if self._unavailable is not None or await self._gemini() is None:
             return False
-        backlog = getattr(self.crawler.spider, "backlog_due", 0) or 0
-        due = max(backlog - self._finished, self._active)
-        return should_pack(self.packing.mode, self._client.remaining_today(), due)
+        return should_pack(self.packing.mode, self._client.remaining_today(), self._notes_due())
+
+    def _notes_due(self) -> int:
+        """The notes the day's requests must cover from now on.
+
+        ``scrapy crawl enrich``: its backlog still to do (``RunContext.backlog_due``
+        counted at start) or the notes in the pipeline now, whichever is more. A crawl
+        of the site: the notes in the pipeline now, plus those the run still heads for
+        (``RunContext.notes_target``: ``max_notes``, else the notes scheduled or listed
+        so far, less the notes that reached this pipeline), plus the stored backlog
+        counted at open. Without the last two a quota-bound crawl saw one or two notes
+        due at a time and spent its day one note per request."""
+        if self.run.backlog_due is not None:
+            return max(self.run.backlog_due - self._finished, self._active)
+        target = self.run.notes_target() if self.run.notes_target is not None else 0
+        to_come = max(target - self._finished - self._active, 0)
+        return self._active + to_come + self._stored_backlog
 
     def _mark_unavailable(self, reason: str) -> None:
         if self._unavailable is None:
@@ -312,10 +355,10 @@ class EnrichmentPipeline:
         self, adapter: ItemAdapter, previous: EnrichmentState | None
     ) -> contextlib.AbstractAsyncContextManager[bool]:
         """The claim on this note while it is enriched. Held without asking: a backlog
-        note the enrich spider claimed already (``spider.claims``), and an unchanged
+        note the enrich spider claimed already (``RunContext.backlog_claimed``), and an unchanged
         note whose stored result is this prompt's (it is kept: no request is spent, so
         a re-crawl costs no claim writes)."""
-        if adapter.get("from_backlog") and getattr(self.crawler.spider, "claims", None):
+        if adapter.get("from_backlog") and self.run.backlog_claimed:
             return contextlib.nullcontext(True)
         if (
             adapter.get("change") == "unchanged"
@@ -359,6 +402,13 @@ class EnrichmentPipeline:
             # exact bytes and text, so the flag no longer holds (and would keep the note
             # in the `enrich` backlog forever).
             return previous.fresh() if previous.stale else None
+        if gemini and not note.empty and adapter.get("comments") is None:
+            # A request will go out unless the cache has this content: with the note's
+            # stored comments, keyed as if its thread had been read.
+            lines = await self.stored_comments.top(str(adapter.get("note_id") or ""))
+            if lines or note.comments_mark:
+                note = with_stored(note, lines)
+                digest = model_input_hash(note)
         same_content = previous is not None and _digest_of(previous) == digest
         attempts = previous.attempts + 1 if previous is not None and same_content else 1
         attempt = _Attempt(version, make_cache_key(version, family, digest), attempts)
@@ -412,7 +462,7 @@ class EnrichmentPipeline:
         A Gemini result is kept unless the prompt version changed (and always under the
         local backend: it is the better result). A local result is kept under the local
         backend, and under Gemini too unless this run upgrades local results
-        (``scrapy crawl enrich -a include_local=1`` sets ``spider.upgrade_local``).
+        (``scrapy crawl enrich -a include_local=1`` sets ``RunContext.upgrade_local``).
         """
         if previous.status is not EnrichmentStatus.DONE:
             return False
@@ -424,7 +474,7 @@ class EnrichmentPipeline:
             return family == LOCAL_FAMILY or version == self.prompt.version
         if family == LOCAL_FAMILY:
             return version == LOCAL_VERSION
-        return not getattr(self.crawler.spider, "upgrade_local", False)
+        return not self.run.upgrade_local
 
     async def _run_local(self, note: NoteInput, attempt: _Attempt) -> EnrichmentState:
         try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from crawler.core.items import NoteImage, NoteItem
+from crawler.core.run_context import RunContext
 from pipelines.enrichment import EnrichmentPipeline, EnrichSettings
 from pipelines.imaging import downscale_for_model
 from pipelines.mongo import close_mongo
@@ -89,10 +90,17 @@ async def pipeline_run(
     *,
     clock: Callable[[], datetime] | None = None,
     spider: Any = None,
+    run: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[tuple[EnrichmentPipeline, Any]]:
-    """An opened pipeline on a test crawler (what one crawl does), closed afterwards."""
+    """An opened pipeline on a test crawler (what one crawl does), closed afterwards;
+    ``run`` sets fields of its ``RunContext`` (``backlog_due``, ``upgrade_local`` …) as
+    the spider and extensions of a real run do."""
     crawler = project_crawler(settings)
     crawler.spider = spider
+    context = RunContext.of(crawler)
+    for name, value in (run or {}).items():
+        assert hasattr(context, name), name
+        setattr(context, name, value)
     pipeline = EnrichmentPipeline(
         crawler, EnrichSettings.from_settings(crawler.settings), clock=clock
     )

@@ -14,6 +14,7 @@ from itemadapter import ItemAdapter
 
 from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus, backlog_query
 from crawler.core.items import NoteImage, NoteVideo
+from crawler.core.run_context import RunContext
 from crawler.spiders.enrich import EnrichSpider, note_item_from_document
 from pipelines.mongo import close_mongo
 from pipelines.storage import MongoStoragePipeline
@@ -170,7 +171,7 @@ def test_enrich_spider_upgrades_local_results_only_with_gemini(
 ) -> None:
     crawler = project_crawler(settings, EnrichSpider)
     spider = EnrichSpider.from_crawler(crawler, include_local=include_local, limit="5")
-    assert (spider.upgrade_local, spider.limit) == (upgrade, 5)
+    assert (RunContext.of(crawler).upgrade_local, spider.limit) == (upgrade, 5)
 
 
 def test_enrich_spider_rejects_a_bad_limit() -> None:

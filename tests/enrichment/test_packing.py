@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -192,8 +191,8 @@ def _assert_ground_truth(specs: list[Any], items: list[Any]) -> None:
         assert [r["ocr_text"] for r in readings] == [img.text for img in spec.images]
 
 
-async def _run(settings: dict[str, Any], items: list[Any], spider: Any = None) -> Any:
-    async with pipeline_run(settings, spider=spider) as (pipeline, stats):
+async def _run(settings: dict[str, Any], items: list[Any], backlog_due: int | None = None) -> Any:
+    async with pipeline_run(settings, run={"backlog_due": backlog_due}) as (pipeline, stats):
         await asyncio.gather(*(pipeline.process_item(item) for item in items))
     return stats
 
@@ -253,20 +252,20 @@ async def test_auto_packs_only_when_the_day_cannot_cover_the_backlog(
     specs = [DATASET.note(i) for i in range(90, 114)]
     # Daily limit unknown: one request per note, as before.
     items = [note_item(spec, tmp_path) for spec in specs[:6]]
-    await _run(settings, items, spider=SimpleNamespace(backlog_due=6))
+    await _run(settings, items, backlog_due=6)
     assert len(generate_calls(gemini_emulator)) == 6
     gemini_emulator.reset_log()
     # 100 requests a day and 18 notes due: still one per note.
     limited = {**settings, "GEMINI_LIMITS": f"{MODEL}:rpd=100"}
     items = [note_item(spec, tmp_path) for spec in specs[6:12]]
-    await _run(limited, items, spider=SimpleNamespace(backlog_due=6))
+    await _run(limited, items, backlog_due=6)
     assert len(generate_calls(gemini_emulator)) == 6
     gemini_emulator.reset_log()
     # 3 requests a day for 12 notes due: packed (another project: the 12 requests above
     # are in proj-a's shared day count).
     tight = {**settings, "GEMINI_API_KEYS": "proj-b:key-b1", "GEMINI_LIMITS": f"{MODEL}:rpd=3"}
     items = [note_item(spec, tmp_path) for spec in specs[12:]]
-    await _run(tight, items, spider=SimpleNamespace(backlog_due=12))
+    await _run(tight, items, backlog_due=12)
     assert len(generate_calls(gemini_emulator)) == 1
     _assert_ground_truth(specs[12:], items)
 
@@ -280,7 +279,7 @@ async def test_notes_beyond_the_days_requests_are_deferred(
     specs = [DATASET.note(i) for i in range(120, 150)]
     items = [note_item(spec, tmp_path) for spec in specs]
     tight = {**settings, "GEMINI_BASE_URL": emulator.base_url, "GEMINI_LIMITS": f"{MODEL}:rpd=2"}
-    await _run(tight, items, spider=SimpleNamespace(backlog_due=30))
+    await _run(tight, items, backlog_due=30)
     statuses = [item.enrichment.status for item in items]
     assert statuses.count("done") == 24 and statuses.count("deferred") == 6
     deferred = [item.enrichment for item in items if item.enrichment.status == "deferred"]

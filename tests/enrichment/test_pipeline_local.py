@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -76,13 +75,13 @@ async def test_local_results_are_kept_by_crawls_and_upgraded_by_the_enrich_spide
     # A normal crawl with Gemini configured keeps the local result of unchanged content
     # (and clears a storage ``stale`` flag: the key matched the exact content)…
     item.enrichment.stale = True
-    async with pipeline_run(gemini, spider=SimpleNamespace(upgrade_local=False)) as (p, stats):
+    async with pipeline_run(gemini, run={"upgrade_local": False}) as (p, stats):
         await p.process_item(item)
     assert item.enrichment.backend == "local" and generate_calls(gemini_emulator) == []
     assert item.enrichment.stale is False
     assert stats.get_value("enrich/cache_hits") == 1
     # … `scrapy crawl enrich -a include_local=1` upgrades it.
-    async with pipeline_run(gemini, spider=SimpleNamespace(upgrade_local=True)) as (p, _):
+    async with pipeline_run(gemini, run={"upgrade_local": True}) as (p, _):
         await p.process_item(item)
     assert (item.enrichment.status, item.enrichment.backend) == ("done", "gemini")
     assert len(generate_calls(gemini_emulator)) == 1

@@ -40,7 +40,7 @@ def test_creator_profiles_are_not_counted_as_notes() -> None:
 def test_target_is_max_notes_else_what_is_known() -> None:
     assert target_of(SimpleNamespace(max_notes=40, scheduled={"a"}), _counts(listed=100)) == 40
     assert target_of(SimpleNamespace(max_notes=None, scheduled={"a", "b"}), _counts(listed=7)) == 7
-    assert target_of(SimpleNamespace(limit=None, backlog_due=12), _counts(fetched=3)) == 12
+    assert target_of(SimpleNamespace(limit=None), _counts(fetched=3), backlog_due=12) == 12
 
 
 def test_fit_pads_and_cuts_by_display_width() -> None:
