@@ -249,3 +249,27 @@ async def test_the_stored_backlog_counts_as_due_in_a_crawl(
     # Nothing known of the crawl's target, but 8 stored notes due and 5 requests a day.
     await _crawl_two(tight, tmp_path, 60, SimpleNamespace(max_notes=None, scheduled=set()))
     assert len(generate_calls(emulator)) == 1
+
+
+async def test_a_packed_request_carries_the_stored_comments_too(
+    settings, gemini_emulator, tmp_path
+) -> None:
+    specs = [DATASET.note(i) for i in (20, 21, 22)]
+    stored = [note_item(spec, tmp_path) for spec in specs]
+    for n, item in enumerate(stored[:2], start=1):  # the third note has no comments
+        item.change, item.comments, item.enrichment = "new", thread(item.note_id, n), deferred()
+    stored[2].change, stored[2].enrichment = "new", deferred()
+    await store(settings, stored)
+    items = [note_item(spec, tmp_path) for spec in specs]
+    for item, before in zip(items, stored, strict=True):
+        item.change, item.enrichment = "changed", before.enrichment
+    async with pipeline_run({**settings, "ENRICH_PACK": "always"}) as (pipeline, stats):
+        await asyncio.gather(*(pipeline.process_item(item) for item in items))
+    assert len(generate_calls(gemini_emulator)) == 1  # one pack of three
+    assert [item.enrichment.status for item in items] == ["done"] * 3
+    marks = [item.enrichment.cache_key.endswith(COMMENTS_MARK) for item in items]
+    assert marks == [True, True, False]
+    insights = [item.enrichment.result["comment_insights"] for item in items]
+    assert any(insights[0].values()) and any(insights[1].values())
+    assert not any(insights[2].values())
+    assert stats.get_value("enrich/stored_comments/notes") == 2
