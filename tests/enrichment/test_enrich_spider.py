@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from itemadapter import ItemAdapter
 
-from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus, backlog_query
+from crawler.core.enrichment_state import EnrichmentState, EnrichmentStatus
 from crawler.core.items import NoteImage, NoteVideo
 from crawler.core.run_context import RunContext
 from crawler.spiders.enrich import EnrichSpider, note_item_from_document
@@ -124,37 +124,6 @@ def test_note_item_from_a_stored_document_round_trips(mongo_sync) -> None:
     rebuilt = note_item_from_document(stored)
     assert rebuilt == replace(original, from_backlog=True)
     assert isinstance(rebuilt.enrichment, EnrichmentState)
-
-
-def test_backlog_query_selects_what_is_due(mongo_sync) -> None:
-    now = datetime(2026, 11, 29, 12, tzinfo=UTC)
-    past, future = now - timedelta(hours=1), now + timedelta(hours=1)
-    notes = {
-        "deferred_due": {"status": "deferred", "next_attempt_at": past},
-        "deferred_later": {"status": "deferred", "next_attempt_at": future},
-        "deferred_unset": {"status": "deferred", "next_attempt_at": None},
-        "failed_retry": {"status": "failed", "next_attempt_at": past},
-        "failed_final": {"status": "failed", "next_attempt_at": None},
-        "done_gemini": {"status": "done", "backend": "gemini"},
-        "done_local": {"status": "done", "backend": "local"},
-        "off": {"status": "skipped", "reason": "disabled"},
-        "empty": {"status": "skipped", "reason": "empty"},
-        "never": None,
-        "stale": {"status": "done", "backend": "gemini", "stale": True},
-    }
-    mongo_sync.notes.insert_many([{"_id": k, "enrichment": v} for k, v in notes.items()])
-
-    def selected(include_local: bool) -> set[str]:
-        query = backlog_query(now, include_local=include_local)
-        return {d["_id"] for d in mongo_sync.notes.find(query)}
-
-    due = {"deferred_due", "deferred_unset", "failed_retry", "off", "never", "stale"}
-    assert selected(False) == due
-    assert selected(True) == due | {"done_local"}
-    # The query and the state's own rule agree.
-    for name, doc in notes.items():
-        state = EnrichmentState.from_document(doc)
-        assert (state is None or state.is_due(now)) == (name in due), name
 
 
 @pytest.mark.parametrize(
