@@ -42,7 +42,7 @@ class AntiBotPause:
         cooldown: float,
         *,
         engine: Callable[[], Engine | None] = lambda: None,
-        stats: Stats | None = None,
+        stats: Callable[[], Stats | None] = lambda: None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
@@ -64,7 +64,7 @@ class AntiBotPause:
             pause = cls._registry[crawler] = cls(
                 crawler.settings.getfloat("ANTIBOT_COOLDOWN"),
                 engine=lambda: crawler.engine,
-                stats=crawler.stats,
+                stats=lambda: crawler.stats,  # both set only once the crawl starts
             )
         return pause
 
@@ -117,5 +117,6 @@ class AntiBotPause:
             await self._sleep(left)
 
     def _count(self, key: str) -> None:
-        if self._stats is not None:
-            self._stats.inc_value(key)
+        stats = self._stats()
+        if stats is not None:
+            stats.inc_value(key)

@@ -21,14 +21,17 @@ import pytest
 from playwright.async_api import Route, async_playwright
 
 from crawler.comments import CommentLimits, CommentSettings, ThreadState, read_thread
+from crawler.comments.pacing import Pacer
 from crawler.comments.privacy import Pseudonymizer
 from crawler.comments.thread import COMMENT_PAGE_PATH, REPLY_PAGE_PATH
+from crawler.core.antibot_pause import AntiBotPause
 from sandbox.harness import run_crawl, sandbox_env
+from sandbox.site.shapes import INLINE_REPLIES
 
 pytestmark = pytest.mark.slow
 
-# Notes of the seed-7 dataset with large threads (2 of them with roots of 100+ replies).
-LARGE = (94, 275, 236, 263, 223)
+MOST = 700  # comments of the largest thread read in full here (a run stays short)
+PAGE = 10  # the sandbox's comment and reply page size (its answers say has_more)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
@@ -39,6 +42,48 @@ def _truth(dataset, note_id: str) -> dict[str, object]:
         for reply in root.replies:
             out[reply.comment_id] = reply
     return out
+
+
+def _thread_sizes(dataset) -> list[tuple[int, int, bool, int]]:
+    """Today's threads of 20 to ``MOST`` comments, largest first, as ``(comments, note
+    index, count shown exactly, replies of its largest root)``. Threads are dated
+    relative to today (they grow with a note's age, a note may be posted again), so the
+    tests pick their notes by these properties on the run's day, never by fixed index."""
+    day = dataset.today()
+    out = []
+    for index in range(1, dataset.size):
+        if dataset.is_deleted(index):
+            continue
+        note = dataset.note(index, day)
+        roots = dataset.comments(note.note_id, day)
+        size = sum(1 + len(root.replies) for root in roots)
+        if 20 <= size <= MOST:
+            widest = max(len(root.replies) for root in roots)
+            out.append((size, index, note.interact["comments"].isdigit(), widest))
+    return sorted(out, reverse=True)
+
+
+def _large_threads(dataset) -> list:
+    """The three largest threads whose note shows an exact count ("342") and the two
+    largest whose note shows a bucketed one ("100+", "1k+"), today."""
+    sizes = _thread_sizes(dataset)
+    exact = [row for row in sizes if row[2]][:3]
+    bucketed = [row for row in sizes if not row[2]][:2]
+    chosen = exact + bucketed
+    assert len(exact) == 3 and len(bucketed) == 2, sizes
+    assert sum(row[0] for row in chosen) > 800, chosen  # else the test proves little
+    assert max(row[3] for row in chosen) >= 3 * PAGE, chosen  # a root of several reply pages
+    return [dataset.note(index) for _, index, _, _ in chosen]
+
+
+def _calls_at_least(dataset, notes) -> int:
+    """The comment API calls a full read of ``notes``' threads needs at least."""
+    calls = 0
+    for note in notes:
+        roots = dataset.comments(note.note_id)
+        calls += -(-len(roots) // PAGE)
+        calls += sum(-(-max(0, len(r.replies) - INLINE_REPLIES) // PAGE) for r in roots)
+    return calls
 
 
 def _notes_whose_threads_grow(dataset, count: int, most: int = 250) -> list:
@@ -88,9 +133,9 @@ def test_threads_read_in_full_through_rotation_and_captcha_then_skipped_when_unc
 ) -> None:
     site = make_site()
     ds = site.dataset
-    notes = [ds.note(i) for i in LARGE]
+    notes = _large_threads(ds)
     truth = {n.note_id: _truth(ds, n.note_id) for n in notes}
-    assert sum(map(len, truth.values())) > 1500
+    calls = _calls_at_least(ds, notes)
     env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off")
     args = {
         "note_ids": ",".join(f"{n.note_id}:{n.xsec_token}" for n in notes),
@@ -98,10 +143,10 @@ def test_threads_read_in_full_through_rotation_and_captcha_then_skipped_when_unc
         "replies": "all",
     }
     settings = {"ANTIBOT_COOLDOWN": "2"}
-    # The signature rotates after 40 answered calls; a captcha burst comes after 120.
-    site.control(rotate_after_calls=40)
+    # The signature rotates after a quarter of the calls; a captcha burst comes at half.
+    site.control(rotate_after_calls=calls // 4)
     stop = threading.Event()
-    burst = threading.Thread(target=_burst_when, args=(site, 120, 2.0, stop), daemon=True)
+    burst = threading.Thread(target=_burst_when, args=(site, calls // 2, 2.0, stop), daemon=True)
     burst.start()
     try:
         first = run_crawl(
@@ -119,6 +164,14 @@ def test_threads_read_in_full_through_rotation_and_captcha_then_skipped_when_unc
     captchas = stats.get("comment_page_api_captcha", 0) + stats.get("comment_sub_api_captcha", 0)
     assert rejected >= 1 and captchas >= 1, stats  # else the test proves nothing
     assert first.stats.get("comments/reloads/signature_rejected", 0) >= 1
+    # The crawler reacted to the captcha: the page reloaded (a comment page's captcha) or
+    # waited (a reply page's), and the whole crawl paused, engine included.
+    reacted = first.stats.get("comments/reloads/captcha", 0) + first.stats.get(
+        "comments/troubles/captcha", 0
+    )
+    assert reacted >= 1, {k: v for k, v in first.stats.items() if "captcha" in k}
+    assert first.stats.get("antibot/pauses/comments", 0) >= 1
+    assert first.stats.get("antibot/pauses", 0) >= 1
 
     for note in notes:
         docs = list(mongo_sync.comments.find({"note_id": note.note_id}))
@@ -147,7 +200,7 @@ def test_threads_read_in_full_through_rotation_and_captcha_then_skipped_when_unc
     # browser; one showing a bucketed "100+" (a lower bound that can hide new comments)
     # neither, within COMMENTS_REFRESH of its complete read.
     bucketed = [n for n in notes if not n.interact["comments"].isdigit()]
-    assert 0 < len(bucketed) < len(notes)  # the seed gives both kinds
+    assert 0 < len(bucketed) < len(notes)  # chosen so: both kinds
     before = site.stats()
     second = run_crawl("xhs", args, env, workdir=tmp_path, label="second", settings=settings)
     assert second.returncode == 0, second.log[-4000:]
@@ -207,9 +260,10 @@ def _settings(**overrides) -> CommentSettings:
 ALL = CommentLimits(None, None)
 
 
-async def _read_with(site, note, rewrite, limits=ALL):
+async def _read_with(site, note, rewrite, limits=ALL, *, settings=None, pacer=None, delay=0.0):
     """Read ``note``'s thread on a real page whose comment answers pass ``rewrite(path,
-    query, answer) -> bytes`` (the real answer as JSON, or None to pass it as is)."""
+    url, answer, n) -> bytes`` (the real answer as JSON, or None to pass it as is; ``n``
+    counts the calls), each ``delay`` seconds late; ``settings``: :func:`_settings`."""
     answers: asyncio.Queue = asyncio.Queue()
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -227,6 +281,8 @@ async def _read_with(site, note, rewrite, limits=ALL):
                 response = await route.fetch()
                 body = await response.body()
                 calls["n"] += 1
+                if delay:
+                    await asyncio.sleep(delay)
                 url = route.request.url
                 path = url.split("?")[0].removeprefix(site.url)
                 new = rewrite(path, url, json.loads(body), calls["n"])
@@ -242,7 +298,9 @@ async def _read_with(site, note, rewrite, limits=ALL):
             page.on("response", capture)
             state = ThreadState(note.note_id, limits)
             await page.goto(f"{site.url}/explore/{note.note_id}?xsec_token={note.xsec_token}")
-            outcome = await read_thread(page, answers, state, _settings(), label="test")
+            outcome = await read_thread(
+                page, answers, state, settings or _settings(), label="test", pacer=pacer
+            )
             await page.close()
             return state, outcome
         finally:
@@ -381,3 +439,140 @@ def test_the_next_day_adds_new_comments_and_moves_like_counts(
             else:
                 assert doc["first_seen_at"] == doc["last_seen_at"]
         assert moved > 0  # like counts moved with the second crawl
+
+
+# --- bounded reads: what is kept when a thread cannot be read in full --------------------
+
+
+def _assert_a_clean_prefix(dataset, note, state) -> None:
+    """What was read is the thread's beginning, in order, nothing twice: the first kept
+    roots of the API's order, each with its first replies, and not the whole thread."""
+    got = [c.comment_id for c in state.comments()]
+    assert len(got) == len(set(got))
+    truth = dataset.comments(note.note_id)
+    roots = list(state.roots)
+    assert roots == [r.comment_id for r in truth[: len(roots)]]
+    for spec in truth[: len(roots)]:
+        kept = list(state.replies[spec.comment_id])
+        assert kept == [r.comment_id for r in spec.replies[: len(kept)]], spec.comment_id
+    assert 0 < len(got) < len(_truth(dataset, note.note_id))
+
+
+def _thread_of_pages(dataset, pages: int):
+    """Today's largest thread that needs more than ``pages`` comment calls."""
+    for _, index, _, _ in _thread_sizes(dataset):
+        note = dataset.note(index)
+        if _calls_at_least(dataset, [note]) > pages:
+            return note
+    raise AssertionError(f"no sandbox thread needs more than {pages} calls today")
+
+
+async def test_a_page_limit_keeps_the_beginning_of_the_thread(sandbox_site) -> None:
+    ds = sandbox_site.dataset
+    note = _thread_of_pages(ds, 12)
+    state, outcome = await _read_with(
+        sandbox_site, note, lambda *a: None, settings=_settings(max_pages=6)
+    )
+    assert outcome.stopped == "page_limit: 6 answers" and outcome.fatal is None
+    assert state.pages == 6
+    assert state.incomplete_reason(outcome.stopped) == "page_limit: 6 answers"
+    _assert_a_clean_prefix(ds, note, state)
+
+
+async def test_a_time_limit_keeps_what_was_read_in_time(sandbox_site) -> None:
+    ds = sandbox_site.dataset
+    note = _thread_of_pages(ds, 12)
+    started = time.monotonic()
+    state, outcome = await _read_with(
+        sandbox_site, note, lambda *a: None, settings=_settings(max_seconds=2.0), delay=0.4
+    )
+    assert outcome.stopped == "time_limit: 2 s"
+    assert state.pages >= 1
+    _assert_a_clean_prefix(ds, note, state)
+    assert time.monotonic() - started < 30  # it stopped, not ran the thread out
+
+
+async def test_api_errors_past_the_reload_limit_keep_the_first_page(sandbox_site) -> None:
+    ds = sandbox_site.dataset
+    note = _thread_of_pages(ds, 12)
+    busy = {"code": -1, "success": False, "msg": "系统繁忙"}  # a 200 answer, code != 0
+
+    def rewrite(path, url, answer, n):
+        if path == COMMENT_PAGE_PATH and "cursor=&" not in url:  # every page after the first
+            return json.dumps(busy, ensure_ascii=False).encode()
+        return None
+
+    state, outcome = await _read_with(
+        sandbox_site, note, rewrite, CommentLimits(None, 0), settings=_settings(max_reloads=2)
+    )
+    assert outcome.reloads == 2 and outcome.fatal is None
+    assert outcome.stopped is not None and outcome.stopped.startswith("reload_limit: api_error")
+    assert state.troubles["api_error"] == 3  # the first, then one after each reload
+    assert list(state.roots) == [r.comment_id for r in ds.comments(note.note_id)[:PAGE]]
+    assert state.duplicates >= 2 * PAGE  # the first page, read again after each reload
+    _assert_a_clean_prefix(ds, note, state)
+
+
+async def test_a_request_captcha_quiets_a_thread_being_read(sandbox_site) -> None:
+    """The crawl's pause (here started as the engine's middleware does after a captcha)
+    holds the comment page: no call leaves it until the pause is over, then the thread
+    is read to its end."""
+    ds = sandbox_site.dataset
+    note = _thread_of_pages(ds, 6)
+    pause = AntiBotPause(2.0)
+    started: list[float] = []
+    held_at: list[float] = []
+
+    def rewrite(path, url, answer, n):
+        started.append(time.monotonic())
+        if n == 3:
+            pause.hold("http")
+            held_at.append(time.monotonic())
+        return None
+
+    state, outcome = await _read_with(
+        sandbox_site, note, rewrite, CommentLimits(None, 0), pacer=Pacer(pause)
+    )
+    assert outcome.stopped is None and state.done
+    assert list(state.roots) == [r.comment_id for r in ds.comments(note.note_id)]
+    assert len(started) > 3
+    # One call at a time (no replies): every call after the third waited for the pause.
+    assert min(started[3:]) >= held_at[0] + 2.0 - 0.05, (held_at, started)
+
+
+def test_a_crawl_past_the_page_limit_stores_the_partial_thread(
+    sandbox_site, mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path
+) -> None:
+    ds = sandbox_site.dataset
+    note = _thread_of_pages(ds, 6)
+    env = sandbox_env(
+        sandbox_site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name, ENRICH_BACKEND="off"
+    )
+    args = {"note_ids": f"{note.note_id}:{note.xsec_token}", "comments": "all", "replies": "all"}
+    result = run_crawl(
+        "xhs", args, env, workdir=tmp_path, label="pages2",
+        settings={"COMMENTS_MAX_PAGES": "2"}, timeout=240,
+    )  # fmt: skip
+    assert result.returncode == 0, result.log[-3000:]
+    stored = mongo_sync.notes.find_one({"_id": note.note_id})
+    assert stored["comments_complete"] is False
+    assert stored["comments_reason"] == "page_limit: 2 answers"
+    assert stored["comments_crawled"]["pages"] == 2
+    docs = {d["_id"]: d for d in mongo_sync.comments.find({"note_id": note.note_id})}
+    truth = _truth(ds, note.note_id)
+    assert 0 < len(docs) < len(truth) and set(docs) <= set(truth)
+    assert len(docs) == stored["comments_crawled"]["read"]
+    item = next(i for i in result.items if i["note_id"] == note.note_id)
+    assert sorted(c["comment_id"] for c in item["comments"]) == sorted(docs)
+    assert result.stats.get("comments/threads_incomplete") == 1
+
+    # A thread page that does not load: the note is stored all the same, with the reason.
+    failed = run_crawl(
+        "xhs", args, env, workdir=tmp_path, label="nav",
+        settings={"PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": "1"}, timeout=240,
+    )  # fmt: skip
+    assert failed.returncode == 0, failed.log[-3000:]
+    item = next(i for i in failed.items if i["note_id"] == note.note_id)
+    assert item["comments_complete"] is False and item["comments"] == []
+    assert item["comments_reason"].startswith("page_failed: "), item["comments_reason"]
+    assert failed.stats.get("comments/threads_incomplete") == 1
