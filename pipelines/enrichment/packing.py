@@ -24,7 +24,8 @@ waiting and sending is :mod:`.pack_queue`.
   sent for it, its title echoed, and for a note without images the opening of its text
   (or of its first comment) echoed; anything else (missing, duplicated, unknown id,
   images of another note, a foreign title or opening) is *not* stored and goes to
-  ``retry`` with a reason. A result is never stored on the wrong note.
+  ``retry`` with a reason. A result is never stored on the wrong note (nor are comment
+  insights on a note sent without comments: its entry's are emptied).
 """
 
 from __future__ import annotations
