@@ -21,7 +21,9 @@ both sides alike (the median ratio of each order is reported too). Reported per
 side: pages/s over the steady window (first to last response or item; best and median),
 the crawl process's CPU time per page in that window; and the median of the rounds'
 own ratios after/before, which decides: "has not dropped" when it is ≥ 0.95. A round
-fails unless both crawls exit 0 and both stored every live note (counted in Mongo).
+fails unless both crawls exit 0 and both stored every live note (counted in Mongo, per
+crawl: each crawl asks for the ids of the UTC day it starts on, and a crawl that runs
+past midnight may miss the notes reposted under new ids then; see :func:`storable`).
 ``python -m bench.crawl_before_after [--base REV] [--after REV] [--quick]`` (full mode:
 12 rounds of 1,000 notes, run by hand; ``--quick``: 2 rounds of 200 notes).
 """
@@ -56,6 +58,7 @@ from bench.common import (
 )
 from bench.crawl_throughput import CONCURRENCY, cpu_ms_per_page, pages_per_s
 from crawler.core.names import NOTES
+from sandbox.dataset import Dataset
 from sandbox.harness import NO_DELAYS, Crawl, CrawlResult, MongoServer, sandbox_env
 
 NAME = "crawl_before_after"
@@ -186,6 +189,16 @@ def stored_notes(client: pymongo.MongoClient[Any], database: str) -> int:
     return count
 
 
+def storable(dataset: Dataset, count: int, asked: int, ended: int) -> tuple[int, int]:
+    """How many of the first ``count`` notes a crawl that asked for the ids of day
+    ``asked`` and ended on day ``ended`` can store: every live one when the day did not
+    change; across midnight, a note reposted in between has no page under its old id
+    after it (fetched before midnight or not), so at least the live ones not reposted."""
+    live = [i for i in range(count) if not dataset.is_deleted(i)]
+    kept = sum(1 for i in live if not dataset.reposted(i, asked, ended))
+    return kept, len(live)
+
+
 def describe(run: CrawlResult, stored: int) -> dict[str, Any]:
     return {
         "exit_status": run.returncode,
@@ -241,21 +254,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
         live = sum(1 for i in range(count) if not site.dataset.is_deleted(i))
         for number in range(rounds):
-            # The ids of the day (the sandbox reposts a few notes under new ids at
-            # midnight UTC): a run that spans midnight asks each round for that day's ids.
-            refs = note_refs([site.dataset.note(i) for i in range(count)])
             order = sides if number % 2 == 0 else sides[::-1]
             runs: dict[str, dict[str, Any]] = {}
             for side in order:
                 label = f"r{number}_{side.label}"
                 time.sleep(SETTLE_S)
                 loads.append(load1())
+                # The ids of the day the crawl starts on (the sandbox reposts a few notes
+                # under new ids at midnight UTC), and what it can store, counted for
+                # this crawl: a run that spans midnight fails no round for it.
+                day = site.dataset.today()
+                refs = note_refs([site.dataset.note(i, day) for i in range(count)])
                 with start(side, refs, env, work, label) as crawl:
                     run = crawl.wait(timeout=900)
-                runs[side.label] = describe(run, stored_notes(client, label))
+                least, most = storable(site.dataset, count, day, site.dataset.today())
+                runs[side.label] = describe(run, stored_notes(client, label)) | {
+                    "day": day,
+                    "notes_storable": [least, most],
+                }
                 if run.returncode != 0:
                     print(tail(run.log))
-            ok = all(r["exit_status"] == 0 and r["notes_stored"] == live for r in runs.values())
+            ok = all(
+                r["exit_status"] == 0
+                and r["notes_storable"][0] <= r["notes_stored"] <= r["notes_storable"][1]
+                for r in runs.values()
+            )
             results.append(
                 {
                     "round": number,
@@ -336,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(good) < rounds:
         notes_out.append(
             f"{rounds - len(good)} round(s) failed (a crawl exited non-zero or did not store "
-            f"all {live} live notes): see rounds_detail"
+            "the live notes it could, notes_storable): see rounds_detail"
         )
     return finish(
         NAME, quick=args.quick, started=started, figures=figures, checks=checks, notes=notes_out
