@@ -12,6 +12,10 @@ with enrichment off, images downloaded) and the Gemini emulator in its own proce
    of the packed answers (``pack_drop``/``pack_swap`` rates);
 4. **not quota-bound**: 60 notes on a project without a daily limit, ``auto`` against
    ``never``: requests per note and seconds per note (0.2 s emulator latency).
+5. **whole-pack faults**: as 2 on an emulator whose first answers are scripted
+   (:data:`WHOLE_PACK_FAULTS`): a MAX_TOKENS cut (half the JSON) and a 400 on an image
+   fail a pack as a whole, which is bisected (``enrich/pack/bisected``) down to notes
+   sent alone; requests per enriched note and the bisections are reported.
 
 Every enriched note's per-image OCR is compared with the dataset's ground truth: a
 result stored on the wrong note shows as a mismatch. Requests are counted in the
@@ -36,6 +40,9 @@ NAME = "capacity"
 MODEL = "gemini-2.5-flash-lite"
 LATENCY_S = 0.2
 FAULT_RATE = 0.25  # each of pack_drop and pack_swap, per packed answer
+# Whole-pack faults, the outcomes of the first calls in order: a cut answer (MAX_TOKENS,
+# half the JSON) and a 400 on an image fail a pack as a whole, so it is bisected.
+WHOLE_PACK_FAULTS = ("max_tokens", "bad_image", "max_tokens", "ok", "max_tokens", "bad_image")
 
 
 def emulator_toml(
@@ -43,9 +50,11 @@ def emulator_toml(
     rates: Mapping[str, float] | None,
     *,
     extra_keys: Mapping[str, Sequence[str]] | None = None,
+    scripts: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """Projects (name → requests a day, None: no daily limit), key ``<name>-key`` each
-    (and ``extra_keys[name]``, keys of the same project: one quota)."""
+    (and ``extra_keys[name]``, keys of the same project: one quota); ``scripts[name]``:
+    the outcomes of that project's next calls, in order (then normal answers)."""
     lines = ["seed = 5", "", "[latency]", f"fixed = {LATENCY_S}", ""]
     if rates:
         lines += ["[rates]", *(f'"{k}" = {v}' for k, v in rates.items()), ""]
@@ -55,6 +64,9 @@ def emulator_toml(
         if rpd is not None:
             lines += [f'[projects.{name}.limits."{MODEL}"]', f"rpd = {rpd}"]
         lines.append("")
+    for name, outcomes in (scripts or {}).items():
+        sequence = ", ".join(f'"{o}"' for o in outcomes)
+        lines += ["[[script]]", f'project = "{name}"', f"sequence = [{sequence}]", ""]
     return "\n".join(lines)
 
 
@@ -118,6 +130,8 @@ def generate_log(emulator: EmulatorProcess, project: str) -> dict[str, int]:
         "ok": sum(1 for r in mine if r["status"] == 200),
         "429": sum(1 for r in mine if r["status"] == 429),
         "faults": sum(1 for r in mine if (r.get("error") or "").startswith("pack_")),
+        "max_tokens": sum(1 for r in mine if r.get("finish_reason") == "MAX_TOKENS"),
+        "400": sum(1 for r in mine if r["status"] == 400),
     }
 
 
@@ -158,6 +172,8 @@ def scenario(
         "requests_per_done_note": round(log["ok"] / check["done"], 3) if check["done"] else None,
         "pack_retried": sum(v for k, v in stats.items() if k.startswith("enrich/pack/retried/")),
         "pack_bisected": stats.get("enrich/pack/bisected", 0),
+        "pack_requests": stats.get("enrich/pack/requests", 0),
+        "pack_alone": stats.get("enrich/pack/alone", 0),
         "exit_status": run["exit_status"],
         "wall_s": run["wall_s"],
     }
@@ -215,15 +231,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             reset_backlog(db)
             run = enrich_run(env_f, work, "faulty", "faulty", pack="auto", rpd=rpd)
             figures["faulty"] = scenario(db, site.dataset, emulator, "faulty", run)
+        scripts = {"whole": WHOLE_PACK_FAULTS}
+        with EmulatorProcess(
+            emulator_toml({"whole": rpd}, None, scripts=scripts), work
+        ) as emulator:
+            env_w = {**env, "GEMINI_BASE_URL": emulator.base_url}
+            reset_backlog(db)
+            run = enrich_run(env_w, work, "whole", "whole", pack="auto", rpd=rpd)
+            figures["whole_pack_faults"] = scenario(db, site.dataset, emulator, "whole", run)
         db.client.close()
 
-    today, packed, faulty, plain = (
+    today, packed, faulty, whole, plain = (
         figures["today"],
         figures["packed"],
         figures["faulty"],
+        figures["whole_pack_faults"],
         figures["normal"],
     )
-    reasons_ok = all("no reason" not in k for s in (today, packed, faulty) for k in s["statuses"])
+    reasons_ok = all(
+        "no reason" not in k for s in (today, packed, faulty, whole) for k in s["statuses"]
+    )
     checks = [
         Check(
             f"notes enriched in one day by one {rpd}-RPD project, {count}-note backlog",
@@ -247,9 +274,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             faulty["mismatched"] == 0 and faulty["done"] > 0,
         ),
         Check(
+            "whole-pack faults (MAX_TOKENS cut, 400 on an image): mis-assigned notes, bisections",
+            "0 mis-assigned, ≥ 1 bisection; requests per note reported",
+            f"{whole['mismatched']} of {whole['done']} enriched; {whole['emulator_max_tokens']} "
+            f"cut answers, {whole['emulator_400']} × 400, {whole['pack_bisected']} bisections, "
+            f"{whole['pack_alone']} notes alone; {whole['emulator_ok']} requests "
+            f"({whole['requests_per_done_note']} per enriched note)",
+            whole["mismatched"] == 0
+            and whole["done"] > 0
+            and whole["pack_bisected"] >= 1
+            and whole["emulator_ok"] <= rpd,
+        ),
+        Check(
             "every note not enriched is deferred or failed with a reason",
             "all",
-            "; ".join(f"{k}: {v}" for k, v in packed["statuses"].items()),
+            "; ".join(f"{k}: {v}" for k, v in packed["statuses"].items())
+            + " (whole-pack faults: "
+            + "; ".join(f"{k}: {v}" for k, v in whole["statuses"].items())
+            + ")",
             reasons_ok,
         ),
         Check(
