@@ -14,7 +14,7 @@ import pytest
 
 from crawler.parsing.counts import parse_count
 from sandbox.faketime import shifted_clock_env
-from sandbox.harness import sandbox_env
+from sandbox.harness import sandbox_env, start_crawl
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +147,43 @@ def test_an_unknown_user_is_counted_and_the_crawl_goes_on(
     }, result.log[-4000:]
     assert [d["_id"] for d in mongo_sync.users.find({}, {"_id": 1})] == [good]
     assert mongo_sync.notes.count_documents({"user.user_id": good}) == len(ds.user_notes(good))
+
+
+def test_distributed_workers_adopt_authors_and_skip_listed_profiles(
+    make_site, redis_url, mongo_uri, mongo_db_name, mongo_sync, tmp_path
+) -> None:
+    """Two `scrapy crawl` workers on one Redis run: the seeder lists two users with
+    `-a authors=1`, the other is started bare. The bare one adopts `authors=1` (it asks for
+    the authors of the notes it fetches), and since the listed users' profiles were marked
+    seen in the shared duplicate filter at start, neither worker fetches a profile page
+    beyond the two listings."""
+    site = make_site()
+    ds = site.dataset
+    users = [u for u in ds.users() if 6 <= len(ds.user_notes(u)) <= 12][:2]
+    assert len(users) == 2
+    env = _env(site, mongo_uri, mongo_db_name)
+    env.update(REDIS_URL=redis_url, REDIS_RUN=f"users-{mongo_db_name}")
+    common = {"DOWNLOAD_DELAY": "0.3", "DISTRIBUTED_IDLE_TIMEOUT": "15", "CONCURRENT_REQUESTS": "2"}
+    with (
+        start_crawl("xhs", {"users": ",".join(users), "authors": "1"}, env, workdir=tmp_path,
+                    label="seed", settings={**common, "SCHEDULER_FLUSH_ON_START": "True"}) as w0,
+        start_crawl("xhs", {}, env, workdir=tmp_path, label="bare", settings=common) as w1,
+    ):  # fmt: skip
+        seed, bare = w0.wait(timeout=300), w1.wait(timeout=300)
+    for result in (seed, bare):
+        assert result.returncode == 0, result.log[-4000:]
+    adopted = [line for line in bare.log.splitlines() if "adopted run arguments from" in line]
+    assert len(adopted) == 1 and adopted[0].endswith("authors=1"), bare.log[-4000:]
+    bare_notes = [i for i in bare.items if "note_id" in i]
+    assert bare_notes, f"the bare worker got no note: {len(seed.items)} on the seeder"
+    # The bare worker asked for its notes' authors (adopted authors=1) and the shared
+    # filter dropped every such request: the users were listed by the seeder.
+    # (scrapy-redis's filter keeps no stat of its own: no answer came, no page was served)
+    assert bare.stats.get("profiles/requested", 0) >= 1, bare.stats
+    assert "profiles/visits" not in bare.stats
+    assert _profile_pages(site) == 2, site.stats()
+    assert seed.stats.get("profiles/requested") == seed.stats.get("profiles/visits") == 2
+    assert sorted(d["_id"] for d in mongo_sync.users.find({}, {"_id": 1})) == sorted(users)
+    assert mongo_sync.user_stats.count_documents({}) == 2
+    stored = mongo_sync.notes.count_documents({"user.user_id": {"$in": users}})
+    assert stored == sum(len(ds.user_notes(u)) for u in users)
