@@ -17,7 +17,8 @@ The Gemini emulator runs in its own process with a fixed latency of 1 s per requ
    told, it learns the limit from the 429s): 16 notes kept in flight for whole minutes;
    the ideal is ``RPM / 60`` requests/s. Counted: answers admitted by the emulator within
    ``k`` whole minutes from the first one (a sliding-window limit admits at most
-   ``k × RPM`` there).
+   ``k × RPM`` there). Target: at least 80 % of the RPM with at most two 429s (the one
+   that teaches the limit, and at most one more already on its way).
 
 Notes are real sandbox notes (rendered pictures, downscaled to the model copy the media
 pipeline makes); variants of a note differ by a title suffix so that every one misses
@@ -55,6 +56,7 @@ RPM = 60
 API_KEY = "bench-throughput-key"
 MODEL = "gemini-2.5-flash-lite"
 TARGET_FRACTION = 0.8
+MAX_429 = 2  # issue 16: a fresh client learns an unknown 60 RPM from at most two 429s
 KNOWN_RPM = 4000  # what phase 1 tells the client (Tier 1 flash-lite); the emulator has none
 MAX_IMAGES = int(project_settings.ENRICH_MAX_IMAGES_PER_REQUEST)
 
@@ -323,10 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks.append(
         Check(
             f"throughput under a {RPM} RPM limit (limit learned from the 429s)",
-            f"≥ {TARGET_FRACTION:.0%} of {RPM / 60:g} requests/s",
+            f"≥ {TARGET_FRACTION:.0%} of {RPM / 60:g} requests/s, ≤ {MAX_429} × 429",
             f"{rpm['requests_per_s']} requests/s = {rpm['fraction_of_rpm']:.0%} "
             f"({rpm['http_429']} × 429)",
-            rpm["fraction_of_rpm"] >= TARGET_FRACTION,
+            rpm["fraction_of_rpm"] >= TARGET_FRACTION and rpm["http_429"] <= MAX_429,
         )
     )
     return finish(NAME, quick=args.quick, started=started, figures=figures, checks=checks)

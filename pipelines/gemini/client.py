@@ -451,9 +451,13 @@ class GeminiClient:
             if failure.kind.is_quota:  # refused at the door: no quota spent
                 pick.limiter.refund(sent_at, tokens)
                 await self._books.refund(pick, sent_at)
+            else:  # counted, perhaps: from its answer on, as an answered one
+                pick.limiter.settle(sent_at, tokens, self._clock())
             return failure
         else:
-            self._slow_start.succeeded(pair, self._clock())
+            answered_at = self._clock()
+            pick.limiter.settle(sent_at, tokens, answered_at)
+            self._slow_start.succeeded(pair, answered_at)
             return read_answer(
                 response,
                 model=pick.model,

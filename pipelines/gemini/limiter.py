@@ -5,10 +5,14 @@ The limiter keeps us under the configured or learned RPM, input-TPM and RPD so t
 counter per Pacific calendar day (Gemini daily quotas reset at 00:00
 America/Los_Angeles). Times are POSIX seconds from an injectable clock.
 
-The window is the server's 60 s plus ``WINDOW_MARGIN_SECONDS``: we book a request when
-we send it, the server when it arrives, so a slot reused exactly 60 s later can reach the
-server before the old request has left *its* window. A request the server refused with
-a 429 spent no quota and is taken back out (``refund``).
+The window is the server's 60 s plus ``WINDOW_MARGIN_SECONDS``. We book a request when
+we send it, so that concurrent decisions see it at once; the server counts it when it
+has received it, which can be seconds later for a large body sent beside fifteen others
+(a slow uplink, or a server that is busy reading). So once the request is answered its
+booking moves to the answer's time (``settle``): the server counted it somewhere between
+our send and its answer, and a slot reused a window after the answer can never reach the
+server before the old request has left *its* window. A request the server refused with a
+429 spent no quota and is taken back out (``refund``).
 
 While the RPM is unknown (neither configured nor learned), requests are spaced
 ``unknown_rpm_spacing`` apart: refusals come back within a round trip, so requests sent
@@ -24,11 +28,11 @@ never leave closer than half a spacing apart.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import functools
 import io
 import math
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -89,7 +93,7 @@ class RateLimiter:
     def __init__(self, limits: ModelLimits | None = None, unknown_rpm_spacing: float = 0.0) -> None:
         self.limits = limits or ModelLimits()
         self.unknown_rpm_spacing = unknown_rpm_spacing
-        self._window: deque[tuple[float, int]] = deque()
+        self._window: list[tuple[float, int]] = []  # (booked at, tokens), by time
         self._day: date | None = None
         self._day_count = 0
         self.blocked_until = 0.0
@@ -119,8 +123,8 @@ class RateLimiter:
         self.blocked_until = max(self.blocked_until, until)
 
     def _roll(self, now: float) -> None:
-        while self._window and self._window[0][0] <= now - _SPAN:
-            self._window.popleft()
+        gone = bisect.bisect_right(self._window, (now - _SPAN, math.inf))
+        del self._window[:gone]
         today = pacific_day(now)
         if self._day != today:
             self._day, self._day_count = today, 0
@@ -152,10 +156,17 @@ class RateLimiter:
     def record(self, now: float, tokens: int) -> None:
         """Book one request sent at ``now``."""
         self._roll(now)
-        self._window.append((now, tokens))
+        bisect.insort(self._window, (now, tokens))
         self._day_count += 1
         spacing = self.unknown_rpm_spacing
         self._next_spaced = max(self._next_spaced, now - spacing / 2) + spacing
+
+    def settle(self, sent_at: float, tokens: int, answered_at: float) -> None:
+        """The request booked at ``sent_at`` was answered at ``answered_at``: count it from
+        then on (see the module docstring). Nothing if it already left the window."""
+        with contextlib.suppress(ValueError):
+            self._window.remove((sent_at, tokens))
+            bisect.insort(self._window, (max(answered_at, sent_at), tokens))
 
     def refund(self, sent_at: float, tokens: int) -> None:
         """Take back a request booked at ``sent_at`` that the server did not count."""

@@ -38,6 +38,23 @@ def test_rpm_sliding_window() -> None:
     assert limiter.next_admission(T0 + 62, 1) == T0 + 71
 
 
+def test_an_answered_request_counts_from_its_answer() -> None:
+    """The server counted a request somewhere between our send and its answer: a slow
+    upload admitted late must not see its slot reused a window after the send."""
+    limiter = RateLimiter(ModelLimits(rpm=2))
+    limiter.record(T0, 1)  # a large body: answered 8 s later
+    limiter.record(T0 + 1, 1)  # answered at once
+    limiter.settle(T0, 1, T0 + 8)
+    limiter.settle(T0 + 1, 1, T0 + 1.5)
+    # The window is ordered by the settled times: the 1.5 s one leaves first.
+    assert limiter.next_admission(T0 + 10, 1) == T0 + 62.5
+    limiter.record(T0 + 62.5, 1)
+    assert limiter.next_admission(T0 + 63, 1) == T0 + 69
+    # An answer that left the window already (or was refunded) changes nothing.
+    limiter.settle(T0 + 1, 1, T0 + 99)
+    assert limiter.next_admission(T0 + 63, 1) == T0 + 69
+
+
 def test_refund_gives_a_refused_request_back() -> None:
     """A 429'd request spent no quota: neither its window slot nor its day count stays."""
     limiter = RateLimiter(ModelLimits(rpm=2, rpd=5))
