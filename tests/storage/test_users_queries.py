@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from crawler.core.items import CountText, UserItem
+from crawler.parsing.counts import parse_count
 from tests.factories import Clock, build_storage, enrichment, make_note, make_profile, make_user
 
 from .test_pipeline import run_pipeline
@@ -18,6 +21,12 @@ def _creator_blocks() -> list[str]:
     section = text[text.index("### Creators (`users`, `user_stats`)") :]
     section = section[: section.index("\n### ", 1)]
     return re.findall(r"```py\n(.*?)```", section, re.S)
+
+
+def _lower_bound(i: int, **overrides: Any) -> UserItem:
+    profile = make_profile(i, **overrides)
+    profile.interactions.fans = CountText(parse_count("10万+"), "10万+")
+    return profile
 
 
 def _done(topics: list[str]):
@@ -37,6 +46,8 @@ async def test_creator_queries(mongo_uri, mongo_db_name, mongo_sync, tmp_path: P
         make_profile(1, fans=100_100, fetched_at=now - timedelta(days=1)),
         make_profile(2, fans=1000, fetched_at=now - timedelta(days=2)),
         make_profile(2, fans=1900, fetched_at=now),
+        # Shown "10万+" at both reads: a lower bound, stored 100000 each time: no growth.
+        *(_lower_bound(3, fetched_at=now - timedelta(days=d)) for d in (2, 0)),
     ]
     notes = [
         make_note(10, user=make_user(1), enrichment=_done(["露营", "装备"])),
@@ -52,10 +63,11 @@ async def test_creator_queries(mongo_uri, mongo_db_name, mongo_sync, tmp_path: P
     for block in blocks:
         exec(block, namespace)
 
-    assert [u["_id"] for u in namespace["top_creators"]] == ["u1", "u0", "u2"]
+    assert [u["_id"] for u in namespace["top_creators"]] == ["u1", "u3", "u0", "u2"]
     assert namespace["top_creators"][0]["fans"] == 100_100
     growing = namespace["growing"]
-    assert [g["_id"] for g in growing] == ["u2", "u1"]
+    assert [g["_id"] for g in growing] == ["u2", "u1", "u3"]
+    assert (growing[2]["gained"], growing[2]["per_day"]) == (0, 0)  # "10万+" → "10万+"
     assert growing[0]["gained"] == 900 and round(growing[0]["per_day"]) == 450
     assert growing[1]["gained"] == 100 and growing[1]["nickname"] == "用户1"
     assert [n["_id"] for n in namespace["creator_notes"]] == [
