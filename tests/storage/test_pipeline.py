@@ -65,7 +65,7 @@ async def test_indexes_and_timeseries(mongo_uri, mongo_db_name, mongo_sync, tmp_
     assert {name for name, _ in NOTE_INDEXES} <= names
     keys = mongo_sync.notes.index_information()["enrichment_backlog"]["key"]
     assert [k for k, _ in keys] == ["enrichment.status", "enrichment.next_attempt_at"]
-    assert "note_id_crawled_at" in mongo_sync.note_stats.index_information()
+    assert {"note_id_crawled_at", "crawl_run_id"} <= set(mongo_sync.note_stats.index_information())
     info = next(mongo_sync.list_collections(filter={"name": "note_stats"}))
     assert info["options"]["timeseries"]["timeField"] == "crawled_at"
     assert p.writer.note_stats_kind == "timeseries"
