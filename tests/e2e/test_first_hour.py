@@ -15,6 +15,7 @@ import pytest
 
 from crawler.report import display_width
 from sandbox.crawlenv import isolated_environ
+from sandbox.faketime import shifted_clock_env
 from sandbox.harness import ROOT, sandbox_env
 
 pytestmark = pytest.mark.slow
@@ -156,3 +157,38 @@ def test_demo_gemini_after_local_runs_upgrades_the_local_results(
     assert {(d["enrichment"]["status"], d["enrichment"]["backend"]) for d in docs} == {
         ("done", "gemini")
     }
+
+
+def test_a_crawl_the_next_day_sees_grown_counts_in_note_stats(
+    make_site, scrapy_crawl, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    """Sandbox realism for analysts: the same notes crawled the next day (the crawl's clock
+    a day ahead under libfaketime, the site showing tomorrow) get a second note_stats row
+    each, with tomorrow's counts, and likes that rose."""
+    site = make_site()
+    ds = site.dataset
+    day = ds.today()
+    steady = [
+        i
+        for i in range(1, 200)
+        if not ds.reposted(i, day, day + 1) and not ds.is_deleted(i)
+        and ds.note(i, day + 1).interact_expected["liked"]
+        > ds.note(i, day).interact_expected["liked"]  # shown exactly, or a bucket that moved
+    ][:6]  # fmt: skip
+    assert len(steady) == 6
+    notes = [ds.note(i, day) for i in steady]
+    refs = {"note_ids": ",".join(f"{n.note_id}:{n.xsec_token}" for n in notes)}
+    env = sandbox_env_for(site, mongo_uri, mongo_db_name)
+    first = scrapy_crawl("xhs", refs, env)
+    assert first.returncode == 0, first.log[-4000:]
+    site.control(day_offset=1)
+    later = scrapy_crawl("xhs", refs, shifted_clock_env(env, 86400 + 60))
+    assert later.returncode == 0, later.log[-4000:]
+    for i, note in zip(steady, notes, strict=True):
+        rows = list(mongo_sync.note_stats.find({"note_id": note.note_id}).sort("crawled_at", 1))
+        assert len(rows) == 2, rows
+        assert (rows[1]["crawled_at"] - rows[0]["crawled_at"]).total_seconds() >= 86400
+        assert rows[0]["liked"] == note.interact_expected["liked"]
+        assert rows[1]["liked"] == ds.note(i, day + 1).interact_expected["liked"] > rows[0]["liked"]
+        stored = mongo_sync.notes.find_one({"_id": note.note_id}, {"interact": 1})
+        assert stored["interact"]["liked"] == rows[1]["liked"]
