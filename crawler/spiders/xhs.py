@@ -28,6 +28,7 @@ from scrapy.http import Response
 
 from crawler.comments import CommentLimits, ThreadReader
 from crawler.config import CrawlConfig
+from crawler.core.antibot_pause import AntiBotPause
 from crawler.core.items import NoteItem, UserItem
 from crawler.core.run_context import RunContext
 from crawler.extensions.report import remember_failure
@@ -471,8 +472,10 @@ class XhsSpider(scrapy.Spider):
                 self.record_failure(kind, found_via, f"listing gave up after reloads: {detail}")
                 return False
             self.crawler.stats.inc_value(f"xhs/listing_reloads/{kind}")
-            if kind == "captcha":
-                await asyncio.sleep(self.config.antibot_cooldown)
+            if kind == "captcha":  # the crawl's one pause: engine and comment pages too
+                pause = AntiBotPause.of(self.crawler)
+                pause.hold("listing")
+                await pause.wait()
             logger.info("xhs: %s on %s, reloading the page", kind, found_via)
             await page.reload(wait_until="domcontentloaded")
             return True
