@@ -46,13 +46,13 @@ from crawler.core.enrichment_state import EnrichmentState
 from crawler.core.items import NoteImage, NoteInteract, NoteItem, NoteUser, NoteVideo
 from crawler.core.run_context import RunContext
 from crawler.core.timeutil import aware
+from crawler.spiders.flags import parse_flag
 from pipelines.enrichment import EnrichBackend, backend_of
 from pipelines.enrichment.backlog import BacklogClaims
 from pipelines.mongo import get_mongo
 
 logger = logging.getLogger(__name__)
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
 _WORKER = re.compile(r"^[0-9A-Za-z_.-]{1,64}$")
 
 
@@ -83,10 +83,6 @@ def note_item_from_document(doc: Mapping[str, Any]) -> NoteItem:
     return NoteItem(**values)
 
 
-def _flag(value: Any) -> bool:
-    return str(value).strip().lower() in _TRUE
-
-
 class EnrichSpider(scrapy.Spider):
     name = "enrich"
     # Only stored notes flow through; image re-downloads need no browser.
@@ -108,7 +104,7 @@ class EnrichSpider(scrapy.Spider):
             ) from None
         if self.limit is not None and self.limit < 1:
             raise ValueError("-a limit= must be a positive number of notes")
-        self.include_local = _flag(include_local)
+        self.include_local = parse_flag("include_local", include_local)
         self.worker = (worker or "").strip() or None
         if self.worker is not None and not _WORKER.match(self.worker):
             raise ValueError(

@@ -46,24 +46,18 @@ from crawler.parsing.errors import ParseError
 from crawler.parsing.listing import ListingRef, refs_from_profile_state
 from crawler.parsing.state import extract_initial_state
 from crawler.parsing.users import parse_profile_page, profile_warnings
+from crawler.spiders.flags import parse_flag
 from pipelines.incremental import BatchedLookup
 from pipelines.mongo import error_reason, get_mongo
 
 logger = logging.getLogger(__name__)
 
 USER_PREFIX = "user:"  # found_via of a `-a users=` listing
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
 
 
 def parse_authors_arg(value: str | None) -> bool:
     """``-a authors=1|0`` (also true/false, yes/no); raises ValueError naming the argument."""
-    text = (value or "").strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ValueError(f"authors= must be 1 or 0: {str(value)[:50]!r}")
+    return parse_flag("authors", value)
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,18 @@ def test_nothing_usable_exits_2_with_one_line_and_no_record(
 
 
 @pytest.mark.slow
+def test_a_bad_enrich_flag_exits_2_with_one_line(
+    tmp_path: Path, sandbox_site, mongo_uri, mongo_db_name, mongo_sync
+) -> None:
+    """``-a include_local=maybe`` used to mean "off" without a word."""
+    env = {**sandbox_env(sandbox_site), "MONGO_URI": mongo_uri, "MONGO_DATABASE": mongo_db_name}
+    result = run_crawl(
+        "enrich", {"include_local": "maybe"}, env, workdir=tmp_path, feed=False, timeout=120
+    )
+    _assert_refused(result, "include_local= must be 1 or 0: 'maybe'", mongo_sync, tmp_path)
+
+
+@pytest.mark.slow
 def test_keyword_crawl_without_cookies_says_so(
     tmp_path: Path, sandbox_site, mongo_uri, mongo_db_name, mongo_sync
 ) -> None:
