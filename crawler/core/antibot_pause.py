@@ -12,7 +12,8 @@ one calls :meth:`AntiBotPause.hold` (``AntiBotPause.of(crawler)``, one per crawl
 
 Stats: ``antibot/pauses`` (pauses started), ``antibot/pauses/<source>`` (every captcha
 that started or extended one, by who met it: ``http`` for the engine's requests,
-``comments`` for the comment pages).
+``listing`` for the search and profile pages in Chromium, ``comments`` for the comment
+pages).
 """
 
 from __future__ import annotations

@@ -348,6 +348,7 @@ async def test_bad_answers_each_get_a_reason_and_the_thread_goes_on(sandbox_site
     assert state.troubles["response_malformed"] == 1
     assert state.troubles["api_error"] >= 1
     assert state.skipped["reply_orphan"] == 1
+    assert state.ignored["hostile_key"] >= 3  # $where, a.b and its $gt: counted, never read
     reason = state.incomplete_reason(outcome.stopped)
     assert reason is not None and refused.comment_id in reason and "api_error" in reason
     got = {c.comment_id: c for c in state.comments()}
