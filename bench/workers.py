@@ -14,8 +14,9 @@ only thing that keeps the workers at 20 is the day count they share through the 
    next Pacific midnight, with its reason;
 3. **killed, other host**: the backlog again (packed), a fresh project; ``w0`` runs under
    ``unshare --uts`` with another host name and its own key of the project, and is
-   killed with SIGKILL once the emulator has answered it and it still holds claims on
-   notes not done. Its claims cannot be judged dead from here (another host): they
+   killed with SIGKILL once it has read an answer (the emulator logged it, its results
+   are in the enrichment cache under its key) and it still holds claims on notes not
+   stored done. Its claims cannot be judged dead from here (another host): they
    lapse after ``ENRICH_CLAIM_TTL`` and the others finish its notes;
 4. **killed, same host**: as 3 with ``w0`` on this host: its pid is gone, so the
    others take its claims over at once (:func:`pipelines.mongo.leases.holder_dead`).
@@ -139,6 +140,18 @@ def wait_for_answer(emulator: EmulatorProcess, fp: str, timeout: float = 120) ->
     return 0
 
 
+def wait_for_cached(db: Any, fp: str, timeout: float = 60) -> int:
+    """How many results of key ``fp`` the enrichment cache holds, once it holds one: the
+    worker has read an answer and kept it (0: none in time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cached = db.enrich_cache.count_documents({"key_fp": fp})
+        if cached:
+            return cached
+        time.sleep(0.05)
+    return 0
+
+
 def done_ids(db: Any) -> set[str]:
     return {d["_id"] for d in db.notes.find({"enrichment.status": "done"}, {"_id": 1})}
 
@@ -245,7 +258,10 @@ def run_killed(
         {**base, **worker_settings(project, "auto")}, work, project, ["w1", "w2"]
     )
     wait_for_claims(db, "w0")
-    answered = wait_for_answer(emu, key_fp(victim_key(project)))
+    fp = key_fp(victim_key(project))
+    answered = wait_for_answer(emu, fp)  # the emulator has answered it …
+    cached = wait_for_cached(db, fp)  # … and it has read the answer (its results cached)
+    answered = wait_for_answer(emu, fp)
     held = victim_claims(db, "w0")  # all it holds now (claims last until it closes)
     open_ids = {d["_id"] for d in held} - done_ids(db)
     victim.kill()
@@ -269,6 +285,9 @@ def run_killed(
         if r.returncode not in (0, 4):
             print(name, tail(r.log))
     survivors = set().union(*(enriched_by(r.items) for r in results.values()))
+    from_cache = db.notes.count_documents(
+        {"_id": {"$in": sorted(open_ids)}, "enrichment.status": "done", "enrichment.key_fp": fp}
+    )
     taken_over = sum(int(m) for r in results.values() for m in TAKE_OVER.findall(r.log))
     done = done_ids(db)
     freed_s = round((first_freed - killed_at).total_seconds(), 2) if first_freed else None
@@ -284,10 +303,12 @@ def run_killed(
         "victim_exit_status": victim.proc.returncode,
         "victim_claim_owner": owner,
         "victim_answers_before_kill": answered,
+        "victim_results_cached_before_kill": cached,
         "victim_claims_at_kill": len(held),
         "victim_claims_open_at_kill": len(open_ids),
         "open_notes_done_after": len(open_ids & done),
         "open_notes_enriched_by_survivors": len(open_ids & survivors),
+        "open_notes_done_from_its_cached_answer": from_cache,
         "claims_taken_over_as_dead": taken_over,
         "claims_expire_s_after_kill": expires_s,
         "first_claim_freed_s_after_kill": freed_s,
@@ -394,13 +415,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         run = figures[key]
         checks.append(
             Check(
-                f"{label} killed -9 after {run['victim_answers_before_kill']} answer(s): "
+                f"{label} killed -9 after {run['victim_answers_before_kill']} answer(s) "
+                f"({run['victim_results_cached_before_kill']} results cached): "
                 "requests, notes enriched twice, notes settled, its open notes, path",
                 f"≤ {RPD}; 0 by the survivors; all; all done by the others; freed by {path}",
                 f"{run['emulator']['ok']}; {run['enriched_twice']}; "
                 + "; ".join(f"{k}: {v}" for k, v in run["outcome"].items())
                 + f"; {run['open_notes_done_after']} of its {run['victim_claims_open_at_kill']} "
-                f"open claimed notes done; freed by {run['freed_by']} "
+                f"open claimed notes done ({run['open_notes_done_from_its_cached_answer']} "
+                "from its cached answer); "
+                f"freed by {run['freed_by']} "
                 f"({run['claims_taken_over_as_dead']} taken over as dead, first freed "
                 f"{run['first_claim_freed_s_after_kill']} s after the kill, claims expired at "
                 f"{run['claims_expire_s_after_kill']} s)",
@@ -408,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 and run["enriched_twice"] == 0
                 and all_settled(run["outcome"])
                 and run["victim_answers_before_kill"] > 0
+                and run["victim_results_cached_before_kill"] > 0
                 and run["victim_claims_open_at_kill"] > 0
                 and run["open_notes_done_after"] == run["victim_claims_open_at_kill"]
                 and run["freed_by"] == path,
