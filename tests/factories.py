@@ -21,7 +21,8 @@ overridden; the parts have their own helpers:
 declared defaults with ``settings`` on top, none of the project's components.
 ``build_storage(uri, db, spool, clock)`` is a :class:`MongoStoragePipeline` on such a
 crawler with an injected :class:`Clock` (wall and monotonic, advanced by hand) and no
-sleeping; ``mongo_settings(**overrides)`` the project's MongoSettings with fields replaced.
+sleeping; ``mongo_settings(**overrides)`` the project's MongoSettings with fields replaced;
+``dead_pid()`` the pid of a process that has exited (a run killed hard).
 
 Fields the pipelines fill later (``fetched_at``, ``change``, ``content_hash``,
 ``enrichment``) are ``None``, ``"new"``, ``None``, ``None`` by default.
@@ -30,6 +31,8 @@ Fields the pipelines fill later (``fetched_at``, ``change``, ``content_hash``,
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -138,6 +141,13 @@ class Clock:
 
 async def no_sleep(_seconds: float) -> None:
     return None
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
 
 
 def mongo_settings(**overrides: Any) -> MongoSettings:

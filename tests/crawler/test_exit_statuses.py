@@ -10,7 +10,6 @@ import pytest
 
 from crawler.commands.crawl import unknown_argument
 from crawler.commands.exit_status import MEANINGS, ExitStatus
-from crawler.extensions.run_record import exit_status
 from crawler.spiders.enrich import EnrichSpider
 from crawler.spiders.xhs import XhsSpider
 from sandbox.harness import ROOT, run_crawl, sandbox_env
@@ -32,14 +31,6 @@ def readme_exit_table() -> dict[int, str]:
 def test_readme_table_is_the_enum() -> None:
     assert readme_exit_table() == {int(status): MEANINGS[status] for status in ExitStatus}
     assert set(MEANINGS) == set(ExitStatus)
-
-
-def test_run_record_statuses_come_from_the_enum() -> None:
-    assert exit_status("usage", {}) == ExitStatus.USAGE == 2
-    assert exit_status("overlap", {}) == ExitStatus.OVERLAP
-    assert exit_status("cookie_expired", {}) == ExitStatus.COOKIE_EXPIRED
-    assert exit_status("finished", {}) == ExitStatus.OK
-    assert type(exit_status("finished", {})) is int  # stored in Mongo, dumped as JSON
 
 
 def test_unknown_argument_suggests_the_close_one() -> None:

@@ -1,30 +1,9 @@
-"""Exit statuses and the run summary (pure parts of the run extension)."""
+"""The run's counts and public arguments (crawler/extensions/run_stats.py; exit statuses:
+tests/crawler/test_run_record.py)."""
 
 from __future__ import annotations
 
-from crawler.extensions import (
-    EXIT_BLOCKED,
-    EXIT_COOKIE_EXPIRED,
-    EXIT_ERROR,
-    EXIT_OK,
-    EXIT_OVERLAP,
-    EXIT_STORAGE_DOWN,
-    exit_status,
-    run_counts,
-)
-
-
-def test_exit_status_by_finish_reason() -> None:
-    assert exit_status("finished", {"item_scraped_count": 3}) == EXIT_OK
-    assert exit_status("closespider_itemcount", {}) == EXIT_OK
-    assert exit_status("overlap", {}) == EXIT_OVERLAP
-    assert exit_status("cookie_expired", {}) == EXIT_COOKIE_EXPIRED
-    assert exit_status("ip_blocked", {}) == EXIT_BLOCKED
-    assert exit_status("account_flagged", {}) == EXIT_BLOCKED
-    assert exit_status("shutdown", {}) == EXIT_ERROR
-    assert exit_status("finished", {"antibot/captcha_gave_up": 4}) == EXIT_BLOCKED
-    assert exit_status("finished", {"storage/spooled": 5}) == EXIT_STORAGE_DOWN
-    assert exit_status("finished", {"storage/spooled": 5, "storage/replayed": 5}) == EXIT_OK
+from crawler.extensions import run_counts
 
 
 def test_run_counts_groups_stats() -> None:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -21,21 +19,11 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from crawler.core.timeutil import utcnow
-from crawler.extensions.jobdir import MARKER, mark_open, set_aside_if_killed
-from crawler.extensions.run_record import close_crashed_runs
 from pipelines.mongo import acquire_lease, holder_dead, take_over_dead_lease, this_process
 from sandbox.harness import run_crawl, sandbox_env, start_crawl
-from tests.factories import T0
+from tests.factories import T0, dead_pid
 
-
-def dead_pid() -> int:
-    """The pid of a process that has exited (and been reaped)."""
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-# --- the lease and the run records, against the real Mongo server ---------------------------
+# --- the lease, against the real Mongo server ----------------------------------------------
 
 
 async def test_a_dead_holders_lease_is_taken_over_at_once(mongo_uri, mongo_db_name) -> None:
@@ -73,46 +61,6 @@ def test_who_counts_as_dead() -> None:
     reused = {**me, "acquired_at": T0}
     assert holder_dead(reused, started_after=lambda pid, moment: True)  # the pid was reused
     assert not holder_dead(reused, started_after=lambda pid, moment: False)
-
-
-async def test_running_records_of_dead_processes_are_closed_as_crashed(
-    mongo_uri, mongo_db_name
-) -> None:
-    client: AsyncMongoClient = AsyncMongoClient(mongo_uri, tz_aware=True)
-    db = client[mongo_db_name]
-    me = this_process()
-    now = utcnow()
-    try:
-        await db.crawl_runs.insert_many([
-            {"_id": "dead", "status": "running", "host": me["host"], "pid": dead_pid(),
-             "started_at": now},
-            {"_id": "alive", "status": "running", "host": me["host"], "pid": me["pid"],
-             "started_at": now},
-            {"_id": "elsewhere", "status": "running", "host": "other", "pid": dead_pid(),
-             "started_at": now},
-            {"_id": "done", "status": "finished", "host": me["host"], "pid": dead_pid()},
-        ])  # fmt: skip
-        assert await close_crashed_runs(db, by="now") == ["dead"]
-        statuses = {d["_id"]: d["status"] async for d in db.crawl_runs.find()}
-        assert statuses == {"dead": "crashed", "alive": "running", "elsewhere": "running",
-                            "done": "finished"}  # fmt: skip
-        assert (await db.crawl_runs.find_one({"_id": "dead"}))["closed_by"] == "now"
-    finally:
-        await client.drop_database(mongo_db_name)
-        await client.close()
-
-
-def test_jobdir_of_a_killed_run_is_set_aside(tmp_path: Path) -> None:
-    job = tmp_path / "job"
-    mark_open(job, "run-1")
-    (job / "requests.seen").write_bytes(b"x")
-    assert set_aside_if_killed(job) is None  # this process is alive: its run goes on
-    marker = json.loads((job / MARKER).read_text())
-    (job / MARKER).write_text(json.dumps({**marker, "pid": dead_pid()}))
-    aside = set_aside_if_killed(job)
-    assert aside is not None and (aside / "requests.seen").read_bytes() == b"x"
-    assert not (job / "requests.seen").exists() and not (job / MARKER).exists()
-    assert set_aside_if_killed(job) is None  # nothing left to set aside
 
 
 # --- real crawls -----------------------------------------------------------------------------

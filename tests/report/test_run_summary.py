@@ -1,32 +1,15 @@
-"""The progress line and the run summary's text (pure parts of the two extensions)."""
+"""The run summary's text (the pure part of the extension; the progress line:
+tests/crawler/test_progress.py)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from crawler.extensions.progress import Counts, duration, progress_line, target_of
+from crawler.extensions.progress import Counts
 from crawler.extensions.run_summary import RunNotes, store_location, summary_text
 from crawler.report import display_width, fit
 from crawler.spiders.inputs import Refused
-
-
-def _counts(**values: int) -> Counts:
-    base = dict.fromkeys(("listed", "fetched", "images", "enriched", "stored", "deferred",
-                          "gemini", "r429"), 0)  # fmt: skip
-    return Counts(**{**base, **values})
-
-
-def test_progress_line_has_target_percent_rate_eta_and_stages() -> None:
-    line = progress_line(_counts(listed=60, fetched=25, images=80, enriched=20, stored=20), 60, 120)
-    assert line.startswith("Progress: 20/60 notes (33%), 10.0/min, ETA 4m 00s | ")
-    assert "listed 60, fetched 25, images 80, enriched 20, stored 20, deferred 0" in line
-    assert progress_line(_counts(), 60, 2).startswith(
-        "Progress: 0/60 notes (0%), 0.0/min, ETA unknown"
-    )
-    assert "ETA done" in progress_line(_counts(stored=60), 60, 30)
-    assert progress_line(_counts(), 0, 2).startswith("Progress: 0/? notes, ")
-    assert duration(3725) == "1h 02m" and duration(59) == "59s"
 
 
 def test_creator_profiles_are_not_counted_as_notes() -> None:
@@ -35,12 +18,6 @@ def test_creator_profiles_are_not_counted_as_notes() -> None:
     text = summary_text(run_id="R", spider="xhs", reason="finished", exit_status=0,
                         elapsed_s=None, stats=stats, notes=None, refused=[], places=[])  # fmt: skip
     assert "5 stored" in text and "creators    2 profiles stored" in text
-
-
-def test_target_is_max_notes_else_what_is_known() -> None:
-    assert target_of(SimpleNamespace(max_notes=40, scheduled={"a"}), _counts(listed=100)) == 40
-    assert target_of(SimpleNamespace(max_notes=None, scheduled={"a", "b"}), _counts(listed=7)) == 7
-    assert target_of(SimpleNamespace(limit=None), _counts(fetched=3), backlog_due=12) == 12
 
 
 def test_fit_pads_and_cuts_by_display_width() -> None:
