@@ -3,16 +3,16 @@
 Before the fix, the content hash's ``.encode("utf-8")`` raised in the incremental
 check, Scrapy dropped the item and the run exited 0 with the note never stored, with
 the gemini and the local backend alike. Now text is cleaned where items are built
-(U+FFFD), and an unexpected exception in any stage keeps the item with ``errors``.
+(U+FFFD), and an unexpected exception in any stage keeps the item with ``errors``
+(the guard itself: tests/reliability/test_guard.py).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines.guard import guard_item
 from tests.enrichment.support import pipeline_run
-from tests.factories import make_note, project_crawler
+from tests.factories import make_note
 
 HALF = "\ud83d"  # the high half of 😀, alone
 
@@ -49,28 +49,6 @@ def test_half_emoji_note_is_stored(
     assert doc["enrichment"]["backend"] == backend
     assert mongo_sync.notes.find_one({"_id": whole}) is not None
     assert not result.stats.get("pipeline/errors"), result.stats
-
-
-class Exploding:
-    """A stage with a bug: raises on every item."""
-
-    def __init__(self, crawler) -> None:
-        self.crawler = crawler
-
-    @guard_item("exploding")
-    async def process_item(self, item):
-        raise ZeroDivisionError("a bug nobody foresaw")
-
-
-async def test_guard_keeps_the_item_with_its_error() -> None:
-    crawler = project_crawler({})
-    item = make_note(1)
-    kept = await Exploding(crawler).process_item(item)
-    assert kept is item
-    assert [(e.stage, e.reason) for e in item.errors] == [("exploding", "internal_error")]
-    assert item.errors[0].message == "ZeroDivisionError: a bug nobody foresaw"
-    assert crawler.stats.get_value("pipeline/errors") == 1
-    assert crawler.stats.get_value("pipeline/errors/exploding") == 1
 
 
 async def test_a_stage_that_raises_keeps_the_note(tmp_path, mongo_uri, mongo_db_name) -> None:
