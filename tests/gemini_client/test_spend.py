@@ -1,4 +1,5 @@
-"""What the client spends: slow start, 429s at an unknown limit, timeouts, empty answers.
+"""What the client spends: 429s at an unknown limit, timeouts, empty answers (slow start:
+tests/gemini_client/test_slow_start.py).
 
 Against the emulator over TCP through the real SDK; frozen emulator clock that the
 client's sleeps advance, except where real time is the point (timeouts).
@@ -21,12 +22,10 @@ from pipelines.gemini import (
     RequestTimedOut,
     SendingStopped,
 )
-from tests.emulator.helpers import client as sdk_client
 from tests.gemini_client.helpers import (
     FLASH,
     KEY_A1,
     LITE,
-    NEXT_MIDNIGHT,
     PROMPT,
     NoteSummary,
     frozen_config,
@@ -41,43 +40,6 @@ async def _settle(emu, expected: int, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while len(generate_calls(emu)) < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-
-
-async def test_fresh_client_on_an_exhausted_project_sends_one_request(
-    make_gemini_emulator, client_factory
-) -> None:
-    emu = make_gemini_emulator(
-        frozen_config(
-            {"projA": project("projA", [KEY_A1], **{LITE: {"rpd": 20, "used_today": 20}})}
-        )
-    )
-    client = client_factory(emu, f"projA:{KEY_A1}", LITE, GEMINI_MAX_IN_FLIGHT="8")
-    outcomes = await asyncio.gather(
-        *(client.generate([PROMPT], NoteSummary) for _ in range(8)), return_exceptions=True
-    )
-    assert all(isinstance(o, QuotaDeferred) for o in outcomes), outcomes
-    assert [r.status for r in generate_calls(emu)] == [429]
-    assert sorted(o.requests_spent for o in outcomes) == [0] * 7 + [1]
-
-
-async def test_fresh_client_on_a_saturated_60_rpm_project_does_not_burst(
-    make_gemini_emulator, client_factory
-) -> None:
-    """Another process used the minute's 60 requests: one 429, then the others follow."""
-    emu = make_gemini_emulator(
-        frozen_config({"projA": project("projA", [KEY_A1], **{LITE: {"rpm": 60}})})
-    )
-    other = sdk_client(emu, KEY_A1)
-    for _ in range(60):
-        await other.aio.models.generate_content(model=LITE, contents="hi")
-    emu.reset_log()
-    client = client_factory(emu, f"projA:{KEY_A1}", LITE, GEMINI_MAX_IN_FLIGHT="8")
-    results = await asyncio.gather(*(client.generate([PROMPT], NoteSummary) for _ in range(8)))
-    assert len(results) == 8
-    calls = generate_calls(emu)
-    assert calls[0].status == 429
-    assert Counter(r.status for r in calls) == {429: 1, 200: 8}
-    assert client.state.limiter("projA", LITE).limits.rpm == 60
 
 
 async def test_unknown_low_rpm_costs_at_most_two_429s(make_gemini_emulator) -> None:
@@ -119,22 +81,6 @@ async def test_unknown_low_rpm_costs_at_most_two_429s(make_gemini_emulator) -> N
     assert limiter.limits.rpm == 10
     assert limiter.day_count == 20  # the refused ones were given back
     assert sum(g.usage["requests"] for g in results) == 20 + statuses[429]
-
-
-async def test_slow_start_again_on_a_new_quota_day(make_gemini_emulator, client_factory) -> None:
-    """Proven yesterday is not proven today: after Pacific midnight, one request first."""
-    emu = make_gemini_emulator(
-        frozen_config({"projA": project("projA", [KEY_A1], **{LITE: {"rpd": 20}})})
-    )
-    client = client_factory(emu, f"projA:{KEY_A1}", LITE, GEMINI_MAX_IN_FLIGHT="8")
-    await client.generate([PROMPT], NoteSummary)
-    emu.clock.set(NEXT_MIDNIGHT)
-    emu.control(consume=[{"project": "projA", "model": LITE, "requests": 20}], clear_log=True)
-    outcomes = await asyncio.gather(
-        *(client.generate([PROMPT], NoteSummary) for _ in range(8)), return_exceptions=True
-    )
-    assert all(isinstance(o, QuotaDeferred) for o in outcomes), outcomes
-    assert [r.status for r in generate_calls(emu)] == [429]
 
 
 async def test_timeout_is_spent_retried_once_longer_then_deferred(
