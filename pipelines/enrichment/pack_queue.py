@@ -162,6 +162,7 @@ class PackQueue:
             max_notes=self.settings.max_notes,
             output_limit=self.output_limit(),
             estimate=self.estimate,
+            input_limit=int(self.client.input_token_limit()),
         )
 
     async def _flush_later(self) -> None:

@@ -157,13 +157,15 @@ def pack_size(
     max_notes: int,
     output_limit: int,
     estimate: OutputEstimate,
-    input_limit: int = 1_000_000,
+    input_limit: int,
     max_bytes: int = MAX_PACK_IMAGE_BYTES,
 ) -> int:
     """How many of ``notes`` (from the front) go into the next pack: at most
     ``max_notes``, their estimated output under ``output_limit``, their input under
-    ``input_limit`` and their image bytes under ``max_bytes``; always at least one."""
-    out = inp = size = 0
+    ``input_limit`` (with the pack's own instructions) and their image bytes under
+    ``max_bytes``; always at least one."""
+    out = size = 0
+    inp = estimate_tokens([PACK_INSTRUCTIONS])
     for count, note in enumerate(notes[:max_notes]):
         out += estimate.tokens_for(note)
         inp += input_tokens(note)
@@ -199,7 +201,7 @@ def pick_pack(
     max_notes: int,
     output_limit: int,
     estimate: OutputEstimate,
-    input_limit: int = 1_000_000,
+    input_limit: int,
     max_bytes: int = MAX_PACK_IMAGE_BYTES,
 ) -> tuple[list[int], bool]:
     """The positions in ``notes`` of the next pack, and whether it is full.

@@ -2,13 +2,15 @@
 
 A configured model the service does not offer (retired or misspelt) or that cannot
 ``generateContent`` is dropped with a warning; the others keep their preference order.
-``outputTokenLimit`` per model is kept for packing (``GeminiClient.output_token_limit``).
+``inputTokenLimit`` and ``outputTokenLimit`` per model are kept for packing
+(``GeminiClient.input_token_limit`` / ``output_token_limit``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .settings import normalize_model
@@ -16,20 +18,33 @@ from .settings import normalize_model
 logger = logging.getLogger(__name__)
 
 _MODELS_PAGE_SIZE = 100
+# The input a pack may fill when models.list did not say: every current Gemini model
+# takes at least this much (2.5 flash-lite: 1,048,576).
+UNSTATED_INPUT_TOKEN_LIMIT = 1_000_000
 
 
-async def list_models(sdk: Any) -> tuple[dict[str, list[str]], dict[str, int]]:
-    """``(supported actions per model, outputTokenLimit per model)`` from one SDK client."""
+@dataclass(frozen=True)
+class TokenLimits:
+    """What ``models.list`` says one model takes and gives per request (None: not said)."""
+
+    input: int | None
+    output: int | None
+
+
+async def list_models(sdk: Any) -> tuple[dict[str, list[str]], dict[str, TokenLimits]]:
+    """``(supported actions per model, token limits per model)`` from one SDK client."""
     pager = await sdk.aio.models.list(config={"page_size": _MODELS_PAGE_SIZE})
     offered: dict[str, list[str]] = {}
-    output_limits: dict[str, int] = {}
+    limits: dict[str, TokenLimits] = {}
     async for model in pager:
         if model.name:
             name = normalize_model(model.name)
             offered[name] = list(model.supported_actions or [])
-            if model.output_token_limit:
-                output_limits[name] = int(model.output_token_limit)
-    return offered, output_limits
+            limits[name] = TokenLimits(
+                int(model.input_token_limit) if model.input_token_limit else None,
+                int(model.output_token_limit) if model.output_token_limit else None,
+            )
+    return offered, limits
 
 
 def kept_models(configured: Sequence[str], offered: dict[str, list[str]]) -> list[str]:

@@ -44,7 +44,7 @@ from google.genai import types
 
 from .answers import Generation, Schema, generation_config, read_answer
 from .call import CallState, Pick, defer, give_up
-from .catalog import kept_models, list_models
+from .catalog import UNSTATED_INPUT_TOKEN_LIMIT, TokenLimits, kept_models, list_models
 from .errors import (
     EmptyAnswer,
     EnrichmentUnavailable,
@@ -104,7 +104,7 @@ class GeminiClient:
             self._keys_by_project.setdefault(key.project, []).append(key)
         self._sdk: dict[str, genai.Client] = {}
         self._models: list[str] = list(settings.models)
-        self._output_limits: dict[str, int] = {}  # models.list's outputTokenLimit per model
+        self._token_limits: dict[str, TokenLimits] = {}  # per model, from models.list
         self._semaphore = asyncio.Semaphore(settings.max_in_flight)
         self._start_lock = asyncio.Lock()
         self._save_lock = asyncio.Lock()
@@ -225,7 +225,7 @@ class GeminiClient:
                     failure.short_message,
                 )
                 return
-            self._output_limits.update(limits)
+            self._token_limits.update(limits)
             break
         if offered is not None:
             self._models = kept_models(self._models, offered)
@@ -234,8 +234,14 @@ class GeminiClient:
     def output_token_limit(self) -> int:
         """The smallest ``outputTokenLimit`` of the usable models (models.list), or the
         configured ``max_output_tokens`` when the service did not say."""
-        limits = [self._output_limits[m] for m in self.models if m in self._output_limits]
+        limits = [t.output for m in self.models if (t := self._token_limits.get(m)) and t.output]
         return min(limits) if limits else self.settings.max_output_tokens
+
+    def input_token_limit(self) -> int:
+        """The smallest ``inputTokenLimit`` of the usable models (models.list), or
+        :data:`UNSTATED_INPUT_TOKEN_LIMIT` when the service did not say."""
+        limits = [t.input for m in self.models if (t := self._token_limits.get(m)) and t.input]
+        return min(limits) if limits else UNSTATED_INPUT_TOKEN_LIMIT
 
     def remaining_today(self) -> int | None:
         """Requests the usable (project, model) pairs may still send this Pacific day by

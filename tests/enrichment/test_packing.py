@@ -65,14 +65,35 @@ def test_pack_size_follows_the_output_cap_and_learns() -> None:
     notes = [_note(f"n{i}", images=3) for i in range(20)]
     estimate = OutputEstimate(prior_per_unit=250, margin=1.5)
     # 4 units per note * 250 * 1.5 = 1500 (+1) tokens a note.
-    assert pack_size(notes, max_notes=12, output_limit=65_536, estimate=estimate) == 12
-    assert pack_size(notes, max_notes=12, output_limit=6_010, estimate=estimate) == 4
-    assert pack_size(notes, max_notes=12, output_limit=10, estimate=estimate) == 1
+    assert (
+        pack_size(notes, max_notes=12, output_limit=65_536, estimate=estimate, input_limit=10**6)
+        == 12
+    )
+    assert (
+        pack_size(notes, max_notes=12, output_limit=6_010, estimate=estimate, input_limit=10**6)
+        == 4
+    )
+    assert (
+        pack_size(notes, max_notes=12, output_limit=10, estimate=estimate, input_limit=10**6) == 1
+    )
     # Image bytes: a request's inline data stays under 20 MB.
-    assert pack_size(notes, max_notes=12, output_limit=65_536, estimate=estimate, max_bytes=7) == 2
+    assert (
+        pack_size(
+            notes,
+            max_notes=12,
+            output_limit=65_536,
+            estimate=estimate,
+            input_limit=10**6,
+            max_bytes=7,
+        )
+        == 2
+    )
     # Answers turn out four times longer than the prior: packs shrink.
     estimate.observe(notes[:10], 10 * 4 * 1000 * 2)
-    assert pack_size(notes, max_notes=12, output_limit=65_536, estimate=estimate) < 12
+    assert (
+        pack_size(notes, max_notes=12, output_limit=65_536, estimate=estimate, input_limit=10**6)
+        < 12
+    )
 
 
 def test_labels_are_note_ids_and_image_numbers_are_pack_wide() -> None:
@@ -144,9 +165,13 @@ def test_notes_nothing_could_tell_apart_do_not_share_a_pack() -> None:
     blank = NoteInput(title="", desc="", tags=("t",), images=())
     pictured = dataclasses.replace(same, images=(ModelImage(index=0, data=b"x", sha256="s"),))
     notes = [same, twin, other, blank, blank, pictured]
-    positions, full = pick_pack(notes, max_notes=12, output_limit=65_536, estimate=estimate)
+    positions, full = pick_pack(
+        notes, max_notes=12, output_limit=65_536, estimate=estimate, input_limit=10**6
+    )
     assert positions == [0, 2, 3, 5] and not full  # images tell the last one apart
-    positions, full = pick_pack(notes, max_notes=2, output_limit=65_536, estimate=estimate)
+    positions, full = pick_pack(
+        notes, max_notes=2, output_limit=65_536, estimate=estimate, input_limit=10**6
+    )
     assert positions == [0, 2] and full
 
 
@@ -304,6 +329,27 @@ async def test_pack_size_follows_the_models_output_token_limit(
     calls = generate_calls(emulator)
     assert len(calls) >= 3
     assert all(c.finish_reason == "STOP" for c in calls)  # the estimate kept them under
+    _assert_ground_truth(specs, items)
+
+
+async def test_pack_size_follows_the_models_input_token_limit(
+    make_gemini_emulator, settings, tmp_path
+) -> None:
+    """models.list says 8,000 input tokens (the emulator refuses more with a 400): packs
+    hold what that fits, so no request is refused and none is bisected."""
+    emulator = make_gemini_emulator(
+        {
+            "projects": {"proj-a": {"keys": ["key-a1"]}},
+            "models": {MODEL: {"input_token_limit": 8000}},
+        }
+    )
+    specs = [DATASET.note(i) for i in range(40, 100) if 1 <= len(DATASET.note(i).images) <= 3]
+    specs = specs[:8]
+    items = [note_item(spec, tmp_path) for spec in specs]
+    small = {**settings, "GEMINI_BASE_URL": emulator.base_url, "ENRICH_PACK": "always"}
+    await _run(small, items)
+    calls = generate_calls(emulator)
+    assert len(calls) >= 2 and all(c.status == 200 for c in calls), calls
     _assert_ground_truth(specs, items)
 
 
