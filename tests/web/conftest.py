@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
 import pytest
 import uvicorn
@@ -75,6 +77,15 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         self._thread.stop()
         self._sock.close()
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """Status, lower-cased headers and body of a GET (an error status is an answer too)."""
+    try:
+        with urlopen(Request(url, headers=headers or {}), timeout=20) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 def write_image(path: Path, label: str, color: tuple[int, int, int]) -> None:

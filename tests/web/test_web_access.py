@@ -14,28 +14,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.error import HTTPError
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
 
 import pytest
 from playwright.sync_api import Browser
 from pymongo import AsyncMongoClient
 
-from crawler.web import WebConfigError
 from crawler.web.quota import pacific_day
 from pipelines.mongo import MongoQuotaStateStore
-from tests.web.conftest import Served, config_for
+from tests.web.conftest import Served, config_for, get
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    try:
-        with urlopen(Request(url, headers=headers or {}), timeout=20) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
-    except HTTPError as e:
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 def raw_get(base: str, path: str, method: str = "GET") -> int:
@@ -75,30 +64,6 @@ def test_read_only_and_security_headers(app_url: str) -> None:
         assert raw_get(app_url, "/notes", method) == 405
     status, headers, _ = get(f"{app_url}/notes")
     assert status == 200 and "default-src 'self'" in headers["content-security-policy"]
-
-
-def test_web_token_required_when_bound_elsewhere(mongo_server, store, browser: Browser) -> None:
-    with pytest.raises(WebConfigError, match="WEB_TOKEN"):
-        config_for(mongo_server, store, host="0.0.0.0").check()
-    with pytest.raises(WebConfigError, match="WEB_TOKEN"):
-        config_for(mongo_server, store, host="192.168.1.20").check()
-    config_for(mongo_server, store, host="::1").check()  # loopback needs none
-    token = "s3cret-" + uuid.uuid4().hex
-    # The app configured as bound elsewhere (served on loopback here: the check is the app's).
-    with Served(config_for(mongo_server, store, host="0.0.0.0", token=token)) as served:
-        assert token not in repr(served.config)
-        assert get(f"{served.url}/notes")[0] == 401
-        assert get(f"{served.url}/images/{store['paths'][0]}")[0] == 401
-        assert get(f"{served.url}/notes", {"Authorization": "Bearer wrong"})[0] == 401
-        assert get(f"{served.url}/notes", {"Authorization": f"Bearer {token}"})[0] == 200
-        assert get(f"{served.url}/notes", {"X-Web-Token": token})[0] == 200
-        page = browser.new_page()
-        assert page.goto(f"{served.url}/notes").status == 401
-        assert page.goto(f"{served.url}/notes?token={token}").status == 200  # sets the cookie
-        with page.expect_navigation():
-            page.get_by_role("link", name="Creators").click()
-        assert page.url.endswith("/creators") and "Creators" in page.locator("h1").inner_text()
-        page.close()
 
 
 def test_cli_refuses_public_bind_without_token() -> None:
