@@ -1,4 +1,5 @@
-"""Connection handles and the embedded server (start, join, stale info, serve CLI)."""
+"""The embedded server (start, join, stale info, serve CLI); the handles:
+tests/storage/test_handle.py."""
 
 from __future__ import annotations
 
@@ -9,45 +10,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from pymongo import MongoClient
 
 from pipelines.mongo import (
     EMBEDDED_JSON,
     MongoHandle,
-    close_databases,
-    close_mongo,
-    get_mongo,
-    open_database,
     read_embedded_info,
 )
 from sandbox.harness import free_port
-from tests.factories import mongo_settings, project_crawler
+from tests.factories import mongo_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 PYTHON = sys.executable
-
-
-async def test_uri_handle_is_shared_per_crawler(mongo_uri, mongo_db_name):
-    crawler = project_crawler({"MONGO_URI": mongo_uri, "MONGO_DATABASE": mongo_db_name})
-    a = await get_mongo(crawler)
-    b = await get_mongo(crawler)
-    assert a is b and not a.embedded and a.uri_fingerprint == mongo_uri
-    assert a.db.name == mongo_db_name
-    await a.db.probe.insert_one({"x": 1})
-    await close_mongo(crawler)
-    with pytest.raises(RuntimeError):
-        _ = a.db
-
-
-async def test_open_database_is_shared_per_process(mongo_uri, mongo_db_name):
-    settings = mongo_settings(uri=mongo_uri, database=mongo_db_name)
-    client1, db1 = await open_database(settings)
-    client2, _ = await open_database(settings)
-    assert client1 is client2 and db1.name == mongo_db_name
-    await close_databases()
 
 
 EMBEDDED_PEER = """
