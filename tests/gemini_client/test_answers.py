@@ -1,4 +1,5 @@
-"""Request config per model family (thinking settings differ by generation)."""
+"""pipelines/gemini/answers.py: the request config per model family (thinking settings differ
+by generation) and JSON mode."""
 
 from __future__ import annotations
 
