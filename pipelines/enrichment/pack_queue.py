@@ -63,7 +63,7 @@ class PackSettings:
 
     @classmethod
     def from_settings(cls, settings: Any) -> PackSettings:
-        raw = str(settings.get("ENRICH_PACK") or "auto").strip().lower()
+        raw = str(settings.get("ENRICH_PACK")).strip().lower()
         try:
             mode = PackMode(raw)
         except ValueError:

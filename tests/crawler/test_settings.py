@@ -176,9 +176,4 @@ def test_pipelines_read_knobs_without_repeating_defaults() -> None:
     settings' field defaults (GeminiSettings', checked against crawler/settings.py in
     tests/gemini_client/test_keys_settings.py), never a literal beside a knob's read."""
     files = sorted((ROOT / "pipelines").rglob("*.py"))
-    offenders = [o for o in _repeated_defaults(files) if o.partition(":")[0] not in _NOT_YET]
-    assert not offenders
-
-
-# Known repeats being removed in another change (drop the entry when that lands).
-_NOT_YET = {"pipelines/enrichment/pack_queue.py"}  # `settings.get("ENRICH_PACK") or "auto"`
+    assert not _repeated_defaults(files)
