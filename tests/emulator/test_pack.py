@@ -100,7 +100,6 @@ def test_packed_answer_is_per_note_and_keeps_ground_truth(gemini_emulator):
     assert gemini_emulator.requests[-1].images == 3
 
 
-@pytest.mark.parametrize("fault", ["pack_drop", "pack_duplicate", "pack_swap", "pack_unknown"])
 class Insights(BaseModel):
     questions: list[str]
     agreements: list[str]
@@ -149,6 +148,7 @@ def test_each_entry_answers_from_its_own_comments_and_echoes_its_opening(gemini_
     ]
 
 
+@pytest.mark.parametrize("fault", ["pack_drop", "pack_duplicate", "pack_swap", "pack_unknown"])
 def test_pack_faults_are_detectable(gemini_emulator, fault):
     parts, expected = packed_parts((2, 1, 1))
     gemini_emulator.control(script={"outcome": fault})
