@@ -1,4 +1,5 @@
-"""Fixtures of the client tests: clients on the emulator's clock (sleeping advances it)."""
+"""Fixtures of the client tests: clients on the emulator's clock (sleeping advances it),
+and an async handle on the test's own database of the real Mongo-wire server."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from pipelines.gemini import GeminiClient, GeminiSettings, MemoryStateStore
 from tests.gemini_client.helpers import close_all
@@ -45,3 +48,11 @@ async def client_factory(sleeps: list[float]) -> AsyncIterator[Callable[..., Gem
 
     yield make
     await close_all(*clients)
+
+
+@pytest.fixture
+async def db(mongo_uri: str, mongo_db_name: str) -> AsyncIterator[AsyncDatabase]:
+    client: AsyncMongoClient = AsyncMongoClient(mongo_uri)
+    yield client[mongo_db_name]
+    await client.drop_database(mongo_db_name)
+    await client.close()

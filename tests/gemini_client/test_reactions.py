@@ -8,15 +8,12 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 
 from pipelines.gemini import (
     ApiKey,
@@ -49,14 +46,6 @@ KEYS = {
 def _failure(name: str) -> Failure:
     """The classified failure of one real error body (its status is the file's prefix)."""
     return classify(int(name[:3]), json.loads((BODIES / name).read_text()))
-
-
-@pytest.fixture
-async def db(mongo_uri: str, mongo_db_name: str) -> AsyncIterator[AsyncDatabase]:
-    client: AsyncMongoClient = AsyncMongoClient(mongo_uri)
-    yield client[mongo_db_name]
-    await client.drop_database(mongo_db_name)
-    await client.close()
 
 
 class Rig:

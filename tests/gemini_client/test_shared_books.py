@@ -9,7 +9,6 @@ import logging
 import socket
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import datetime
 
 import pytest
@@ -27,14 +26,6 @@ from tests.gemini_client.helpers import KEY_A1, LITE, START
 
 NOW = datetime.fromisoformat(START).timestamp()
 PROJECT = "projA"
-
-
-@pytest.fixture
-async def db(mongo_uri: str, mongo_db_name: str) -> AsyncIterator[AsyncDatabase]:
-    client: AsyncMongoClient = AsyncMongoClient(mongo_uri)
-    yield client[mongo_db_name]
-    await client.drop_database(mongo_db_name)
-    await client.close()
 
 
 class Worker:
