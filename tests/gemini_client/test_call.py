@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -17,20 +15,14 @@ from pipelines.gemini import (
     GeminiSettings,
     QuotaDeferred,
     RateLimiter,
-    classify,
 )
 from pipelines.gemini.call import CallState, Pick, defer, give_up, utc
-from tests.gemini_client.helpers import KEY_A1, LITE, START
+from tests.gemini_client.helpers import KEY_A1, LITE, START, failure_of
 
-BODIES = Path(__file__).resolve().parents[1] / "data" / "gemini-errors"
 NOW = datetime.fromisoformat(START).timestamp()
 SETTINGS = GeminiSettings.from_env_like(
     {"GEMINI_MAX_RETRY_DELAY": "45", "GEMINI_SERVER_ERROR_DEFER": "300"}
 )
-
-
-def _failure(name: str) -> Failure:
-    return classify(int(name[:3]), json.loads((BODIES / name).read_text()))
 
 
 def test_utc_is_an_aware_utc_datetime() -> None:
@@ -58,8 +50,8 @@ def test_each_call_starts_its_own_books() -> None:
     assert first.max_output_tokens == 1024
 
 
-def test_defer_raises_with_the_reason_the_time_and_the_last_failure() -> None:
-    call = CallState(last=_failure("429_per_day_free_tier.json"))
+def test_defer_raises_with_the_reason_the_time_and_the_lastfailure_of() -> None:
+    call = CallState(last=failure_of("429_per_day_free_tier.json"))
     stats: Counter[str] = Counter()
     with pytest.raises(QuotaDeferred) as info:
         defer("daily_quota_exhausted", NOW + 60, call, stats)
@@ -84,7 +76,7 @@ def test_defer_raises_with_the_reason_the_time_and_the_last_failure() -> None:
     ],
 )
 def test_give_up_defers_by_what_failed_last(last: str | None, reason: str, after: float) -> None:
-    call = CallState(last=_failure(last) if last else None)
+    call = CallState(last=failure_of(last) if last else None)
     stats: Counter[str] = Counter()
     with pytest.raises(QuotaDeferred) as info:
         give_up(NOW, call, SETTINGS, stats)

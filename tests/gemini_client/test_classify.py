@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import aiohttp
 import httpx2
@@ -12,8 +11,7 @@ from google.genai import errors as genai_errors
 
 from pipelines.gemini import Failure, FailureKind, classify, classify_exception, key_fingerprint
 from pipelines.gemini.errors import blocking_finish_reason, parse_duration
-
-BODIES = Path(__file__).resolve().parents[1] / "data" / "gemini-errors"
+from tests.gemini_client.helpers import BODIES
 
 # file -> (kind, retry_after, quota_id, quota_value, model)
 EXPECTED: dict[str, tuple[FailureKind, float | None, str | None, int | None, str | None]] = {

@@ -5,11 +5,9 @@ quota ledger on the real Mongo-wire server over TCP."""
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -19,7 +17,6 @@ from pipelines.gemini import (
     ApiKey,
     BadInput,
     EnrichmentUnavailable,
-    Failure,
     FailureKind,
     GeminiSettings,
     QuotaState,
@@ -33,19 +30,13 @@ from pipelines.gemini.reactions import Reactions
 from pipelines.gemini.shared_books import SharedBooks
 from pipelines.gemini.state import QuotaLedger
 from pipelines.mongo import MongoQuotaLedger
-from tests.gemini_client.helpers import FLASH, KEY_A1, KEY_A2, KEY_B1, LITE, START
+from tests.gemini_client.helpers import FLASH, KEY_A1, KEY_A2, KEY_B1, LITE, START, failure_of
 
-BODIES = Path(__file__).resolve().parents[1] / "data" / "gemini-errors"
 NOW = datetime.fromisoformat(START).timestamp()
 KEYS = {
     "projA": [ApiKey("projA", KEY_A1), ApiKey("projA", KEY_A2)],
     "projB": [ApiKey("projB", KEY_B1)],
 }
-
-
-def _failure(name: str) -> Failure:
-    """The classified failure of one real error body (its status is the file's prefix)."""
-    return classify(int(name[:3]), json.loads((BODIES / name).read_text()))
 
 
 class Rig:
@@ -86,7 +77,7 @@ class Rig:
 async def test_per_minute_429_learns_the_limit_and_waits_its_retry_delay() -> None:
     rig = Rig()
     pick, call = rig.pick(FLASH), CallState()
-    failure = _failure("429_input_tokens_per_minute.json")
+    failure = failure_of("429_input_tokens_per_minute.json")
     await rig.reactions.react(pick, failure, call)
     assert call.last is failure and call.rate_retries == 1
     assert pick.limiter.limits.tpm == 250000
@@ -98,9 +89,9 @@ async def test_per_minute_429_learns_the_limit_and_waits_its_retry_delay() -> No
 async def test_per_minute_429_without_a_delay_backs_off_jittered_and_capped() -> None:
     rig = Rig(GEMINI_JITTER="0.5", GEMINI_MAX_RETRY_DELAY="7")
     pick, call = rig.pick(), CallState(rate_retries=2)
-    await rig.reactions.react(pick, _failure("429_bare.json"), call)
+    await rig.reactions.react(pick, failure_of("429_bare.json"), call)
     assert 4.0 <= pick.limiter.blocked_until - NOW <= 6.0  # 1 × 2², stretched, never shortened
-    await rig.reactions.react(pick, _failure("429_bare.json"), call)
+    await rig.reactions.react(pick, failure_of("429_bare.json"), call)
     assert pick.limiter.blocked_until == NOW + 7.0  # 8 s and more: capped
     assert call.rate_retries == 4 and pick.limiter.limits.rpm is None
 
@@ -108,7 +99,7 @@ async def test_per_minute_429_without_a_delay_backs_off_jittered_and_capped() ->
 async def test_per_day_429_puts_the_pair_out_for_every_worker_sharing_the_ledger(db) -> None:
     rig, other = Rig(MongoQuotaLedger(db)), Rig(MongoQuotaLedger(db))
     pick = rig.pick(LITE)
-    await rig.reactions.react(pick, _failure("429_per_day_free_tier.json"), CallState())
+    await rig.reactions.react(pick, failure_of("429_per_day_free_tier.json"), CallState())
     midnight = next_pacific_midnight(NOW)
     assert rig.state.exhausted_until("projA", LITE, NOW) == midnight
     assert pick.limiter.limits.rpd == 20
@@ -125,7 +116,7 @@ async def test_limit_zero_drops_the_model_for_that_project_only() -> None:
     rig = Rig()
     model = "gemini-2.0-flash"
     await rig.reactions.react(
-        rig.pick(model), _failure("429_limit_zero_all_metrics.json"), CallState()
+        rig.pick(model), failure_of("429_limit_zero_all_metrics.json"), CallState()
     )
     assert rig.state.is_dropped_for_project("projA", model)
     assert not rig.state.is_dropped_for_project("projB", model)
@@ -138,7 +129,7 @@ async def test_limit_zero_drops_the_model_for_that_project_only() -> None:
 )
 async def test_a_bad_key_disables_that_key_only(body: str) -> None:
     rig = Rig()
-    await rig.reactions.react(rig.pick(), _failure(body), CallState())
+    await rig.reactions.react(rig.pick(), failure_of(body), CallState())
     bad, sibling = KEYS["projA"]
     assert rig.state.disabled_key_reason(bad.fingerprint) == "bad_key"
     assert not rig.state.is_key_disabled(sibling.fingerprint)
@@ -148,7 +139,7 @@ async def test_a_bad_key_disables_that_key_only(body: str) -> None:
 async def test_billing_disables_every_key_of_the_project() -> None:
     rig = Rig()
     await rig.reactions.react(
-        rig.pick(key=KEYS["projA"][1]), _failure("402_prepay_credits_depleted.json"), CallState()
+        rig.pick(key=KEYS["projA"][1]), failure_of("402_prepay_credits_depleted.json"), CallState()
     )
     assert all(rig.state.disabled_key_reason(k.fingerprint) == "billing" for k in KEYS["projA"])
     assert not rig.state.is_key_disabled(KEYS["projB"][0].fingerprint)
@@ -157,7 +148,7 @@ async def test_billing_disables_every_key_of_the_project() -> None:
 
 async def test_a_retired_model_is_dropped_everywhere() -> None:
     rig = Rig()
-    failure = _failure("404_model_not_found.json")
+    failure = failure_of("404_model_not_found.json")
     await rig.reactions.react(rig.pick(failure.model or ""), failure, CallState())
     assert rig.state.is_model_dropped("gemini-1.5-flash")
     assert not rig.state.is_model_dropped(LITE)
@@ -175,7 +166,7 @@ async def test_precondition_and_bad_image_raise(body: str, raised: type, reason:
     rig = Rig()
     pick = rig.pick()
     with pytest.raises(raised) as info:
-        await rig.reactions.react(pick, _failure(body), CallState())
+        await rig.reactions.react(pick, failure_of(body), CallState())
     assert info.value.reason == reason
     assert pick.where in info.value.message and KEY_A1 not in info.value.message
     assert rig.saves == 0
@@ -213,7 +204,7 @@ async def test_server_errors_back_off_then_skip_the_model(body: str) -> None:
     rig = Rig(GEMINI_SERVER_RETRIES="2", GEMINI_BACKOFF_MAX="1.5")
     call, pick = CallState(), rig.pick()
     for _ in range(3):
-        await rig.reactions.react(pick, _failure(body), call)
+        await rig.reactions.react(pick, failure_of(body), call)
     assert rig.waits == [1.0, 1.5]  # 1 s, then 2 s capped by the backoff maximum
     assert call.server_errors == Counter({LITE: 3}) and call.skipped_models == {LITE}
     assert rig.stats == Counter({"errors/server": 3})
