@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,32 @@ def wait_for_port(
 
 
 # --- MongoDB-wire server ------------------------------------------------------------------------
+
+
+@contextmanager
+def captcha_burst(site: Any, *, after: Sequence[str], calls: int, seconds: float) -> Iterator[None]:
+    """While the block runs: once the site's counters ``after`` add up to ``calls``, every
+    guarded call answers 461 for ``seconds``, then the site is calm again (a captcha
+    burst in the middle of a crawl, whatever the crawl's pace)."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            stats = site.stats()
+            if sum(stats.get(name, 0) for name in after) >= calls:
+                site.control(captcha_threshold=1, captcha_window=seconds)
+                stop.wait(seconds)
+                site.control(captcha_threshold=0)
+                return
+            stop.wait(0.02)
+
+    thread = threading.Thread(target=watch, name="captcha-burst", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def stop_process(proc: subprocess.Popen[Any], timeout: float = 30) -> None:

@@ -4,26 +4,11 @@ does (tests/e2e/test_comments.py, tests/crawler/test_comments_thread.py)."""
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
-from sandbox.harness import sandbox_env
+from sandbox.harness import captcha_burst, sandbox_env
 
 pytestmark = pytest.mark.slow
-
-
-def _burst_after_first_search(site, seconds: float, stop: threading.Event) -> None:
-    """Once the search page's first call was answered, every guarded call answers 461
-    for ``seconds`` (the page's next scroll meets it), then the site is calm again."""
-    while not stop.is_set():
-        if site.stats().get("search_api_total", 0) >= 1:
-            site.control(captcha_threshold=1, captcha_window=seconds)
-            time.sleep(seconds)
-            site.control(captcha_threshold=0)
-            return
-        time.sleep(0.02)
 
 
 def test_a_listing_captcha_pauses_the_crawl_and_discovery_finishes(
@@ -32,19 +17,14 @@ def test_a_listing_captcha_pauses_the_crawl_and_discovery_finishes(
     site = make_site()
     env = sandbox_env(site, MONGO_URI=mongo_uri, MONGO_DATABASE=mongo_db_name,
                       ENRICH_BACKEND="off")  # fmt: skip
-    stop = threading.Event()
-    burst = threading.Thread(target=_burst_after_first_search, args=(site, 3.0, stop))
-    burst.start()
-    try:
+    # Once the search page's first call was answered, the next scroll meets the burst.
+    with captcha_burst(site, after=["search_api_total"], calls=1, seconds=3.0):
         result = scrapy_crawl(
             "xhs",
             {"keywords": "大模型", "max_notes": "60"},
             env,
             settings={"ANTIBOT_COOLDOWN": "3", "ITEM_PIPELINES": "{}"},
         )
-    finally:
-        stop.set()
-        burst.join()
     assert result.returncode == 0, result.log[-4000:]
     assert site.stats().get("search_api_captcha", 0) >= 1, "no listing captcha: proves nothing"
     assert result.stats.get("xhs/listing_reloads/captcha", 0) >= 1, result.log[-4000:]

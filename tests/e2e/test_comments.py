@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +24,7 @@ from crawler.comments.pacing import Pacer
 from crawler.comments.privacy import Pseudonymizer
 from crawler.comments.thread import COMMENT_PAGE_PATH, REPLY_PAGE_PATH
 from crawler.core.antibot_pause import AntiBotPause
-from sandbox.harness import run_crawl, sandbox_env
+from sandbox.harness import captcha_burst, run_crawl, sandbox_env
 from sandbox.site.shapes import INLINE_REPLIES
 
 pytestmark = pytest.mark.slow
@@ -114,20 +113,6 @@ def _flat(roots) -> list:
     return [c for root in roots for c in (root, *root.replies)]
 
 
-def _burst_when(site, calls: int, seconds: float, stop: threading.Event) -> None:
-    """A captcha burst once the page made ``calls`` comment calls: every guarded call
-    answers 461 for ``seconds``, then the site is calm again."""
-    while not stop.is_set():
-        stats = site.stats()
-        made = stats.get("comment_page_api_total", 0) + stats.get("comment_sub_api_total", 0)
-        if made >= calls:
-            site.control(captcha_threshold=1, captcha_window=seconds)
-            time.sleep(seconds)
-            site.control(captcha_threshold=0)
-            return
-        time.sleep(0.05)
-
-
 def test_threads_read_in_full_through_rotation_and_captcha_then_skipped_when_unchanged(
     make_site, mongo_uri, mongo_db_name, mongo_sync, tmp_path: Path
 ) -> None:
@@ -145,16 +130,11 @@ def test_threads_read_in_full_through_rotation_and_captcha_then_skipped_when_unc
     settings = {"ANTIBOT_COOLDOWN": "2"}
     # The signature rotates after a quarter of the calls; a captcha burst comes at half.
     site.control(rotate_after_calls=calls // 4)
-    stop = threading.Event()
-    burst = threading.Thread(target=_burst_when, args=(site, calls // 2, 2.0, stop), daemon=True)
-    burst.start()
-    try:
+    comment_calls = ["comment_page_api_total", "comment_sub_api_total"]
+    with captcha_burst(site, after=comment_calls, calls=calls // 2, seconds=2.0):
         first = run_crawl(
             "xhs", args, env, workdir=tmp_path, label="first", settings=settings, timeout=400
         )
-    finally:
-        stop.set()
-        burst.join()
     assert first.returncode == 0, first.log[-4000:]
     stats = site.stats()
     assert site.knobs.signature_version == 2
