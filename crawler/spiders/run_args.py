@@ -35,6 +35,8 @@ from typing import Any
 from redis.exceptions import RedisError
 from scrapy_redis.connection import get_redis_from_settings
 
+from crawler.spiders.flags import parse_flag
+
 logger = logging.getLogger(__name__)
 
 # The spider arguments that say how a note is read (not which notes): the run's.
@@ -52,16 +54,15 @@ def content_args(args: Mapping[str, Any]) -> dict[str, str]:
     return {name: str(args[name]) for name in ADOPTED if args.get(name) not in (None, "")}
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
-
-
 def _normal(name: str, value: str) -> str:
     """A value as compared: ``authors`` as 1/0, numbers without leading zeros, lower
     case; an option not given is its default (authors 0, comments and replies 0)."""
     text = value.strip().lower()
     if name == "authors":
-        return "1" if text in _TRUE else "0" if text in _FALSE else text
+        try:
+            return "1" if parse_flag(name, text) else "0"
+        except ValueError:  # refused where the worker's own arguments are parsed
+            return text
     if name in ("comments", "replies") and not text:
         return "0"
     return str(int(text)) if text.isdigit() else text
