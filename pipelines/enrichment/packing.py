@@ -30,6 +30,7 @@ waiting and sending is :mod:`.pack_queue`.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -151,6 +152,12 @@ def input_tokens(note: NoteInput) -> int:
     return estimate_tokens(parts)
 
 
+@functools.cache
+def _instruction_tokens() -> int:
+    """A pack's own instructions, counted once (pack_size runs on every note's arrival)."""
+    return estimate_tokens([PACK_INSTRUCTIONS])
+
+
 def pack_size(
     notes: Sequence[NoteInput],
     *,
@@ -165,7 +172,7 @@ def pack_size(
     ``input_limit`` (with the pack's own instructions) and their image bytes under
     ``max_bytes``; always at least one."""
     out = size = 0
-    inp = estimate_tokens([PACK_INSTRUCTIONS])
+    inp = _instruction_tokens()
     for count, note in enumerate(notes[:max_notes]):
         out += estimate.tokens_for(note)
         inp += input_tokens(note)
